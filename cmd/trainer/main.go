@@ -1,0 +1,59 @@
+// Command trainer trains, validates and publishes the flow models the
+// detector scores with. Run "trainer --help" for its sub-commands and
+// settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/flowguard/flowguard/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, config.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "trainer:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: trainer <command> [flags]
+
+Commands:
+  models    list every model version in the registry with its state and metrics
+
+Run "trainer <command> --help" for the settings of a command.
+`
+
+// Run executes the sub-command named by args[0].
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
+	getenv func(string) string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" ||
+		args[0] == "-help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) > 0 {
+			fmt.Fprintln(stdout)
+			_, err := config.Load("trainer <command>", config.DefaultTrainer(),
+				[]string{"--help"}, getenv, stdout)
+			return err
+		}
+		return nil
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "models":
+		return runModels(ctx, args, stdout, getenv)
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

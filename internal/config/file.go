@@ -1,0 +1,163 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileError is a problem in a configuration file, with the place it is at.
+type FileError struct {
+	File  string
+	Line  int
+	Field string // dotted key, such as kafka.brokers
+	Msg   string
+}
+
+func (e *FileError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("config: %s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("config: %s:%d: field %q: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// loadFile decodes the YAML file at path into v. Unknown fields and values of
+// the wrong type are errors naming the file, the line and the field; the
+// walk is ours rather than yaml.v3's Decode so that every error can say which
+// field it is about.
+func loadFile(path string, v reflect.Value) error {
+	b, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return &FileError{File: path, Line: yamlErrLine(err), Msg: yamlErrMsg(err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	return decodeNode(path, doc.Content[0], v, "")
+}
+
+func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	wrong := func(msg string) error {
+		return &FileError{File: file, Line: n.Line, Field: key, Msg: msg}
+	}
+	t := v.Type()
+	switch {
+	case t.Kind() == reflect.Struct && t != reflect.TypeOf(time.Time{}):
+		if n.Kind != yaml.MappingNode {
+			return wrong("want a mapping of fields, got " + nodeKind(n))
+		}
+		fields := map[string]int{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			if k, ok := yamlKey(t.Field(i)); ok {
+				fields[k] = i
+				names = append(names, k)
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			sub := kn.Value
+			if key != "" {
+				sub = key + "." + kn.Value
+			}
+			idx, ok := fields[kn.Value]
+			if !ok {
+				return &FileError{File: file, Line: kn.Line, Field: sub,
+					Msg: "unknown field (known here: " + strings.Join(names, ", ") + ")"}
+			}
+			if err := decodeNode(file, vn, v.Field(idx), sub); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.String:
+		if n.Kind != yaml.SequenceNode {
+			return wrong("want a list, got " + nodeKind(n))
+		}
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, en := range n.Content {
+			if err := decodeNode(file, en, s.Index(i), fmt.Sprintf("%s[%d]", key, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		return nil
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+		if n.Kind != yaml.MappingNode {
+			return wrong("want a mapping, got " + nodeKind(n))
+		}
+		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			ev := reflect.New(t.Elem()).Elem()
+			sub := key + "." + n.Content[i].Value
+			if err := decodeNode(file, n.Content[i+1], ev, sub); err != nil {
+				return err
+			}
+			m.SetMapIndex(reflect.ValueOf(n.Content[i].Value), ev)
+		}
+		v.Set(m)
+		return nil
+	case t.Kind() == reflect.Slice: // []string: a list, or one comma-separated string
+		if n.Kind == yaml.SequenceNode {
+			parts := make([]string, 0, len(n.Content))
+			for _, en := range n.Content {
+				if en.Kind != yaml.ScalarNode {
+					return wrong("want a list of strings")
+				}
+				parts = append(parts, en.Value)
+			}
+			v.Set(reflect.ValueOf(parts))
+			return nil
+		}
+		fallthrough
+	default:
+		if n.Kind != yaml.ScalarNode {
+			return wrong("want a single value, got " + nodeKind(n))
+		}
+		if err := setScalar(v, n.Value); err != nil {
+			return wrong(err.Error())
+		}
+		return nil
+	}
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+// yamlErrLine digs the line number out of a yaml.v3 syntax error, whose only
+// carrier is its text ("yaml: line 3: ...").
+func yamlErrLine(err error) int {
+	var line int
+	msg := err.Error()
+	if i := strings.Index(msg, "line "); i >= 0 {
+		fmt.Sscanf(msg[i:], "line %d", &line)
+	}
+	return line
+}
+
+func yamlErrMsg(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i >= 0 {
+		msg = msg[i+2:]
+	}
+	return "not valid YAML: " + msg
+}

@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/flowguard/flowguard/internal/pgtest"
+	"github.com/flowguard/flowguard/store"
+)
+
+func TestMigrateUpDown(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	v, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v < 1 {
+		t.Fatalf("schema version after Migrate = %d, want >= 1", v)
+	}
+	want := []string{"series", "models", "anomalies", "incidents", "alert_outbox",
+		"retrain_jobs", "drift_events"}
+	for _, table := range want {
+		if !tableExists(t, s, table) {
+			t.Errorf("table %s missing after migrate up", table)
+		}
+	}
+
+	// Applying again is a no-op, as every detector start does it.
+	if v2, err := s.Migrate(ctx); err != nil || v2 != v {
+		t.Fatalf("second Migrate = %d, %v; want %d, nil", v2, err, v)
+	}
+
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st {
+		if !m.Applied {
+			t.Errorf("migration %d (%s) not applied", m.Version, m.Name)
+		}
+	}
+
+	if err := s.MigrateDownTo(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range want {
+		if tableExists(t, s, table) {
+			t.Errorf("table %s still present after migrate down", table)
+		}
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("re-applying after down: %v", err)
+	}
+}
+
+func TestAnomalyKeyIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const insert = `INSERT INTO anomalies
+		(series_key, model_group, ts, value, score, p_value, model_version)
+		VALUES ('cpu{host="a"}', 'default', '2024-01-01T00:00:00Z', '{1.5}', 9.1, 0.001, 1)
+		ON CONFLICT (series_key, ts) DO NOTHING`
+	for i := 0; i < 2; i++ {
+		if _, err := s.Pool().Exec(ctx, insert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("rows after inserting the same anomaly twice = %d, want 1", n)
+	}
+}
+
+func TestEnsureDatabaseCreatesMissing(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.MissingDatabase(t)
+	if s, err := store.Open(ctx, dbURL); err == nil {
+		s.Close()
+		t.Fatal("Open succeeded on a database that should not exist yet")
+	}
+	for i := 0; i < 2; i++ { // the second call finds it and does nothing
+		if err := store.EnsureDatabase(ctx, dbURL); err != nil {
+			t.Fatalf("EnsureDatabase call %d: %v", i+1, err)
+		}
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("Open after EnsureDatabase: %v", err)
+	}
+	s.Close()
+}
+
+func TestRedact(t *testing.T) {
+	got := store.Redact("postgres://bob:secret@db:5432/x")
+	if got != "postgres://bob:xxxxx@db:5432/x" {
+		t.Fatalf("Redact = %q", got)
+	}
+}
+
+func tableExists(t *testing.T, s *store.Store, name string) bool {
+	t.Helper()
+	var ok bool
+	err := s.Pool().QueryRow(context.Background(),
+		"SELECT to_regclass($1) IS NOT NULL", "public."+name).Scan(&ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
