@@ -15,9 +15,12 @@ type Profile struct {
 
 // The three NAB profiles (NAB.md, "Weights").
 var (
-	Standard    = Profile{Name: "standard", Short: "standard", TP: 1, FP: 0.11, FN: 1}
-	RewardLowFP = Profile{Name: "reward_low_FP_rate", Short: "reward_low_FP", TP: 1, FP: 0.22, FN: 1}
-	RewardLowFN = Profile{Name: "reward_low_FN_rate", Short: "reward_low_FN", TP: 1, FP: 0.11, FN: 2}
+	Standard = Profile{Name: "standard", Short: "standard",
+		TP: 1, FP: 0.11, FN: 1}
+	RewardLowFP = Profile{Name: "reward_low_FP_rate", Short: "reward_low_FP",
+		TP: 1, FP: 0.22, FN: 1}
+	RewardLowFN = Profile{Name: "reward_low_FN_rate", Short: "reward_low_FN",
+		TP: 1, FP: 0.11, FN: 2}
 )
 
 // Profiles returns the three NAB profiles in their usual order: standard,

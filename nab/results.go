@@ -134,7 +134,8 @@ func loadSeries(dir, name string) (Series, error) {
 		}
 		return s, nil
 	}
-	return Series{}, fmt.Errorf("nab: no results for %s: tried %s", name, strings.Join(paths, ", "))
+	return Series{}, fmt.Errorf("nab: no results for %s: tried %s",
+		name, strings.Join(paths, ", "))
 }
 
 // Load reads the labels at labelsPath and the matching results under
