@@ -177,11 +177,13 @@ func (f *prepared) score(p Profile, threshold float64) FileResult {
 	inRun := false
 	for i := f.probation; i < len(f.Scores); i++ {
 		w := f.window[i]
-		detected := f.Scores[i] >= threshold
-		switch {
-		case !detected || w >= 0:
+		if f.Scores[i] < threshold || w >= 0 {
 			inRun = false
-			if detected && first[w] < 0 {
+		}
+		switch {
+		case f.Scores[i] < threshold:
+		case w >= 0:
+			if first[w] < 0 {
 				first[w] = i
 			}
 		default:
