@@ -1,0 +1,49 @@
+package flowmodel
+
+import "math"
+
+// backward accumulates into f.grad the gradient of
+//
+//	L = -scale * sum_n log p(x_n | c_n)
+//
+// for the forward pass held in ws (built with keep), following flow-math
+// section 3.4: with zbar the adjoint of a layer's output z and e = exp(-alpha),
+//
+//	mubar = -zbar*e,  alphabar = -zbar*z + scale,  xbar = zbar*e + MADE path,
+//	abar = alphabar * (1 - (alpha/kappa)^2).
+//
+// When dx is not nil it receives dL/dx; when dc is not nil dL/dc is added.
+func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, dx, dc []float64) {
+	d := f.spec.Dim()
+	nd := rows * d
+	kappa := f.kappa
+	dz, dprev := ws.dh[:nd], ws.dh2[:nd]
+	z := ws.h[len(f.layers)-1][:nd]
+	for i, v := range z {
+		dz[i] = scale * v
+	}
+	for k := len(f.layers) - 1; k >= 0; k-- {
+		in := x[:nd]
+		if k > 0 {
+			in = ws.h[k-1][:nd]
+		}
+		out, alpha, mc := ws.h[k], ws.alpha[k], &ws.mc[k]
+		for n := range rows {
+			for i := range d {
+				j := n*d + i
+				al := alpha[j]
+				e := math.Exp(-al)
+				g := dz[j]
+				r := al / kappa
+				ws.dout[2*n*d+i] = -g * e
+				ws.dout[2*n*d+d+i] = (scale - g*out[j]) * (1 - r*r)
+				dprev[j] = g * e
+			}
+		}
+		f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
+		dz, dprev = dprev, dz
+	}
+	if dx != nil {
+		copy(dx, dz)
+	}
+}

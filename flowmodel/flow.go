@@ -1,0 +1,306 @@
+package flowmodel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// logSqrt2Pi is log(sqrt(2*pi)), the normalising constant of N(0, 1).
+var logSqrt2Pi = 0.5 * math.Log(2*math.Pi)
+
+// scoreChunk is the number of windows the scoring methods push through the
+// whole stack at a time: large enough to amortise loop overheads, small
+// enough that a chunk's activations stay in L2 cache and the workspace does
+// not grow with the batch.
+const scoreChunk = 64
+
+// Flow is a normalizing flow over windows: a stack of affine autoregressive
+// layers with MADE conditioners and a standard normal base. The density
+// direction maps a window x to z = f_K(...f_1(x; c)...; c) and
+//
+//	log p(x | c) = sum_i log phi(z_i) + sum_k sum_i l_k,i
+//
+// where l_k,i = -alpha_k,i is layer k's log-derivative at coordinate i.
+//
+// A Flow holds a scoring workspace, so its methods must not be called
+// concurrently; Clone gives an independent copy for another goroutine.
+// Train changes the weights in place.
+type Flow struct {
+	spec   Spec
+	layers []*made
+	kappa  float64
+	theta  []float64  // every parameter, in a fixed order (the model file's)
+	grad   []float64  // gradients, same layout
+	ws     *workspace // scoring, chunks of scoreChunk windows
+	sws    *workspace // sampling, every layer kept
+}
+
+// cursor hands out consecutive views of the flat parameter and gradient
+// vectors; with nil vectors it only counts.
+type cursor struct {
+	theta, grad []float64
+	n           int
+}
+
+func (c *cursor) take(n int) (v, g []float64) {
+	if c.theta != nil {
+		v, g = c.theta[c.n:c.n+n:c.n+n], c.grad[c.n:c.n+n:c.n+n]
+	}
+	c.n += n
+	return v, g
+}
+
+// New builds a flow from spec (zero fields take their defaults) with weights
+// drawn from a PCG generator seeded by seed, so one seed gives one flow.
+func New(spec Spec, seed uint64) (*Flow, error) {
+	f, err := build(spec)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x666c6f77))
+	for _, m := range f.layers {
+		m.init(rng.Float64)
+	}
+	return f, nil
+}
+
+// build constructs the network and its parameter storage, uninitialised.
+func build(spec Spec) (*Flow, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	f := &Flow{spec: spec, kappa: spec.Clamp}
+	d := spec.Dim()
+	for k := range spec.Layers {
+		m0 := make([]int, d)
+		for i := range m0 {
+			m0[i] = i + 1
+			if spec.Kind == KindMAF && k%2 == 1 {
+				m0[i] = d - i
+			}
+		}
+		f.layers = append(f.layers, newMADE(spec, m0, 2))
+	}
+	var c cursor
+	for _, m := range f.layers {
+		m.bind(&c)
+	}
+	f.theta, f.grad = make([]float64, c.n), make([]float64, c.n)
+	c = cursor{theta: f.theta, grad: f.grad}
+	for _, m := range f.layers {
+		m.bind(&c)
+	}
+	return f, nil
+}
+
+// Spec returns the flow's spec with defaults filled in.
+func (f *Flow) Spec() Spec { return f.spec }
+
+// NumParams returns the number of stored parameters, masked zeros included.
+func (f *Flow) NumParams() int { return len(f.theta) }
+
+// Clone returns a deep copy of f with its own workspace, for scoring or
+// sampling from another goroutine. It costs one copy of the weights (about
+// 0.4 MB at the default size).
+func (f *Flow) Clone() *Flow {
+	g, err := build(f.spec)
+	if err != nil {
+		panic("flowmodel: internal error: clone of a valid spec failed: " + err.Error())
+	}
+	copy(g.theta, f.theta)
+	return g
+}
+
+// workspace holds the buffers of one forward (and backward) pass for up to
+// rows windows. keep=false passes share one conditioner cache across layers.
+type workspace struct {
+	rows    int
+	keep    bool
+	mc      []madeCache
+	h       [][]float64 // outputs of the layers (z is the last)
+	alpha   [][]float64 // clamped log-scales per layer (keep only)
+	terms   []float64   // per-coordinate log-density terms
+	dh, dh2 []float64
+	dout    []float64
+	dctx    []float64
+	scratch [3][]float64
+}
+
+func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
+	d := f.spec.Dim()
+	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d)}
+	nl := len(f.layers)
+	if !keep {
+		ws.mc = []madeCache{f.layers[0].newCache(rows)}
+		ws.h = [][]float64{make([]float64, rows*d), make([]float64, rows*d)}
+		return ws
+	}
+	for _, m := range f.layers {
+		ws.mc = append(ws.mc, m.newCache(rows))
+	}
+	ws.h = make([][]float64, nl)
+	ws.alpha = make([][]float64, nl)
+	for k := range nl {
+		ws.h[k] = make([]float64, rows*d)
+		ws.alpha[k] = make([]float64, rows*d)
+	}
+	ws.dh, ws.dh2 = make([]float64, rows*d), make([]float64, rows*d)
+	ws.dout = make([]float64, rows*2*d)
+	ws.dctx = make([]float64, rows*f.spec.Context)
+	for i := range ws.scratch {
+		ws.scratch[i] = make([]float64, rows*f.spec.Hidden)
+	}
+	return ws
+}
+
+// forward runs the density direction on rows windows and leaves the
+// per-coordinate terms log phi(z_i) - sum_k alpha_k,i in ws.terms and z in
+// the last h buffer. It returns z.
+func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
+	d := f.spec.Dim()
+	nd := rows * d
+	terms := ws.terms[:nd]
+	clear(terms)
+	in := x[:nd]
+	kappa := f.kappa
+	for k, m := range f.layers {
+		mc, out := &ws.mc[0], ws.h[k%2]
+		var alpha []float64
+		if ws.keep {
+			mc, out, alpha = &ws.mc[k], ws.h[k], ws.alpha[k]
+		}
+		m.forward(in, c, rows, mc)
+		for n := range rows {
+			mu := mc.out[2*n*d : 2*n*d+d]
+			a := mc.out[2*n*d+d : 2*n*d+2*d]
+			xi := in[n*d : n*d+d]
+			zo := out[n*d : n*d+d]
+			tn := terms[n*d : n*d+d]
+			for i, av := range a {
+				al := kappa * math.Tanh(av/kappa)
+				zo[i] = (xi[i] - mu[i]) * math.Exp(-al)
+				tn[i] -= al
+				if alpha != nil {
+					alpha[n*d+i] = al
+				}
+			}
+		}
+		in = out[:nd]
+	}
+	for i, z := range in {
+		terms[i] += -0.5*z*z - logSqrt2Pi
+	}
+	return in
+}
+
+// checkBatch validates the widths of a batch and returns its row count.
+func (f *Flow) checkBatch(x, c []float64) int {
+	d := f.spec.Dim()
+	if len(x)%d != 0 {
+		panicShape()
+	}
+	rows := len(x) / d
+	if len(c) != rows*f.spec.Context {
+		panicShape()
+	}
+	return rows
+}
+
+func sized(dst []float64, n int) []float64 {
+	if len(dst) == 0 {
+		return make([]float64, n)
+	}
+	if len(dst) != n {
+		panicShape()
+	}
+	return dst
+}
+
+// LogProb writes log p(x_n | c_n) in nats for every window n of the batch x
+// into dst and returns dst. x holds rows windows of W*C values each,
+// time-major; c holds rows context vectors of Spec.Context values (empty when
+// the spec has no context). An empty dst is allocated; otherwise it must have
+// one entry per window. Wrong widths panic with ErrShape.
+//
+// If any log-density is NaN or infinite the error wraps ErrNonFinite and
+// names the first such window; dst is filled regardless.
+//
+// After the first call, LogProb allocates nothing when dst is given.
+func (f *Flow) LogProb(dst, x, c []float64) ([]float64, error) {
+	rows := f.checkBatch(x, c)
+	dst = sized(dst, rows)
+	d := f.spec.Dim()
+	for n0 := 0; n0 < rows; n0 += scoreChunk {
+		r, terms := f.scoreChunk(x, c, n0, rows)
+		for n := range r {
+			var s float64
+			for _, t := range terms[n*d : n*d+d] {
+				s += t
+			}
+			dst[n0+n] = s
+		}
+	}
+	return dst, firstNonFinite(dst, 1)
+}
+
+// StepLogProb writes, for every window n and step t, the exact conditional
+// log-density log p(x_n,t | x_n,<t, c_n) into dst[n*W + t] (a step's term
+// sums its C channels) and returns dst. The terms of a window sum to its
+// LogProb up to rounding, and the last column is the online point score of
+// the newest step. Arguments follow LogProb; dst has rows*W entries.
+//
+// The terms are exact only when every layer keeps the time order; for a
+// KindMAF stack StepLogProb returns ErrNotTimeOrdered and leaves dst alone.
+func (f *Flow) StepLogProb(dst, x, c []float64) ([]float64, error) {
+	rows := f.checkBatch(x, c)
+	w, ch := f.spec.Window, f.spec.Channels
+	dst = sized(dst, rows*w)
+	if !f.spec.TimeOrdered() {
+		return dst, ErrNotTimeOrdered
+	}
+	for n0 := 0; n0 < rows; n0 += scoreChunk {
+		r, terms := f.scoreChunk(x, c, n0, rows)
+		for n := range r {
+			row := terms[n*w*ch : (n+1)*w*ch]
+			out := dst[(n0+n)*w : (n0+n+1)*w]
+			for t := range out {
+				var s float64
+				for _, v := range row[t*ch : t*ch+ch] {
+					s += v
+				}
+				out[t] = s
+			}
+		}
+	}
+	return dst, firstNonFinite(dst, w)
+}
+
+// scoreChunk runs the density direction on the chunk of at most scoreChunk
+// windows starting at window n0 and returns its size and per-coordinate
+// terms (valid until the next call).
+func (f *Flow) scoreChunk(x, c []float64, n0, rows int) (int, []float64) {
+	if f.ws == nil {
+		f.ws = f.newWorkspace(scoreChunk, false)
+	}
+	d, nc := f.spec.Dim(), f.spec.Context
+	r := min(scoreChunk, rows-n0)
+	var cc []float64
+	if nc > 0 {
+		cc = c[n0*nc : (n0+r)*nc]
+	}
+	f.forward(x[n0*d:(n0+r)*d], cc, r, f.ws)
+	return r, f.ws.terms
+}
+
+// firstNonFinite reports the first non-finite entry of v, naming its row for
+// rows of width w.
+func firstNonFinite(v []float64, w int) error {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%w: window %d", ErrNonFinite, i/w)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package flowmodel
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// Sample draws one window per row of dst from the flow (unconditionally) and
+// returns dst. dst holds rows windows of W*C values and c one context vector
+// per row (empty without a context). Random numbers come from rng only, so a
+// seeded rng gives reproducible samples. Wrong widths panic with ErrShape.
+func (f *Flow) Sample(dst, c []float64, rng *rand.Rand) ([]float64, error) {
+	return f.SampleSuffix(dst, nil, f.spec.Window, c, rng)
+}
+
+// SampleSuffix draws the last h steps of every window given its first W-h
+// steps, and returns dst. prefix holds rows*(W-h)*C known values (the first
+// W-h steps of each window, time-major); dst receives rows complete windows
+// of W*C values: the prefix copied, then the sampled steps. h must be in
+// [1, W]; h = W samples whole windows.
+//
+// Sampling is exact ancestral sampling through the per-step conditionals
+// (flow-math section 9.7): for each sampled coordinate, in time order, a base
+// value u ~ N(0, 1) is drawn and passed back through the layers, each layer
+// inverted at that coordinate given the coordinates before it. It costs h*C*K
+// conditioner passes per batch of 64 windows. For a KindMAF stack only h = W
+// is possible; other h return ErrNotTimeOrdered.
+//
+// A result that is not finite (a sample driven far into the tails) is
+// reported with an error wrapping ErrNonFinite; dst is filled regardless.
+func (f *Flow) SampleSuffix(dst, prefix []float64, h int, c []float64,
+	rng *rand.Rand) ([]float64, error) {
+	w, ch, d := f.spec.Window, f.spec.Channels, f.spec.Dim()
+	if h < 1 || h > w || len(dst)%d != 0 {
+		panicShape()
+	}
+	rows := len(dst) / d
+	p := (w - h) * ch
+	if len(prefix) != rows*p || len(c) != rows*f.spec.Context {
+		panicShape()
+	}
+	if h < w && !f.spec.TimeOrdered() {
+		return dst, ErrNotTimeOrdered
+	}
+	if f.sws == nil {
+		f.sws = f.newWorkspace(scoreChunk, true)
+	}
+	for n := range rows {
+		copy(dst[n*d:n*d+p], prefix[n*p:n*p+p])
+		clear(dst[n*d+p : n*d+d])
+	}
+	nc := f.spec.Context
+	for n0 := 0; n0 < rows; n0 += scoreChunk {
+		r := min(scoreChunk, rows-n0)
+		x := dst[n0*d : (n0+r)*d]
+		var cc []float64
+		if nc > 0 {
+			cc = c[n0*nc : (n0+r)*nc]
+		}
+		if f.spec.TimeOrdered() {
+			f.fillSuffix(x, cc, r, p, rng)
+		} else {
+			f.invertAll(x, cc, r, rng)
+		}
+	}
+	return dst, firstNonFinite(dst, d)
+}
+
+// fillSuffix completes coordinates p..D-1 of r windows in x in place.
+func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
+	ws, d, nl := f.sws, f.spec.Dim(), len(f.layers)
+	// The prefix pass leaves every layer's input and output at the known
+	// coordinates; the placeholder suffix does not reach them.
+	f.forward(x, c, r, ws)
+	for i := p; i < d; i++ {
+		z := ws.h[nl-1]
+		for n := range r {
+			z[n*d+i] = rng.NormFloat64()
+		}
+		for k := nl - 1; k >= 0; k-- {
+			in := x
+			if k > 0 {
+				in = ws.h[k-1]
+			}
+			f.invertAt(k, in, ws.h[k], c, r, i)
+		}
+	}
+}
+
+// invertAll samples whole windows through a stack with any orderings: the
+// base draw is inverted layer by layer, each layer coordinate by coordinate
+// in its own order (flow-math section 3.3).
+func (f *Flow) invertAll(x, c []float64, r int, rng *rand.Rand) {
+	z := f.sws.h[len(f.layers)-1]
+	for j := range r * f.spec.Dim() {
+		z[j] = rng.NormFloat64()
+	}
+	f.invertFromBase(x, c, r)
+}
+
+// invertFromBase writes into x the windows that the flow maps to the r base
+// points held in the sampling workspace's last layer buffer.
+func (f *Flow) invertFromBase(x, c []float64, r int) {
+	ws, d, nl := f.sws, f.spec.Dim(), len(f.layers)
+	var order [maxDim]int
+	for k := nl - 1; k >= 0; k-- {
+		in := x
+		if k > 0 {
+			in = ws.h[k-1]
+		}
+		clear(in[:r*d])
+		for i, m := range f.layers[k].m0 {
+			order[m-1] = i
+		}
+		for _, i := range order[:d] {
+			f.invertAt(k, in, ws.h[k], c, r, i)
+		}
+	}
+}
+
+// invertAt sets in[:, i] so that layer k maps it to out[:, i], given the
+// coordinates of in that come before i in the layer's order:
+//
+//	x_i = mu_i + z_i * exp(alpha_i).
+func (f *Flow) invertAt(k int, in, out, c []float64, r, i int) {
+	d, mc := f.spec.Dim(), &f.sws.mc[k]
+	f.layers[k].forward(in, c, r, mc)
+	for n := range r {
+		mu := mc.out[2*n*d+i]
+		al := f.kappa * math.Tanh(mc.out[2*n*d+d+i]/f.kappa)
+		in[n*d+i] = mu + out[n*d+i]*math.Exp(al)
+	}
+}

@@ -1,0 +1,159 @@
+package flowmodel
+
+import (
+	"fmt"
+)
+
+// Stack kinds accepted in Spec.Kind.
+const (
+	// KindTimeOrdered stacks layers that all keep the time order of the
+	// window, so the log-density splits exactly into per-step conditionals.
+	KindTimeOrdered = "time-ordered"
+	// KindMAF is the classic masked autoregressive flow of Papamakarios et al.
+	// (arXiv:1705.07057): every other layer reverses the order. It gives
+	// LogProb but no per-step terms and no conditional sampling.
+	KindMAF = "maf"
+)
+
+// Layer types accepted in Spec.LayerType.
+const (
+	// LayerAffine is the affine autoregressive (MAF) layer with a soft-clamped
+	// log-scale.
+	LayerAffine = "affine"
+)
+
+// Activations accepted in Spec.Activation.
+const (
+	// ActReLU is max(a, 0), the default.
+	ActReLU = "relu"
+	// ActTanh is tanh(a); smooth, which keeps finite-difference checks clean.
+	ActTanh = "tanh"
+)
+
+// Defaults filled in by Spec.WithDefaults for zero fields.
+const (
+	DefaultHidden       = 64
+	DefaultLayers       = 5
+	DefaultHiddenLayers = 2
+	DefaultClamp        = 3.0
+)
+
+// Spec declares a flow. It is plain data with JSON tags so that a service can
+// read it from its configuration, and it is stored inside the model file so
+// that a loaded model rebuilds exactly the network it was trained as.
+//
+// A window is W steps of C channels, flattened time-major: value (t, j) is at
+// index t*C + j. Within a step the channels are modelled in their index
+// order, so channel j of step t is conditioned on every channel of earlier
+// steps and on channels 0..j-1 of step t.
+type Spec struct {
+	// Kind is KindTimeOrdered (default) or KindMAF.
+	Kind string `json:"kind"`
+	// Window is W, the number of time steps in a window (>= 1).
+	Window int `json:"window"`
+	// Channels is C, the number of values per step (default 1).
+	Channels int `json:"channels"`
+	// Context is the width of the optional conditioning vector given with
+	// every window (calendar features, seasonal lags); 0 means none.
+	Context int `json:"context"`
+	// Hidden is the width of every MADE hidden layer (default 64). It must be
+	// at least W*C (W*C-1 without context) so that every degree is present.
+	Hidden int `json:"hidden"`
+	// Layers is the number of flow layers (default 5).
+	Layers int `json:"layers"`
+	// HiddenLayers is the number of masked hidden layers of each MADE when
+	// ResidualBlocks is 0 (default 2).
+	HiddenLayers int `json:"hidden_layers"`
+	// ResidualBlocks, when positive, makes each MADE a residual MADE (Nash and
+	// Durkan, arXiv:1904.05626): a masked input layer, this many residual
+	// blocks of two masked layers, and the masked output layer. HiddenLayers
+	// is then ignored.
+	ResidualBlocks int `json:"residual_blocks"`
+	// LayerType is the transform of each layer (default LayerAffine).
+	LayerType string `json:"layer_type"`
+	// Activation of the MADE hidden units (default ActReLU).
+	Activation string `json:"activation"`
+	// Clamp is kappa of the log-scale soft clamp alpha = kappa*tanh(a/kappa)
+	// (default 3): one layer scales a value by at most e^kappa.
+	Clamp float64 `json:"clamp"`
+}
+
+// Dim returns W*C, the number of values in one window.
+func (s Spec) Dim() int { return s.Window * s.Channels }
+
+// WithDefaults returns s with every zero field set to its default.
+func (s Spec) WithDefaults() Spec {
+	if s.Kind == "" {
+		s.Kind = KindTimeOrdered
+	}
+	if s.Channels == 0 {
+		s.Channels = 1
+	}
+	if s.Hidden == 0 {
+		s.Hidden = DefaultHidden
+	}
+	if s.Layers == 0 {
+		s.Layers = DefaultLayers
+	}
+	if s.HiddenLayers == 0 {
+		s.HiddenLayers = DefaultHiddenLayers
+	}
+	if s.LayerType == "" {
+		s.LayerType = LayerAffine
+	}
+	if s.Activation == "" {
+		s.Activation = ActReLU
+	}
+	if s.Clamp == 0 {
+		s.Clamp = DefaultClamp
+	}
+	return s
+}
+
+// maxDim bounds W*C and the hidden width so that a corrupt or hostile spec
+// cannot ask for gigabytes of weights.
+const maxDim = 1 << 12
+
+// Validate reports whether s (after WithDefaults) describes a flow this
+// package can build.
+func (s Spec) Validate() error {
+	switch {
+	case s.Kind != KindTimeOrdered && s.Kind != KindMAF:
+		return fmt.Errorf("flowmodel: unknown stack kind %q", s.Kind)
+	case s.LayerType != LayerAffine:
+		return fmt.Errorf("flowmodel: unknown layer type %q", s.LayerType)
+	case s.Activation != ActReLU && s.Activation != ActTanh:
+		return fmt.Errorf("flowmodel: unknown activation %q", s.Activation)
+	case s.Window < 1 || s.Channels < 1 || s.Dim() > maxDim:
+		return fmt.Errorf("flowmodel: window %d x %d channels out of range", s.Window, s.Channels)
+	case s.Dim() < 2 && s.Context == 0:
+		return fmt.Errorf("flowmodel: a 1-value window needs a context to condition on")
+	case s.Context < 0 || s.Context > maxDim:
+		return fmt.Errorf("flowmodel: context width %d out of range", s.Context)
+	case s.Hidden < s.minHidden() || s.Hidden > maxDim:
+		return fmt.Errorf("flowmodel: hidden width %d must be in [%d, %d]",
+			s.Hidden, s.minHidden(), maxDim)
+	case s.Layers < 1 || s.Layers > 64:
+		return fmt.Errorf("flowmodel: %d layers out of range [1, 64]", s.Layers)
+	case s.HiddenLayers < 1 || s.HiddenLayers > 16:
+		return fmt.Errorf("flowmodel: %d hidden layers out of range [1, 16]", s.HiddenLayers)
+	case s.ResidualBlocks < 0 || s.ResidualBlocks > 16:
+		return fmt.Errorf("flowmodel: %d residual blocks out of range [0, 16]", s.ResidualBlocks)
+	case !(s.Clamp > 0 && s.Clamp <= 20):
+		return fmt.Errorf("flowmodel: clamp %v out of range (0, 20]", s.Clamp)
+	}
+	return nil
+}
+
+// minHidden is the number of distinct hidden degrees: 1..D-1, or 0..D-1 with
+// a context (degree-0 units read only the context).
+func (s Spec) minHidden() int {
+	if s.Context > 0 {
+		return s.Dim()
+	}
+	return s.Dim() - 1
+}
+
+// TimeOrdered reports whether every layer keeps the window's time order, so
+// that StepLogProb and conditional sampling are exact.
+func (s Spec) TimeOrdered() bool { return s.Kind == KindTimeOrdered }
