@@ -1,0 +1,384 @@
+package flowmodel
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// TestTimeOrder changes every value after step t and requires the step terms
+// up to t to stay exactly equal (flow-math section 9.3), for plain and
+// residual conditioners, with and without context.
+func TestTimeOrder(t *testing.T) {
+	specs := []Spec{
+		{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3},
+		{Window: 5, Channels: 1, Hidden: 8, Layers: 2, ResidualBlocks: 2, Activation: ActTanh},
+		{Window: 7, Channels: 3, Context: 1, Hidden: 24, Layers: 4, HiddenLayers: 1},
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	const rows = 9
+	for si, s := range specs {
+		f := mustNew(t, s, uint64(si))
+		randomize(f, rng, 0.5)
+		w, d, nc := f.spec.Window, f.spec.Dim(), f.spec.Context
+		x, c := normals(rng, rows*d), normals(rng, rows*nc)
+		base, err := f.StepLogProb(nil, x, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp, _ := f.LogProb(nil, x, c)
+		for n := range rows {
+			var s float64
+			for _, v := range base[n*w : n*w+w] {
+				s += v
+			}
+			if math.Abs(s-lp[n]) > 1e-10*math.Max(1, math.Abs(lp[n])) {
+				t.Errorf("spec %d window %d: step terms sum to %v, LogProb %v", si, n, s, lp[n])
+			}
+		}
+		for step := range w - 1 {
+			x2 := append([]float64(nil), x...)
+			ch := f.spec.Channels
+			for n := range rows {
+				for i := (step + 1) * ch; i < d; i++ {
+					x2[n*d+i] += 3 * rng.NormFloat64()
+				}
+			}
+			got, _ := f.StepLogProb(nil, x2, c)
+			for n := range rows {
+				for u := 0; u <= step; u++ {
+					if got[n*w+u] != base[n*w+u] {
+						t.Fatalf("spec %d: changing steps > %d changed step %d of window %d",
+							si, step, u, n)
+					}
+				}
+				if got[n*w+step+1] == base[n*w+step+1] {
+					t.Errorf("spec %d: step %d ignores its own value", si, step+1)
+				}
+			}
+		}
+	}
+}
+
+// TestMAFNoStepTerms: the reversing stack refuses per-step terms and
+// conditional sampling, but scores and samples whole windows.
+func TestMAFNoStepTerms(t *testing.T) {
+	f := mustNew(t, Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2}, 1)
+	x := make([]float64, 8)
+	if _, err := f.StepLogProb(nil, x, nil); !errors.Is(err, ErrNotTimeOrdered) {
+		t.Errorf("StepLogProb error = %v, want ErrNotTimeOrdered", err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	if _, err := f.SampleSuffix(make([]float64, 8), make([]float64, 6), 1, nil, rng); !errors.Is(err, ErrNotTimeOrdered) {
+		t.Errorf("SampleSuffix error = %v, want ErrNotTimeOrdered", err)
+	}
+	if _, err := f.LogProb(nil, x, nil); err != nil {
+		t.Errorf("LogProb: %v", err)
+	}
+	if _, err := f.Sample(make([]float64, 8), nil, rng); err != nil {
+		t.Errorf("Sample: %v", err)
+	}
+}
+
+// TestInverse maps windows to the base and back: the round trip must return
+// x to 1e-9, for both stack kinds.
+func TestInverse(t *testing.T) {
+	specs := []Spec{
+		{Window: 5, Channels: 2, Context: 2, Hidden: 12, Layers: 4},
+		{Kind: KindMAF, Window: 6, Context: 1, Hidden: 8, Layers: 5, ResidualBlocks: 1},
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	const rows = 20
+	for si, s := range specs {
+		f := mustNew(t, s, uint64(si))
+		randomize(f, rng, 0.5)
+		d, nc := f.spec.Dim(), f.spec.Context
+		x, c := normals(rng, rows*d), normals(rng, rows*nc)
+		ws := f.newWorkspace(rows, true)
+		z := f.forward(x, c, rows, ws)
+		f.sws = f.newWorkspace(scoreChunk, true)
+		copy(f.sws.h[len(f.layers)-1], z)
+		back := make([]float64, rows*d)
+		f.invertFromBase(back, c, rows)
+		for i := range x {
+			if math.Abs(back[i]-x[i]) > 1e-9 {
+				t.Fatalf("spec %d: inverse(forward(x))[%d] = %v, x = %v", si, i, back[i], x[i])
+			}
+		}
+	}
+}
+
+// TestLogDetJacobian compares the analytic log-determinant with the one of a
+// central-difference Jacobian of x -> z, factorised by gonum's LU.
+func TestLogDetJacobian(t *testing.T) {
+	specs := []Spec{
+		{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 3, Activation: ActTanh},
+		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, Activation: ActTanh},
+	}
+	rng := rand.New(rand.NewPCG(10, 11))
+	for si, s := range specs {
+		f := mustNew(t, s, uint64(si))
+		randomize(f, rng, 0.7)
+		d, nc := f.spec.Dim(), f.spec.Context
+		x, c := normals(rng, d), normals(rng, nc)
+		ws := f.newWorkspace(1, true)
+		z := append([]float64(nil), f.forward(x, c, 1, ws)...)
+		var analytic float64
+		for i := range d {
+			analytic += ws.terms[i] + 0.5*z[i]*z[i] + logSqrt2Pi
+		}
+		jac := mat.NewDense(d, d, nil)
+		const h = 1e-6
+		for j := range d {
+			old := x[j]
+			x[j] = old + h
+			up := append([]float64(nil), f.forward(x, c, 1, ws)...)
+			x[j] = old - h
+			down := f.forward(x, c, 1, ws)
+			x[j] = old
+			for i := range d {
+				jac.Set(i, j, (up[i]-down[i])/(2*h))
+			}
+		}
+		var lu mat.LU
+		lu.Factorize(jac)
+		numeric, sign := lu.LogDet()
+		if sign <= 0 || math.Abs(numeric-analytic) > 1e-6 {
+			t.Errorf("spec %d: log|det J| analytic %.10f, numeric %.10f (sign %v)",
+				si, analytic, numeric, sign)
+		}
+	}
+}
+
+// TestNormalised integrates exp(log p) by the midpoint rule on a grid that
+// holds the mass of these random flows: 1-D (a window of one value with a
+// context) and 2-D for each stack kind, and the last-step conditional of a
+// time-ordered 3-step window given its prefix. Each must be 1 within 1e-3.
+func TestNormalised(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	const lim, h1, h2 = 16.0, 1e-3, 0.025
+	grid := func(h float64) []float64 {
+		var g []float64
+		for v := -lim + h/2; v < lim; v += h {
+			g = append(g, v)
+		}
+		return g
+	}
+	g1, g2 := grid(h1), grid(h2)
+
+	t.Run("1d", func(t *testing.T) {
+		f := mustNew(t, Spec{Window: 1, Context: 2, Hidden: 6, Layers: 3}, 1)
+		randomize(f, rng, 0.5)
+		c := make([]float64, 2*len(g1))
+		for n := range g1 {
+			c[2*n], c[2*n+1] = 0.3, -1.2
+		}
+		lp, err := f.LogProb(nil, g1, c)
+		checkIntegral(t, lp, h1, err)
+	})
+	for _, s := range []Spec{
+		{Window: 2, Hidden: 6, Layers: 3},
+		{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1},
+		{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4},
+	} {
+		t.Run(fmt.Sprintf("2d-%s-%dx%d", s.Kind, s.Window, s.Channels), func(t *testing.T) {
+			f := mustNew(t, s, 2)
+			randomize(f, rng, 0.5)
+			x := make([]float64, 0, 2*len(g2)*len(g2))
+			for _, a := range g2 {
+				for _, b := range g2 {
+					x = append(x, a, b)
+				}
+			}
+			c := make([]float64, len(x)/2*f.spec.Context)
+			for i := range c {
+				c[i] = 0.7
+			}
+			lp, err := f.LogProb(nil, x, c)
+			checkIntegral(t, lp, h2*h2, err)
+		})
+	}
+	t.Run("conditional", func(t *testing.T) {
+		f := mustNew(t, Spec{Window: 3, Context: 1, Hidden: 8, Layers: 3}, 3)
+		randomize(f, rng, 0.5)
+		x := make([]float64, 0, 3*len(g1))
+		for _, v := range g1 {
+			x = append(x, 0.4, -0.9, v)
+		}
+		c := make([]float64, len(g1))
+		steps, err := f.StepLogProb(nil, x, c)
+		last := make([]float64, len(g1))
+		for n := range last {
+			last[n] = steps[3*n+2]
+		}
+		checkIntegral(t, last, h1, err)
+	})
+}
+
+func checkIntegral(t *testing.T, lp []float64, cell float64, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s float64
+	for _, v := range lp {
+		s += math.Exp(v) * cell
+	}
+	t.Logf("integral %.7f", s)
+	if math.Abs(s-1) > 1e-3 {
+		t.Errorf("density integrates to %.6f, want 1 within 1e-3", s)
+	}
+}
+
+// TestBatchInvariance: a window scores bit-identically alone and inside
+// batches of any size (chunking and row blocking must not change rounding).
+func TestBatchInvariance(t *testing.T) {
+	f := mustNew(t, Spec{Window: 8, Channels: 2, Context: 3, Hidden: 20, Layers: 3}, 4)
+	rng := rand.New(rand.NewPCG(14, 15))
+	randomize(f, rng, 0.4)
+	const rows = 150
+	x, c := normals(rng, rows*16), normals(rng, rows*3)
+	all, err := f.StepLogProb(nil, x, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]float64, 8)
+	for n := range rows {
+		if _, err := f.StepLogProb(one, x[n*16:n*16+16], c[n*3:n*3+3]); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range one {
+			if all[n*8+i] != v {
+				t.Fatalf("window %d step %d: %v in batch, %v alone", n, i, all[n*8+i], v)
+			}
+		}
+	}
+}
+
+// TestDeterministic: one seed, one flow; another seed, another flow.
+func TestDeterministic(t *testing.T) {
+	s := Spec{Window: 6, Context: 1, Hidden: 10, Layers: 2}
+	a, b, c := mustNew(t, s, 42), mustNew(t, s, 42), mustNew(t, s, 43)
+	same, diff := true, false
+	for i := range a.theta {
+		same = same && a.theta[i] == b.theta[i]
+		diff = diff || a.theta[i] != c.theta[i]
+	}
+	if !same || !diff {
+		t.Errorf("seed 42 twice identical: %v; seeds 42 and 43 differ: %v", same, diff)
+	}
+}
+
+// TestIdentityAtInit: with the output layers zeroed every layer is the
+// identity, so log p(x) is the standard normal log-density (flow-math 12).
+func TestIdentityAtInit(t *testing.T) {
+	f := mustNew(t, Spec{Window: 4, Hidden: 8, Layers: 3}, 1)
+	for _, m := range f.layers {
+		clear(m.last.w)
+	}
+	x := []float64{0.5, -1, 2, 0}
+	lp, err := f.LogProb(nil, x, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for _, v := range x {
+		want += -0.5*v*v - logSqrt2Pi
+	}
+	if lp[0] != want {
+		t.Errorf("log p = %v, want %v", lp[0], want)
+	}
+}
+
+// TestNonFinite: an infinite input gives ErrNonFinite naming the window.
+func TestNonFinite(t *testing.T) {
+	f := mustNew(t, Spec{Window: 3, Hidden: 4, Layers: 1}, 1)
+	x := []float64{0, 0, 0, 1, math.Inf(1), 0}
+	_, err := f.LogProb(nil, x, nil)
+	if !errors.Is(err, ErrNonFinite) || err.Error() != "flowmodel: non-finite log-density: window 1" {
+		t.Errorf("LogProb error = %v", err)
+	}
+	if _, err := f.StepLogProb(nil, x, nil); !errors.Is(err, ErrNonFinite) {
+		t.Errorf("StepLogProb error = %v", err)
+	}
+}
+
+// TestShapePanics: wrong widths panic with ErrShape.
+func TestShapePanics(t *testing.T) {
+	f := mustNew(t, Spec{Window: 3, Context: 2, Hidden: 4, Layers: 1}, 1)
+	rng := rand.New(rand.NewPCG(1, 1))
+	cases := map[string]func(){
+		"x width":     func() { f.LogProb(nil, make([]float64, 4), make([]float64, 2)) },
+		"ctx width":   func() { f.LogProb(nil, make([]float64, 6), make([]float64, 2)) },
+		"dst size":    func() { f.StepLogProb(make([]float64, 2), make([]float64, 3), make([]float64, 2)) },
+		"prefix size": func() { f.SampleSuffix(make([]float64, 3), make([]float64, 3), 1, make([]float64, 2), rng) },
+		"h range":     func() { f.SampleSuffix(make([]float64, 3), nil, 4, make([]float64, 2), rng) },
+	}
+	for name, fn := range cases {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r != ErrShape {
+					t.Errorf("recovered %v, want ErrShape", r)
+				}
+			}()
+			fn()
+		})
+	}
+}
+
+// TestScoringAllocs pins the zero-allocation hot paths.
+func TestScoringAllocs(t *testing.T) {
+	f := mustNew(t, Spec{Window: 16, Context: 2, Hidden: 32, Layers: 3}, 1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const rows = 100
+	x, c := normals(rng, rows*16), normals(rng, rows*2)
+	lp, steps := make([]float64, rows), make([]float64, rows*16)
+	allocs := testing.AllocsPerRun(5, func() {
+		if _, err := f.LogProb(lp, x, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.StepLogProb(steps, x, c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per LogProb+StepLogProb, want 0", allocs)
+	}
+}
+
+// TestSampleSuffix: the prefix is copied unchanged, the samples are finite,
+// and a sampled window's suffix maps back to standard normal draws (its step
+// terms are those of a fresh density pass).
+func TestSampleSuffix(t *testing.T) {
+	f := mustNew(t, Spec{Window: 5, Channels: 2, Context: 1, Hidden: 12, Layers: 3}, 9)
+	rng := rand.New(rand.NewPCG(16, 17))
+	randomize(f, rng, 0.4)
+	const rows, h = 70, 2
+	prefix, c := normals(rng, rows*6), normals(rng, rows)
+	dst := make([]float64, rows*10)
+	if _, err := f.SampleSuffix(dst, prefix, h, c, rng); err != nil {
+		t.Fatal(err)
+	}
+	for n := range rows {
+		for i := range 6 {
+			if dst[n*10+i] != prefix[n*6+i] {
+				t.Fatalf("window %d: prefix value %d changed", n, i)
+			}
+		}
+	}
+	// Same seed, same draws.
+	again := make([]float64, rows*10)
+	f2 := f.Clone()
+	rngA, rngB := rand.New(rand.NewPCG(1, 2)), rand.New(rand.NewPCG(1, 2))
+	f.SampleSuffix(dst, prefix, h, c, rngA)
+	f2.SampleSuffix(again, prefix, h, c, rngB)
+	for i := range dst {
+		if dst[i] != again[i] {
+			t.Fatalf("clone with same seed sampled %v, original %v", again[i], dst[i])
+		}
+	}
+}
