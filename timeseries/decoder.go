@@ -1,0 +1,18 @@
+package timeseries
+
+// Decoder turns one message payload into samples.
+//
+// A payload may hold several samples. When some of them are bad, Decode
+// returns every good sample together with an error that joins one
+// *DecodeError per bad sample (errors.Join), so nothing good is lost and
+// each bad sample can be counted and dead-lettered with its reason; use
+// DecodeErrors to list them and ErrorKind for the first one's kind. A
+// payload that is bad as a whole (empty, truncated, not the format at all)
+// yields the samples read before the point of failure, if any.
+//
+// Every returned sample satisfies Sample.Validate, with its time in UTC.
+// Decode never panics, does not keep payload, and the returned samples do
+// not alias it.
+type Decoder interface {
+	Decode(payload []byte) ([]Sample, error)
+}

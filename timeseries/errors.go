@@ -1,0 +1,141 @@
+package timeseries
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Kind classifies why an input could not be decoded. Its String form is a
+// short snake_case word, stable across releases, meant to be used as a
+// metric label and a dead-letter reason.
+type Kind uint8
+
+// The kinds of decode failure. KindUnknown is never returned by this
+// package; it is the zero value so a forgotten assignment stands out.
+const (
+	KindUnknown      Kind = iota
+	KindEmptyPayload      // the payload holds no bytes but white space
+	KindTruncated         // the payload ends inside a value or an object
+	KindSyntax            // the payload is not well-formed in its format
+	KindNonUTF8           // a string or name is not valid UTF-8
+	KindMissingField      // a required field is absent or null
+	KindWrongType         // a field holds the wrong JSON or field type
+	KindEmptySeries       // the series (metric) name is empty
+	KindBadLabel          // a label name is empty or repeated
+	KindBadTimestamp      // the time cannot be parsed, is ambiguous or out of range
+	KindNonFinite         // a value is NaN or an infinity
+	KindOutOfRange        // a number overflows float64 or int64
+	KindNoValues          // a sample carries no value at all
+	KindChannels          // the number of values differs from the configured channels
+)
+
+var kindNames = [...]string{
+	KindUnknown:      "unknown",
+	KindEmptyPayload: "empty_payload",
+	KindTruncated:    "truncated",
+	KindSyntax:       "syntax",
+	KindNonUTF8:      "non_utf8",
+	KindMissingField: "missing_field",
+	KindWrongType:    "wrong_type",
+	KindEmptySeries:  "empty_series",
+	KindBadLabel:     "bad_label",
+	KindBadTimestamp: "bad_timestamp",
+	KindNonFinite:    "non_finite",
+	KindOutOfRange:   "out_of_range",
+	KindNoValues:     "no_values",
+	KindChannels:     "channels",
+}
+
+// String returns the kind's snake_case name.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// DecodeError says what is wrong with one sample of a payload and where.
+// Decoders return it (or several joined with errors.Join) and never panic.
+type DecodeError struct {
+	// Kind classifies the failure.
+	Kind Kind
+	// Field names the offending field (a JSON key, a line-protocol field
+	// key, a CSV column name), or is empty when the failure is not tied to
+	// one field.
+	Field string
+	// Line is the 1-based line of the payload where the failing sample
+	// starts, or 0 when unknown.
+	Line int
+	// Offset is the 0-based byte offset into the payload of the failing
+	// sample or token.
+	Offset int64
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+// Error formats the failure with its location.
+func (e *DecodeError) Error() string {
+	msg := "timeseries: decode: " + e.Kind.String()
+	if e.Field != "" {
+		msg += " field " + strconv.Quote(e.Field)
+	}
+	msg += fmt.Sprintf(" at line %d offset %d", e.Line, e.Offset)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying cause.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// ErrorKind returns the Kind of the first DecodeError in err's tree, or
+// KindUnknown if there is none.
+func ErrorKind(err error) Kind {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.Kind
+	}
+	return KindUnknown
+}
+
+// DecodeErrors lists every DecodeError in err's tree, in payload order for
+// errors returned by this package's decoders. It returns nil for nil.
+func DecodeErrors(err error) []*DecodeError {
+	var out []*DecodeError
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if de, ok := e.(*DecodeError); ok {
+			out = append(out, de)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, c := range u.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// lineOf returns the 1-based line of byte offset off in b.
+func lineOf(b []byte, off int64) int {
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	n := 1
+	for _, c := range b[:off] {
+		if c == '\n' {
+			n++
+		}
+	}
+	return n
+}
