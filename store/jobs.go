@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// JobsChannel is the LISTEN/NOTIFY channel on which FileJob announces a new
+// retrain job. The payload is the JSON of a JobEvent.
+const JobsChannel = "flowguard_jobs"
+
+// Job reasons, as stored in retrain_jobs.reason.
+const (
+	ReasonBootstrap = "bootstrap"
+	ReasonDrift     = "drift"
+	ReasonManual    = "manual"
+)
+
+// Job states, as stored in retrain_jobs.state.
+const (
+	JobPending = "pending"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// JobRequest asks for a model of a group to be trained.
+type JobRequest struct {
+	Group  string
+	Reason string // ReasonBootstrap, ReasonDrift or ReasonManual
+	// From and To bound the event times to train on; nil leaves a side
+	// open.
+	From, To *time.Time
+	// Details is JSON for the trainer and for people: the drift statistic,
+	// the series keys of the group, and so on. nil stores {}.
+	Details []byte
+}
+
+// Job is one row of the retrain queue.
+type Job struct {
+	ID         int64
+	Group      string
+	Reason     string
+	State      string
+	From, To   *time.Time
+	Details    []byte
+	Attempts   int
+	ClaimedBy  string
+	CreatedAt  time.Time
+	ClaimedAt  *time.Time
+	FinishedAt *time.Time
+	Error      string
+	ModelID    *int64
+}
+
+// JobEvent is the payload of a notification on JobsChannel.
+type JobEvent struct {
+	Group string `json:"group"`
+	ID    int64  `json:"id"`
+}
+
+const jobColumns = `id, model_group, reason, state, range_from, range_to, details,
+	attempts, claimed_by, created_at, claimed_at, finished_at, error, model_id`
+
+func scanJob(row pgx.Row) (Job, error) {
+	var j Job
+	err := row.Scan(&j.ID, &j.Group, &j.Reason, &j.State, &j.From, &j.To, &j.Details,
+		&j.Attempts, &j.ClaimedBy, &j.CreatedAt, &j.ClaimedAt, &j.FinishedAt, &j.Error,
+		&j.ModelID)
+	return j, err
+}
+
+// FileJob queues r unless its group already has an unfinished (pending or
+// running) job, in which case it returns that job and created = false: the
+// schema allows one unfinished job per group, so a burst of drift alarms
+// files one job. A new job is announced on JobsChannel at commit.
+func (s *Store) FileJob(ctx context.Context, r JobRequest) (job Job, created bool, err error) {
+	if r.Group == "" {
+		return Job{}, false, errors.New("store: file job: empty group")
+	}
+	// The existing job may finish between the failed insert and the read,
+	// leaving neither; trying again then inserts.
+	for range 3 {
+		job, created, err = s.fileJobOnce(ctx, r)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("store: file %s job for %q: %w", r.Reason, r.Group, err)
+	}
+	return job, created, nil
+}
+
+func (s *Store) fileJobOnce(ctx context.Context, r JobRequest) (Job, bool, error) {
+	var job Job
+	created := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		job, err = scanJob(tx.QueryRow(ctx, `
+			INSERT INTO retrain_jobs (model_group, reason, range_from, range_to, details)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (model_group) WHERE state IN ('pending', 'running') DO NOTHING
+			RETURNING `+jobColumns,
+			r.Group, r.Reason, r.From, r.To, jsonOr(r.Details)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			job, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM retrain_jobs
+				WHERE model_group = $1 AND state IN ('pending', 'running')`, r.Group))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		payload, _ := json.Marshal(JobEvent{Group: job.Group, ID: job.ID})
+		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", JobsChannel, string(payload))
+		return err
+	})
+	return job, created, err
+}
+
+// ClaimJob hands the oldest pending job to worker, marking it running, and
+// reports false if none is pending. Rows locked by another claimer are
+// skipped (FOR UPDATE SKIP LOCKED), so any number of trainers can claim at
+// once and never get the same job.
+func (s *Store) ClaimJob(ctx context.Context, worker string) (Job, bool, error) {
+	job, err := scanJob(s.pool.QueryRow(ctx, `
+		UPDATE retrain_jobs SET state = 'running', claimed_by = $1, claimed_at = now(),
+		       attempts = attempts + 1
+		WHERE id = (SELECT id FROM retrain_jobs WHERE state = 'pending'
+		            ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+jobColumns, worker))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("store: claim job: %w", err)
+	}
+	return job, true, nil
+}
+
+// FinishJob marks a running job done, linking the model it produced (nil
+// if none, for instance when the candidate was rejected).
+func (s *Store) FinishJob(ctx context.Context, id int64, modelID *int64) error {
+	return s.endJob(ctx, id, JobDone, "", modelID)
+}
+
+// FailJob marks a running job failed with the reason, which frees the
+// group for a new job.
+func (s *Store) FailJob(ctx context.Context, id int64, reason string) error {
+	return s.endJob(ctx, id, JobFailed, reason, nil)
+}
+
+func (s *Store) endJob(ctx context.Context, id int64, state, reason string,
+	modelID *int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE retrain_jobs
+		SET state = $2, error = $3, model_id = $4, finished_at = now()
+		WHERE id = $1 AND state = 'running'`, id, state, reason, modelID)
+	if err != nil {
+		return fmt.Errorf("store: mark job %d %s: %w", id, state, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: mark job %d %s: job is not running", id, state)
+	}
+	return nil
+}
+
+// RequeueStale puts running jobs claimed more than olderThan ago back to
+// pending, for jobs whose trainer died, and returns how many it moved.
+func (s *Store) RequeueStale(ctx context.Context, olderThan time.Duration) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE retrain_jobs SET state = 'pending', claimed_by = ''
+		WHERE state = 'running' AND claimed_at < now() - make_interval(secs => $1)`,
+		olderThan.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("store: requeue stale jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Job returns the job with the given id.
+func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx,
+		`SELECT `+jobColumns+` FROM retrain_jobs WHERE id = $1`, id))
+	if err != nil {
+		return Job{}, fmt.Errorf("store: job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// JobCounts returns the number of jobs in each state, for metrics.
+func (s *Store) JobCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT state, count(*) FROM retrain_jobs GROUP BY state")
+	if err != nil {
+		return nil, fmt.Errorf("store: job counts: %w", err)
+	}
+	out := map[string]int{}
+	var st string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
+		out[st] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: job counts: %w", err)
+	}
+	return out, nil
+}
+
+// GroupSeries returns the keys of the series the detectors have assigned
+// to group, so that a trainer replays only those.
+func (s *Store) GroupSeries(ctx context.Context, group string) ([]string, error) {
+	rows, err := s.pool.Query(ctx,
+		"SELECT key FROM series WHERE model_group = $1 ORDER BY key", group)
+	if err != nil {
+		return nil, fmt.Errorf("store: series of group %q: %w", group, err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: series of group %q: %w", group, err)
+	}
+	return keys, nil
+}
+
+// Notification is one message received by a Listener.
+type Notification struct {
+	Channel string
+	Payload string
+}
+
+// Listener receives notifications on the channels it listens to. It holds
+// one connection of its own, taken out of the pool. It is not safe for
+// concurrent use; Close it when done.
+type Listener struct {
+	conn *pgx.Conn
+}
+
+// Listen starts listening on channels (such as ModelsChannel and
+// JobsChannel). Notifications sent before Listen returns are not received:
+// a caller that must not miss a change reads the current state after
+// Listen, and polls now and then in case the connection was lost.
+func (s *Store) Listen(ctx context.Context, channels ...string) (*Listener, error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: listen: %w", err)
+	}
+	// A connection in LISTEN mode must not go back to the pool.
+	conn := pc.Hijack()
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			closeErr := conn.Close(context.Background())
+			return nil, errors.Join(fmt.Errorf("store: listen %s: %w", ch, err), closeErr)
+		}
+	}
+	return &Listener{conn: conn}, nil
+}
+
+// Next waits for the next notification. It returns ctx's error when ctx
+// ends first, and the Listener stays usable, so a worker can wait with a
+// poll timeout. Any other error means the connection is lost; the Listener
+// is then unusable and the caller listens again.
+func (l *Listener) Next(ctx context.Context) (Notification, error) {
+	n, err := l.conn.WaitForNotification(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Notification{}, ctx.Err()
+		}
+		return Notification{}, fmt.Errorf("store: wait for notification: %w", err)
+	}
+	return Notification{Channel: n.Channel, Payload: n.Payload}, nil
+}
+
+// Close ends the listening session and closes its connection.
+func (l *Listener) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.conn.Close(ctx); err != nil {
+		return fmt.Errorf("store: close listener: %w", err)
+	}
+	return nil
+}
