@@ -69,9 +69,8 @@ func (d *CSVDecoder) Decode(payload []byte) ([]Sample, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
-			errs = append(errs, csvError(err, payload, off))
+			errs = append(errs, csvError(err, payload, off, r.InputOffset()))
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
 				continue
@@ -79,6 +78,7 @@ func (d *CSVDecoder) Decode(payload []byte) ([]Sample, error) {
 			// A broken quote leaves the reader lost for the rest.
 			break
 		}
+		line, _ := r.FieldPos(0)
 		if row == 0 && rec[0] == "timestamp" {
 			header = append(header, rec...)
 			continue
@@ -149,7 +149,7 @@ func (d *CSVDecoder) parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-func csvError(err error, payload []byte, off int64) error {
+func csvError(err error, payload []byte, off, end int64) error {
 	de := &DecodeError{Kind: KindSyntax, Offset: off, Err: err}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
@@ -157,7 +157,7 @@ func csvError(err error, payload []byte, off int64) error {
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			de.Kind = KindChannels
 		}
-		if errors.Is(pe.Err, csv.ErrQuote) && pe.Line == lineOf(payload, int64(len(payload))) {
+		if errors.Is(pe.Err, csv.ErrQuote) && end >= int64(len(payload)) {
 			de.Kind = KindTruncated
 		}
 		return de

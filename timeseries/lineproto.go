@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,14 +134,14 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 	}
 	m, err := dec.Measurement()
 	if err != nil {
-		return out, lpError(err, "")
+		return out, lpError(err, line)
 	}
 	var id SeriesID
 	id.Name = string(m)
 	for {
 		k, v, err := dec.NextTag()
 		if err != nil {
-			return out, lpError(err, "")
+			return out, lpError(err, line)
 		}
 		if k == nil {
 			break
@@ -158,10 +159,16 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 	for {
 		k, v, err := dec.NextField()
 		if err != nil {
-			return out[:first], lpError(err, string(k))
+			return out[:first], lpError(err, line)
 		}
 		if k == nil {
 			break
+		}
+		ch := -1
+		if d.cfg.Mode == FieldsAsChannels {
+			if ch = slices.Index(d.cfg.Channels, string(k)); ch < 0 {
+				continue
+			}
 		}
 		x, ok, err := d.fieldValue(v)
 		if err != nil {
@@ -176,12 +183,8 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 			out = append(out, s)
 			continue
 		}
-		for i, ch := range d.cfg.Channels {
-			if ch == string(k) {
-				vals[i] = x
-				seen |= 1 << i
-			}
-		}
+		vals[ch] = x
+		seen |= 1 << ch
 	}
 	if d.cfg.Mode == FieldsAsChannels {
 		for i, ch := range d.cfg.Channels {
@@ -195,7 +198,7 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 		return out, &DecodeError{Kind: KindNoValues}
 	}
 
-	t, err := d.entryTime(dec)
+	t, err := d.entryTime(dec, line)
 	if err != nil {
 		return out[:first], err
 	}
@@ -229,10 +232,12 @@ func (d *LineDecoder) fieldValue(v lineprotocol.Value) (x float64, ok bool, err 
 	return 0, false, &kindError{KindWrongType, "field is a " + v.Kind().String()}
 }
 
-func (d *LineDecoder) entryTime(dec *lineprotocol.Decoder) (time.Time, error) {
+func (d *LineDecoder) entryTime(dec *lineprotocol.Decoder, line []byte) (time.Time, error) {
 	b, err := dec.TimeBytes()
 	if err != nil {
-		return time.Time{}, lpError(err, "timestamp")
+		de := lpError(err, line)
+		de.Field = "timestamp"
+		return time.Time{}, de
 	}
 	if b == nil {
 		return time.Time{}, &DecodeError{Kind: KindMissingField, Field: "timestamp"}
@@ -247,17 +252,25 @@ func (d *LineDecoder) entryTime(dec *lineprotocol.Decoder) (time.Time, error) {
 }
 
 // lpError turns an error of the line-protocol parser into a DecodeError
-// located by the parser's column.
-func lpError(err error, field string) error {
-	de := &DecodeError{Kind: KindSyntax, Field: field, Err: err}
+// located by the parser's column. The parser's messages are matched only
+// to pick a more telling kind; anything else stays KindSyntax.
+func lpError(err error, line []byte) *DecodeError {
+	de := &DecodeError{Kind: KindSyntax, Err: err}
 	var le *lineprotocol.DecodeError
 	if errors.As(err, &le) && le.Column > 0 {
 		de.Offset = int64(le.Column - 1)
 	}
+	rest := ""
+	if de.Offset < int64(len(line)) {
+		rest = strings.ToLower(string(line[de.Offset:min(de.Offset+4, int64(len(line)))]))
+	}
 	switch msg := err.Error(); {
 	case errors.Is(err, lineprotocol.ErrValueOutOfRange):
 		de.Kind = KindOutOfRange
-	case strings.Contains(msg, "end of input"):
+	case strings.Contains(msg, "non-number"), strings.HasPrefix(rest, "nan"),
+		strings.HasPrefix(rest, "inf"), strings.HasPrefix(rest, "+inf"):
+		de.Kind = KindNonFinite
+	case strings.Contains(msg, "end of input"), de.Offset >= int64(len(bytes.TrimRight(line, " \t\r"))):
 		de.Kind = KindTruncated
 	case strings.Contains(msg, "invalid timestamp"):
 		de.Kind = KindBadTimestamp
