@@ -31,10 +31,30 @@ type HTTP struct {
 	Token string `yaml:"token" help:"bearer token required by the dashboard; empty: none"`
 }
 
+// Scoring sets the per-series grid of the detector and how points are
+// scored and flagged. The grid settings must match those the group's model
+// was trained with.
+type Scoring struct {
+	Step      time.Duration `yaml:"step" help:"grid step of every series; 0: samples as they come"`
+	Window    int           `yaml:"window" help:"steps in a model window (W)"`
+	Lateness  time.Duration `yaml:"lateness" help:"how late a sample may arrive and still count"`
+	MaxFill   int           `yaml:"max_fill" help:"longest gap filled, in steps; longer gaps restart"`
+	Calendar  bool          `yaml:"calendar" help:"give models hour-of-day and day-of-week context"`
+	IdleAfter time.Duration `yaml:"idle_after" help:"event-time silence after which a series is forgotten"`
+	Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
+	Groups    []string      `yaml:"groups" help:"model groups as name=regexp on the series key; first match wins, others go to default"`
+	PerSeries []string      `yaml:"per_series" help:"groups that train one model per series"`
+	Alphas    []string      `yaml:"alphas" help:"alpha of single groups, as group=value"`
+	BatchSize int           `yaml:"batch_size" help:"most messages in one scoring batch"`
+	BatchWait time.Duration `yaml:"batch_wait" help:"longest a batch waits to fill up"`
+	Bootstrap int           `yaml:"bootstrap" help:"ready windows a group without a model collects before a training job is filed"`
+}
+
 // Detector holds every setting of the detector.
 type Detector struct {
 	Database        Database      `yaml:"database"`
 	Kafka           Kafka         `yaml:"kafka"`
+	Scoring         Scoring       `yaml:"scoring"`
 	HTTP            HTTP          `yaml:"http"`
 	Log             Log           `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"longest a clean stop may take"`
@@ -52,6 +72,16 @@ func DefaultDetector() *Detector {
 			DeadLetterTopic: "flowguard.dead-letter",
 			Group:           "flowguard-detector",
 			Partitions:      8,
+		},
+		Scoring: Scoring{
+			Step:      time.Minute,
+			Window:    32,
+			MaxFill:   5,
+			IdleAfter: 24 * time.Hour,
+			Alpha:     0.001,
+			BatchSize: 2000,
+			BatchWait: 50 * time.Millisecond,
+			Bootstrap: 2000,
 		},
 		HTTP:            HTTP{Addr: "127.0.0.1:9464"},
 		Log:             Log{Level: "info", Format: "text"},
