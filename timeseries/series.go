@@ -360,10 +360,12 @@ func (s *Series) emitGrid(idx int64, vals []float64) {
 		case gap > 0:
 			fill := s.sc.vals
 			for j := int64(1); j <= gap; j++ {
+				// Last moves to each filled step, so the linear step is
+				// the distance left over the steps left.
 				for k := range fill {
 					fill[k] = st.Last[k]
 					if s.cfg.Fill == FillLinear {
-						fill[k] += (vals[k] - st.Last[k]) * float64(j) / float64(gap+1)
+						fill[k] += (vals[k] - st.Last[k]) / float64(gap+2-j)
 					}
 				}
 				s.emit((st.LastIdx+1)*step, st.LastIdx+1, fill, true)
