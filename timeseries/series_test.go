@@ -305,3 +305,5 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("context width %d, want 7", n)
 	}
 }
+
+func timeSec(i int) time.Duration { return time.Duration(i) * time.Second }
