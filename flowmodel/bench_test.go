@@ -1,0 +1,111 @@
+package flowmodel
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// Benchmark sizes of the issue: the detector default (W=32, C=1, hidden 64,
+// 5 layers, 2 hidden layers per MADE: 51,200 dense multiply-adds per
+// window, as ../shared/bench/maf_ref.py) and a small one (W=16, hidden 32,
+// 3 layers).
+var benchSizes = []struct {
+	name string
+	spec Spec
+}{
+	{"W32-H64-L5", Spec{Window: 32, Hidden: 64, Layers: 5}},
+	{"W16-H32-L3", Spec{Window: 16, Hidden: 32, Layers: 3}},
+}
+
+func benchFlow(b *testing.B, s Spec, rows int) (*Flow, []float64) {
+	f := mustNew(b, s, 1)
+	// Non-trivial output layers, as after training.
+	rng := rand.New(rand.NewPCG(2, 3))
+	for _, m := range f.layers {
+		for i := range m.last.w {
+			if m.last.w[i] != 0 {
+				m.last.w[i] = 0.1 * rng.NormFloat64()
+			}
+		}
+	}
+	return f, normals(rng, rows*f.spec.Dim())
+}
+
+func reportWindows(b *testing.B, perOp int) {
+	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "windows/s")
+}
+
+func BenchmarkLogProb(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, rows := range []int{1, 16, 256, 4096} {
+			b.Run(fmt.Sprintf("%s/batch-%d", sz.name, rows), func(b *testing.B) {
+				f, x := benchFlow(b, sz.spec, rows)
+				dst := make([]float64, rows)
+				b.ReportAllocs()
+				for b.Loop() {
+					f.LogProb(dst, x, nil)
+				}
+				reportWindows(b, rows)
+			})
+		}
+	}
+}
+
+func BenchmarkStepLogProb(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, rows := range []int{1, 16, 256, 4096} {
+			b.Run(fmt.Sprintf("%s/batch-%d", sz.name, rows), func(b *testing.B) {
+				f, x := benchFlow(b, sz.spec, rows)
+				dst := make([]float64, rows*sz.spec.Window)
+				b.ReportAllocs()
+				for b.Loop() {
+					f.StepLogProb(dst, x, nil)
+				}
+				reportWindows(b, rows)
+			})
+		}
+	}
+}
+
+// BenchmarkTrainStep times one optimizer step (forward, backward, clipping,
+// Adam) on a minibatch of 256 windows.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, sz := range benchSizes {
+		b.Run(sz.name+"/batch-256", func(b *testing.B) {
+			const rows = 256
+			f, x := benchFlow(b, sz.spec, rows)
+			t := newTrainer(f, TrainOptions{}.withDefaults(), rows)
+			b.ReportAllocs()
+			for b.Loop() {
+				t.stepOn(x, nil, rows)
+			}
+			reportWindows(b, rows)
+		})
+	}
+}
+
+// BenchmarkSample times conditional sampling of the last step (h=1) and of
+// whole windows (h=W, the reference's sample figure) for 256 windows.
+func BenchmarkSample(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, h := range []int{1, sz.spec.Window} {
+			b.Run(fmt.Sprintf("%s/h-%d/batch-256", sz.name, h), func(b *testing.B) {
+				const rows = 256
+				f, x := benchFlow(b, sz.spec, rows)
+				d := f.spec.Dim()
+				p := (f.spec.Window - h) * f.spec.Channels
+				prefix := make([]float64, rows*p)
+				for n := range rows {
+					copy(prefix[n*p:n*p+p], x[n*d:])
+				}
+				rng := rand.New(rand.NewPCG(1, 1))
+				b.ReportAllocs()
+				for b.Loop() {
+					f.SampleSuffix(x, prefix, h, nil, rng)
+				}
+				reportWindows(b, rows)
+			})
+		}
+	}
+}
