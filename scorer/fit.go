@@ -1,0 +1,324 @@
+package scorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// Toggle is a three-way switch whose zero value lets Fit decide.
+type Toggle int8
+
+// Toggle values.
+const (
+	Auto Toggle = iota
+	On
+	Off
+)
+
+// Options configures Fit. Zero fields take the defaults documented on
+// each, several of which depend on how much data there is.
+type Options struct {
+	// Group is recorded in Meta.Group.
+	Group string
+	// Step is the grid spacing; zero infers it as the median spacing of
+	// the first series.
+	Step time.Duration
+	// Window is W; zero picks 16, or 8 when there are fewer than
+	// ShortSteps steps.
+	Window int
+	// MaxFill is the longest gap filled, in steps (default 3).
+	MaxFill int
+	// Calendar adds hour-of-day and day-of-week context. Auto turns it on
+	// when the data spans at least two weeks, so every weekday is seen
+	// twice.
+	Calendar Toggle
+	// TimeZone is the IANA zone of the calendar terms (default UTC).
+	TimeZone string
+	// Lags are seasonal lags used as context (default none).
+	Lags []time.Duration
+	// Spec overrides the flow's shape; Window, Channels and Context are
+	// always set by Fit. Zero Hidden and Layers pick 64 and 5, or 32 and 3
+	// when data is short.
+	Spec flowmodel.Spec
+	// Train configures flowmodel.Train. Zero Epochs picks 60, or 200 when
+	// data is short (small epochs, early stopping ends them); zero Patience
+	// picks 10, or 25 when data is short; zero BatchSize picks 128, or 64
+	// when short.
+	Train flowmodel.TrainOptions
+	// ValidFrac and CalibFrac are the shares of each series' windows, taken
+	// in time order after the training part, for validation and
+	// calibration (defaults 0.15 and 0.2).
+	ValidFrac, CalibFrac float64
+	// Exclude, if not nil, reports steps to leave out of training, such as
+	// points the detector flagged; every window holding one is dropped.
+	Exclude func(id timeseries.SeriesID, t time.Time) bool
+	// Seed fixes the flow's initial weights and the minibatch order; one
+	// seed gives one model.
+	Seed uint64
+}
+
+// ShortSteps is the number of grid steps below which Fit picks its small
+// defaults: NAB's probation periods (at most 750 rows) fall below it.
+const ShortSteps = 2000
+
+// Minimum windows per split; below them a fit would not mean much.
+const (
+	minTrain = 64
+	minValid = 16
+	minCalib = 32
+)
+
+// ErrTooShort is returned by Fit when the data gives too few windows to
+// train, validate and calibrate.
+var ErrTooShort = errors.New("scorer: not enough data to fit")
+
+func (o Options) withDefaults(steps int, span time.Duration) Options {
+	short := steps < ShortSteps
+	if o.Window == 0 {
+		o.Window = pick(short, 8, 16)
+	}
+	if o.MaxFill == 0 {
+		o.MaxFill = 3
+	}
+	if o.Calendar == Auto {
+		o.Calendar = Off
+		if span >= 14*24*time.Hour {
+			o.Calendar = On
+		}
+	}
+	if o.Spec.Hidden == 0 {
+		o.Spec.Hidden = pick(short, 32, 64)
+	}
+	if o.Spec.Layers == 0 {
+		o.Spec.Layers = pick(short, 3, 5)
+	}
+	if o.Train.Epochs == 0 {
+		o.Train.Epochs = pick(short, 200, 60)
+	}
+	if o.Train.Patience == 0 {
+		o.Train.Patience = pick(short, 25, 10)
+	}
+	if o.Train.BatchSize == 0 {
+		o.Train.BatchSize = pick(short, 64, 128)
+	}
+	if o.ValidFrac == 0 {
+		o.ValidFrac = 0.15
+	}
+	if o.CalibFrac == 0 {
+		o.CalibFrac = 0.2
+	}
+	return o
+}
+
+func pick(short bool, small, large int) int {
+	if short {
+		return small
+	}
+	return large
+}
+
+// Fit trains a model on series of samples (each slice one series in time
+// order, all with the same number of channels): it builds windows with
+// Features.Build, splits each series' windows in time into training,
+// validation and calibration parts, fits the robust normaliser on the
+// training steps, trains a time-ordered flow, and sorts the point scores of
+// the calibration windows into the metadata. Calibration windows are used
+// for nothing else, so the p-values are valid on data like them.
+//
+// It returns ErrTooShort (wrapped) when there are too few windows, and
+// ctx's error if cancelled during training. The result depends only on the
+// data and the options (Seed included).
+func Fit(ctx context.Context, series [][]timeseries.Sample, opt Options) (*Model, error) {
+	steps, channels, from, to := summarise(series)
+	if steps == 0 {
+		return nil, fmt.Errorf("%w: no samples", ErrTooShort)
+	}
+	opt = opt.withDefaults(steps, to.Sub(from))
+	if opt.Step == 0 {
+		var err error
+		if opt.Step, err = inferStep(series); err != nil {
+			return nil, err
+		}
+	}
+	feat := Features{Window: opt.Window, Channels: channels, Step: opt.Step,
+		MaxFill: opt.MaxFill, Calendar: opt.Calendar == On, TimeZone: opt.TimeZone,
+		Lags: slices.Clone(opt.Lags)}
+	all, excluded, err := feat.Build(series, opt.Exclude)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := split(&all, len(series), opt.ValidFrac, opt.CalibFrac)
+	if err != nil {
+		return nil, err
+	}
+	train, valid, calib := sp.take(&all, 0), sp.take(&all, 1), sp.take(&all, 2)
+
+	meta := Meta{Format: FormatVersion, Group: opt.Group, Features: feat}
+	if meta.Norm, err = fitNorm(train, feat); err != nil {
+		return nil, err
+	}
+	meta.Data = DataInfo{From: all.Time[0], To: all.Time[0], Series: len(series),
+		Steps: steps, Excluded: excluded, Train: train.Len(), Valid: valid.Len(),
+		Calib: calib.Len()}
+	for _, t := range all.Time {
+		meta.Data.From, meta.Data.To = minTime(meta.Data.From, t), maxTime(meta.Data.To, t)
+	}
+	return fitFlow(ctx, meta, opt, train, valid, calib)
+}
+
+// fitFlow normalises the splits, trains and calibrates.
+func fitFlow(ctx context.Context, meta Meta, opt Options, train, valid,
+	calib Windows) (*Model, error) {
+	feat := meta.Features
+	spec := opt.Spec
+	spec.Kind = flowmodel.KindTimeOrdered
+	spec.Window, spec.Channels, spec.Context = feat.Window, feat.Channels, feat.ContextWidth()
+	spec.Hidden = max(spec.Hidden, spec.Window*spec.Channels)
+	flow, err := flowmodel.New(spec, opt.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("scorer: fit: %w", err)
+	}
+	// A placeholder calibration lets New validate; it is replaced below.
+	meta.Calibration = []float64{0}
+	m, err := New(flow, meta)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range []*Windows{&train, &valid, &calib} {
+		m.normalise(w.X, w.Context)
+	}
+	topt := opt.Train
+	topt.Seed = opt.Seed
+	start := time.Now()
+	rep, err := flowmodel.Train(ctx, flow,
+		flowmodel.Data{X: train.X, Context: train.Context},
+		flowmodel.Data{X: valid.X, Context: valid.Context}, topt)
+	if err != nil {
+		return nil, fmt.Errorf("scorer: fit: %w", err)
+	}
+	var sc Scores
+	if err := m.ScoreNormalised(&sc, calib.X, calib.Context); err != nil {
+		return nil, fmt.Errorf("scorer: calibrate: %w", err)
+	}
+	cal := slices.Clone(sc.Score)
+	slices.Sort(cal)
+	if math.IsInf(cal[len(cal)-1], 0) {
+		return nil, fmt.Errorf("scorer: calibrate: %w: infinite score",
+			flowmodel.ErrNonFinite)
+	}
+	m.meta.Calibration = cal
+	m.meta.Report = Report{TrainNLL: rep.FinalTrainNLL, ValidNLL: rep.BestValidNLL,
+		CalibScore: mean(cal), Epochs: rep.Epochs, BestEpoch: rep.BestEpoch,
+		Stopped: rep.Stopped, Seconds: time.Since(start).Seconds()}
+	return m, nil
+}
+
+// summarise counts samples and finds the channel count and time span.
+func summarise(series [][]timeseries.Sample) (n, channels int, from, to time.Time) {
+	for _, ss := range series {
+		for i := range ss {
+			if n == 0 {
+				channels, from, to = len(ss[i].Values), ss[i].Time, ss[i].Time
+			}
+			n++
+			from, to = minTime(from, ss[i].Time), maxTime(to, ss[i].Time)
+		}
+	}
+	return n, channels, from, to
+}
+
+// splits holds, for each window, which part it belongs to.
+type splits struct{ part []uint8 }
+
+// split assigns each series' windows, in time order, to training (first),
+// validation and calibration (last).
+func split(all *Windows, nseries int, validFrac, calibFrac float64) (splits, error) {
+	counts := make([]int, nseries)
+	for _, s := range all.Series {
+		counts[s]++
+	}
+	seen := make([]int, nseries)
+	sp := splits{part: make([]uint8, all.Len())}
+	var total [3]int
+	for i, s := range all.Series {
+		n := counts[s]
+		nCal := int(math.Round(calibFrac * float64(n)))
+		nVal := int(math.Round(validFrac * float64(n)))
+		k := seen[s]
+		seen[s]++
+		switch {
+		case k >= n-nCal:
+			sp.part[i] = 2
+		case k >= n-nCal-nVal:
+			sp.part[i] = 1
+		}
+		total[sp.part[i]]++
+	}
+	if total[0] < minTrain || total[1] < minValid || total[2] < minCalib {
+		return splits{}, fmt.Errorf("%w: %d training, %d validation, %d calibration "+
+			"windows; need at least %d, %d and %d", ErrTooShort, total[0], total[1],
+			total[2], minTrain, minValid, minCalib)
+	}
+	return sp, nil
+}
+
+// take copies the windows of one part.
+func (sp splits) take(all *Windows, part uint8) Windows {
+	d := len(all.X) / max(all.Len(), 1)
+	cw := len(all.Context) / max(all.Len(), 1)
+	var out Windows
+	for i, p := range sp.part {
+		if p != part {
+			continue
+		}
+		out.X = append(out.X, all.X[i*d:(i+1)*d]...)
+		out.Context = append(out.Context, all.Context[i*cw:(i+1)*cw]...)
+		out.Time = append(out.Time, all.Time[i])
+		out.Series = append(out.Series, all.Series[i])
+	}
+	return out
+}
+
+// fitNorm fits the normaliser on the newest step of every training window,
+// which covers the training steps that end a full window.
+func fitNorm(train Windows, f Features) (timeseries.Normaliser, error) {
+	d, c := f.Window*f.Channels, f.Channels
+	vals := make([]float64, 0, train.Len()*c)
+	for i := range train.Len() {
+		vals = append(vals, train.X[(i+1)*d-c:(i+1)*d]...)
+	}
+	n, err := timeseries.FitNormaliser(vals, c, timeseries.NormConfig{})
+	if err != nil {
+		return n, fmt.Errorf("scorer: fit: %w", err)
+	}
+	return n, nil
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

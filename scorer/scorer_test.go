@@ -1,0 +1,251 @@
+package scorer_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+// ar1 returns n one-minute samples of x_t = 10 + 0.6 (x_{t-1} - 10) + 2 e_t
+// with standard normal e_t, started from the stationary distribution.
+func ar1(seed uint64, n int, start time.Time) []timeseries.Sample {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	id := timeseries.NewSeriesID("ar1", nil)
+	sd := 2 / math.Sqrt(1-0.36)
+	x := 10 + sd*rng.NormFloat64()
+	out := make([]timeseries.Sample, n)
+	for i := range out {
+		x = 10 + 0.6*(x-10) + 2*rng.NormFloat64()
+		out[i] = timeseries.Sample{Series: id, Time: start.Add(time.Duration(i) * time.Minute),
+			Values: []float64{x}}
+	}
+	return out
+}
+
+// smallOptions keeps the synthetic fits to about a second.
+func smallOptions() scorer.Options {
+	return scorer.Options{Group: "test", Window: 4, Seed: 3,
+		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
+		Train: flowmodel.TrainOptions{Epochs: 40, Patience: 8}}
+}
+
+func fitAR1(t testing.TB) *scorer.Model {
+	t.Helper()
+	m, err := scorer.Fit(context.Background(),
+		[][]timeseries.Sample{ar1(1, 3000, t0)}, smallOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func score(t testing.TB, m *scorer.Model, ss []timeseries.Sample) (scorer.Windows, scorer.Scores) {
+	t.Helper()
+	w, _, err := m.Meta().Features.Build([][]timeseries.Sample{ss}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc scorer.Scores
+	if err := m.Score(&sc, w.X, w.Context); err != nil {
+		t.Fatal(err)
+	}
+	return w, sc
+}
+
+// TestPValuesUniformOnHeldOutData checks calibration: on fresh data from
+// the training process the p-values are uniform. The statistic is
+// sup_u |F_n(u) - u| over the p-values, which equals the two-sample
+// Kolmogorov-Smirnov distance between the test and calibration scores, so
+// it is compared with the two-sample critical value at level 0.01,
+// 1.628 sqrt((n+m)/(nm)) (asymptotic; Smirnov 1948). The AR(1) scores are
+// functions of independent innovations, which the test assumes.
+func TestPValuesUniformOnHeldOutData(t *testing.T) {
+	m := fitAR1(t)
+	_, sc := score(t, m, ar1(99, 2000, t0.Add(1000*time.Hour)))
+	ps := slices.Clone(sc.P)
+	slices.Sort(ps)
+	n := float64(len(ps))
+	d := ksUniform(ps)
+	nc := float64(len(m.Meta().Calibration))
+	crit := 1.628 * math.Sqrt((n+nc)/(n*nc))
+	t.Logf("KS distance %.4f over %d p-values, %d calibration scores; critical %.4f",
+		d, len(ps), len(m.Meta().Calibration), crit)
+	if d > crit {
+		t.Fatalf("p-values not uniform: KS distance %.4f > %.4f", d, crit)
+	}
+	// The statistic has power: data whose level moved by one innovation
+	// standard deviation fails it.
+	shifted := ar1(99, 2000, t0.Add(1000*time.Hour))
+	for i := range shifted {
+		shifted[i].Values[0] += 2
+	}
+	_, sc2 := score(t, m, shifted)
+	if d2 := ksUniform(sc2.P); d2 <= crit {
+		t.Fatalf("shifted data passes: KS distance %.4f <= %.4f", d2, crit)
+	}
+	// The false alarm rate is what alpha says, within the KS band.
+	flagged := sort.SearchFloat64s(ps, 0.05)
+	if rate := float64(flagged) / n; math.Abs(rate-0.05) > crit {
+		t.Fatalf("flag rate at alpha 0.05 = %.4f", rate)
+	}
+}
+
+// ksUniform returns sup_u |F_n(u) - u| for the p-values ps, checking the
+// empirical CDF on both sides of each jump.
+func ksUniform(ps []float64) float64 {
+	ps = slices.Clone(ps)
+	slices.Sort(ps)
+	n := float64(len(ps))
+	var d float64
+	for i, p := range ps {
+		d = max(d, math.Abs(float64(i+1)/n-p), math.Abs(p-float64(i)/n))
+	}
+	return d
+}
+
+func TestGrossOutlierGetsSmallestPValue(t *testing.T) {
+	m := fitAR1(t)
+	ss := ar1(5, 200, t0.Add(2000*time.Hour))
+	ss[150].Values[0] += 60 // 30 innovation standard deviations
+	w, sc := score(t, m, ss)
+	i := slices.IndexFunc(w.Time, func(tt time.Time) bool { return tt.Equal(ss[150].Time) })
+	if i < 0 {
+		t.Fatal("no window ends at the outlier")
+	}
+	n := len(m.Meta().Calibration)
+	if want := 1 / float64(n+1); sc.P[i] != want {
+		t.Fatalf("outlier p-value %v (score %.1f), want 1/(n+1) = %v", sc.P[i], sc.Score[i], want)
+	}
+	if sc.Score[i] != sc.Steps[(i+1)*4-1] || sc.Score[i] <= slices.Max(m.Meta().Calibration) {
+		t.Fatalf("outlier score %.2f, last step term %.2f, calibration max %.2f", sc.Score[i],
+			sc.Steps[(i+1)*4-1], slices.Max(m.Meta().Calibration))
+	}
+	// The explanation of the next window puts the blame on the outlier's
+	// step, one before the newest.
+	next := sc.Steps[(i+1)*4 : (i+2)*4]
+	if slices.Index(next, slices.Max(next)) != 2 {
+		t.Fatalf("per-step scores of the next window %v do not peak at the outlier", next)
+	}
+}
+
+func TestEncodeDecodeScoresIdentically(t *testing.T) {
+	m := fitAR1(t)
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := scorer.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := ar1(7, 300, t0.Add(3000*time.Hour))
+	_, a := score(t, m, ss)
+	_, c := score(t, m2, ss)
+	for _, pair := range [][2][]float64{{a.Score, c.Score}, {a.P, c.P}, {a.Steps, c.Steps}} {
+		if !slices.Equal(pair[0], pair[1]) {
+			t.Fatal("decoded model scores differently")
+		}
+	}
+	if m2.Meta().Group != "test" || m2.Meta().Data != m.Meta().Data ||
+		!slices.Equal(m2.Meta().Calibration, m.Meta().Calibration) {
+		t.Fatalf("metadata changed in the round trip: %+v", m2.Meta().Data)
+	}
+	b[len(b)-1] ^= 1
+	if _, err := scorer.Decode(b); !errors.Is(err, flowmodel.ErrChecksum) {
+		t.Fatalf("corrupt file: %v, want ErrChecksum", err)
+	}
+}
+
+func TestFitIsDeterministic(t *testing.T) {
+	a, err := fitAR1(t).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fitAR1(t).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The report's wall time differs; everything else must not. Compare
+	// the calibration scores, which depend on every weight.
+	ma, _ := scorer.Decode(a)
+	mb, _ := scorer.Decode(b)
+	if !slices.Equal(ma.Meta().Calibration, mb.Meta().Calibration) {
+		t.Fatal("two fits with one seed differ")
+	}
+}
+
+func TestFitExcludesFlaggedSteps(t *testing.T) {
+	ss := ar1(1, 1500, t0)
+	flagged := map[time.Time]bool{ss[100].Time: true, ss[102].Time: true, ss[900].Time: true}
+	opt := smallOptions()
+	opt.Exclude = func(_ timeseries.SeriesID, tt time.Time) bool { return flagged[tt] }
+	m, err := scorer.Fit(context.Background(), [][]timeseries.Sample{ss}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := m.Meta().Data
+	// 1500 steps give 1497 windows of 4; steps 100 and 102 spoil windows
+	// ending at 100..105, step 900 those ending at 900..903.
+	if d.Excluded != 3 || d.Train+d.Valid+d.Calib != 1497-6-4 {
+		t.Fatalf("excluded %d, windows %d; want 3 and %d", d.Excluded,
+			d.Train+d.Valid+d.Calib, 1497-10)
+	}
+	if !d.From.Equal(ss[3].Time) || !d.To.Equal(ss[1499].Time) || d.Steps != 1500 {
+		t.Fatalf("data range %v..%v steps %d", d.From, d.To, d.Steps)
+	}
+}
+
+func TestFitTooShort(t *testing.T) {
+	_, err := scorer.Fit(context.Background(), [][]timeseries.Sample{ar1(1, 100, t0)},
+		smallOptions())
+	if !errors.Is(err, scorer.ErrTooShort) {
+		t.Fatalf("Fit on 100 points: %v, want ErrTooShort", err)
+	}
+}
+
+func TestScoreDoesNotAllocate(t *testing.T) {
+	m := fitAR1(t)
+	w, _, err := m.Meta().Features.Build([][]timeseries.Sample{ar1(2, 300, t0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc scorer.Scores
+	if err := m.Score(&sc, w.X, w.Context); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if err := m.Score(&sc, w.X, w.Context); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Score allocates %.0f times per call after warm-up", allocs)
+	}
+}
+
+func BenchmarkScore(b *testing.B) {
+	m := fitAR1(b)
+	w, _, err := m.Meta().Features.Build([][]timeseries.Sample{ar1(2, 1027, t0)}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sc scorer.Scores
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Score(&sc, w.X, w.Context); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(w.Len()*b.N)/b.Elapsed().Seconds(), "windows/s")
+}
