@@ -1,0 +1,118 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/flowguard/flowguard/store"
+)
+
+// deliverLoop sends the due outbox messages of sink until ctx ends.
+func (s *Service) deliverLoop(ctx context.Context, sink Sink) {
+	log := s.log.With("sink", sink.Name())
+	for {
+		n, err := s.deliverOnce(ctx, sink, log)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("deliver alerts", "err", err)
+		}
+		if n > 0 && err == nil && ctx.Err() == nil {
+			continue // the next messages may be due already
+		}
+		if !sleep(ctx, s.cfg.Poll, s.wake[sink.Name()]) {
+			return
+		}
+	}
+}
+
+// lease is how long a claimed message stays hidden from other workers; it
+// outlasts any send, whose time the sinks bound.
+func (s *Service) lease() time.Duration {
+	return max(time.Minute, 2*s.cfg.Alertmanager.Timeout, 2*s.cfg.Webhook.Timeout,
+		2*s.cfg.Kafka.Timeout)
+}
+
+// deliverOnce claims one batch of sink's due messages and sends them in
+// order. After a failure that may pass, the rest of the batch waits too,
+// without an attempt counted: the sink is most likely down. It returns the
+// number of messages delivered or given up on.
+func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger) (int, error) {
+	msgs, err := s.store.ClaimAlerts(ctx, sink.Name(), s.cfg.Batch, s.lease())
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for i, om := range msgs {
+		wait, err := s.deliver(ctx, sink, om, log)
+		if err != nil {
+			return done, err
+		}
+		if wait == 0 {
+			done++
+			continue
+		}
+		for _, rest := range msgs[i+1:] {
+			// Background: a message must not stay leased because ctx ended.
+			if err := s.store.DeferAlert(context.WithoutCancel(ctx), rest.ID, wait); err != nil {
+				return done, err
+			}
+		}
+		return done, nil
+	}
+	return done, nil
+}
+
+// deliver sends one message and records the outcome. It returns the wait
+// before the next attempt when the send failed and will be retried, or 0.
+func (s *Service) deliver(ctx context.Context, sink Sink, om store.OutboxMessage,
+	log *slog.Logger) (time.Duration, error) {
+	name := sink.Name()
+	bg := context.WithoutCancel(ctx)
+	var m Message
+	if err := json.Unmarshal(om.Payload, &m); err != nil {
+		s.m.dead.WithLabelValues(name).Inc()
+		log.Error("alert payload unreadable, giving up", "message_id", om.MessageID, "err", err)
+		return 0, s.store.MarkAlertDead(bg, om.ID, "payload: "+err.Error())
+	}
+
+	err := sink.Send(ctx, &m)
+	if err == nil {
+		s.m.sent.WithLabelValues(name).Inc()
+		s.m.latency.WithLabelValues(name).Observe(time.Since(om.CreatedAt).Seconds())
+		return 0, s.store.MarkAlertSent(bg, om.ID)
+	}
+	if ctx.Err() != nil {
+		// Stopping: the attempt did not really happen; let the lease lapse.
+		return 0, s.store.DeferAlert(bg, om.ID, 0)
+	}
+
+	s.m.failed.WithLabelValues(name).Inc()
+	attempts := om.Attempts + 1
+	if errors.Is(err, ErrPermanent) || attempts >= s.cfg.MaxAttempts {
+		s.m.dead.WithLabelValues(name).Inc()
+		log.Error("alert not delivered, giving up", "message_id", om.MessageID,
+			"attempts", attempts, "err", err)
+		return 0, s.store.MarkAlertDead(bg, om.ID, err.Error())
+	}
+	wait := s.backoff(attempts)
+	s.m.retried.WithLabelValues(name).Inc()
+	log.Warn("alert delivery failed, will retry", "message_id", om.MessageID,
+		"attempts", attempts, "retry_in", wait, "err", err)
+	return wait, s.store.RetryAlert(bg, om.ID, wait, err.Error())
+}
+
+// backoff is the wait after the given number of failed attempts: base
+// doubled per earlier failure, capped at max, then drawn uniformly from its
+// upper half so that messages that failed together spread out ("equal
+// jitter").
+func (s *Service) backoff(attempts int) time.Duration {
+	d := s.cfg.BackoffMax
+	if shift := attempts - 1; shift < 30 {
+		d = min(d, s.cfg.BackoffBase<<shift)
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
