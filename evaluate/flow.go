@@ -1,0 +1,56 @@
+package evaluate
+
+import (
+	"context"
+	"time"
+
+	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// FlowFitter fits the service's model: a time-ordered normalizing flow
+// with its calibration, by scorer.Fit.
+type FlowFitter struct {
+	// Spec overrides the flow's shape (zero fields: scorer's defaults).
+	Spec flowmodel.Spec
+	// Train overrides the training options (zero fields: scorer's
+	// defaults).
+	Train flowmodel.TrainOptions
+	// Seed fixes the weights and minibatch order.
+	Seed uint64
+}
+
+var _ Fitter = FlowFitter{}
+
+type flowModel struct {
+	m  *scorer.Model
+	sc scorer.Scores
+}
+
+// Fit implements Fitter.
+func (f FlowFitter) Fit(ctx context.Context, samples []timeseries.Sample,
+	feat scorer.Features, exclude func(time.Time) bool) (Model, error) {
+	cal := scorer.Off
+	if feat.Calendar {
+		cal = scorer.On
+	}
+	opt := scorer.Options{Step: feat.Step, Window: feat.Window, MaxFill: feat.MaxFill,
+		Calendar: cal, TimeZone: feat.TimeZone, Lags: feat.Lags, Spec: f.Spec,
+		Train: f.Train, Seed: f.Seed}
+	if exclude != nil {
+		opt.Exclude = func(_ timeseries.SeriesID, t time.Time) bool { return exclude(t) }
+	}
+	m, err := scorer.Fit(ctx, [][]timeseries.Sample{samples}, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &flowModel{m: m}, nil
+}
+
+func (m *flowModel) Score(window, ctx []float64) (float64, error) {
+	err := m.m.Score(&m.sc, window, ctx)
+	return m.sc.Score[0], err
+}
+
+func (m *flowModel) Calibration() []float64 { return m.m.Meta().Calibration }
