@@ -34,7 +34,7 @@ type Calibration struct {
 	k      int       // calibration scores above u
 	live   []float64 // ring of live scores in sorted, oldest at liveAt
 	liveAt int
-	shape  float64   // generalised Pareto shape of the tail, 0: exponential
+	shape  float64 // generalised Pareto shape of the tail, 0: exponential
 }
 
 // minCalibration is the fewest held-out scores a calibration accepts.

@@ -85,7 +85,7 @@ type Policy struct {
 	next     int
 	n        int
 	sum      float64
-	cooldown int // points left in the current cooldown
+	cooldown int       // points left in the current cooldown
 	recent   []float64 // ring of the last Cooldown combined surprises
 	rnext    int
 }
