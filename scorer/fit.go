@@ -136,15 +136,24 @@ func pick(short bool, small, large int) int {
 // ctx's error if cancelled during training. The result depends only on the
 // data and the options (Seed included).
 func Fit(ctx context.Context, series [][]timeseries.Sample, opt Options) (*Model, error) {
+	m, _, err := FitHoldout(ctx, series, opt)
+	return m, err
+}
+
+// FitHoldout is Fit that also returns the raw calibration windows, the
+// newest data the model has not been trained on, for comparing it with
+// another model (Assess).
+func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
+	opt Options) (*Model, Windows, error) {
 	steps, channels, from, to := summarise(series)
 	if steps == 0 {
-		return nil, fmt.Errorf("%w: no samples", ErrTooShort)
+		return nil, Windows{}, fmt.Errorf("%w: no samples", ErrTooShort)
 	}
 	opt = opt.withDefaults(steps, to.Sub(from))
 	if opt.Step == 0 {
 		var err error
 		if opt.Step, err = inferStep(series); err != nil {
-			return nil, err
+			return nil, Windows{}, err
 		}
 	}
 	feat := Features{Window: opt.Window, Channels: channels, Step: opt.Step,
@@ -152,17 +161,17 @@ func Fit(ctx context.Context, series [][]timeseries.Sample, opt Options) (*Model
 		Lags: slices.Clone(opt.Lags)}
 	all, excluded, err := feat.Build(series, opt.Exclude)
 	if err != nil {
-		return nil, err
+		return nil, Windows{}, err
 	}
 	sp, err := split(&all, len(series), opt.ValidFrac, opt.CalibFrac)
 	if err != nil {
-		return nil, err
+		return nil, Windows{}, err
 	}
 	train, valid, calib := sp.take(&all, 0), sp.take(&all, 1), sp.take(&all, 2)
 
 	meta := Meta{Format: FormatVersion, Group: opt.Group, Features: feat}
 	if meta.Norm, err = fitNorm(train, feat); err != nil {
-		return nil, err
+		return nil, Windows{}, err
 	}
 	meta.Data = DataInfo{From: all.Time[0], To: all.Time[0], Series: len(series),
 		Steps: steps, Excluded: excluded, Train: train.Len(), Valid: valid.Len(),
@@ -170,7 +179,13 @@ func Fit(ctx context.Context, series [][]timeseries.Sample, opt Options) (*Model
 	for _, t := range all.Time {
 		meta.Data.From, meta.Data.To = minTime(meta.Data.From, t), maxTime(meta.Data.To, t)
 	}
-	return fitFlow(ctx, meta, opt, train, valid, calib)
+	hold := Windows{X: slices.Clone(calib.X), Context: slices.Clone(calib.Context),
+		Time: calib.Time, Series: calib.Series}
+	m, err := fitFlow(ctx, meta, opt, train, valid, calib)
+	if err != nil {
+		return nil, Windows{}, err
+	}
+	return m, hold, nil
 }
 
 // fitFlow normalises the splits, trains and calibrates.

@@ -249,3 +249,39 @@ func BenchmarkScore(b *testing.B) {
 	}
 	b.ReportMetric(float64(w.Len()*b.N)/b.Elapsed().Seconds(), "windows/s")
 }
+
+// TestAssessPrefersTheModelOfTheData compares a model of the process with
+// one trained on corrupted data (the same process, level shifted by 6 and
+// variance times 9) on fresh data from the process: the right model has the
+// lower mean score in raw units and calibrated p-values.
+func TestAssessPrefersTheModelOfTheData(t *testing.T) {
+	good := fitAR1(t)
+	bad := ar1(1, 3000, t0)
+	for i := range bad {
+		bad[i].Values[0] = 3*bad[i].Values[0] - 14
+	}
+	worse, err := scorer.Fit(context.Background(), [][]timeseries.Sample{bad}, smallOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := [][]timeseries.Sample{ar1(42, 1500, t0.Add(5000*time.Hour))}
+	var got [2]scorer.Assessment
+	for i, m := range []*scorer.Model{good, worse} {
+		w, _, err := m.Meta().Features.Build(fresh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[i], err = m.Assess(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("right model %+v, corrupted model %+v", got[0], got[1])
+	// The process' true conditional entropy is log(2 sqrt(2 pi e)) = 2.11
+	// nats; the right model should be within 0.1 of it.
+	if math.Abs(got[0].MeanScore-2.112) > 0.1 || got[1].MeanScore < got[0].MeanScore+0.3 {
+		t.Fatalf("mean scores: right %.3f, corrupted %.3f", got[0].MeanScore, got[1].MeanScore)
+	}
+	if got[0].KS > 0.08 || got[1].KS < 0.2 {
+		t.Fatalf("calibration distance: right %.3f, corrupted %.3f", got[0].KS, got[1].KS)
+	}
+}
