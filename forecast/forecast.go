@@ -1,0 +1,209 @@
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/flowguard/flowguard/scorer"
+)
+
+// Options configures Sample. Zero fields take the defaults given.
+type Options struct {
+	// Horizon is h, the number of future steps (default 24).
+	Horizon int
+	// Paths is N, the number of sampled futures (default 1000).
+	Paths int
+	// Levels are the quantile levels reported, each in (0, 1) (default
+	// 0.05, 0.5, 0.95).
+	Levels []float64
+	// KeepPaths keeps every sampled path in Forecast.Paths.
+	KeepPaths bool
+	// Seed drives the sampling: one seed, model and history give one
+	// forecast, bit for bit.
+	Seed uint64
+}
+
+// Limits on Options, so that a request cannot ask for unbounded work.
+const (
+	MaxHorizon = 10_000
+	MaxPaths   = 100_000
+)
+
+// DefaultLevels are the quantile levels reported when Options.Levels is
+// empty: the median and the edges of the central 90% interval.
+var DefaultLevels = []float64{0.05, 0.5, 0.95}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Horizon == 0 {
+		o.Horizon = 24
+	}
+	if o.Paths == 0 {
+		o.Paths = 1000
+	}
+	if len(o.Levels) == 0 {
+		o.Levels = DefaultLevels
+	}
+	if o.Horizon < 1 || o.Horizon > MaxHorizon || o.Paths < 1 || o.Paths > MaxPaths {
+		return o, fmt.Errorf("forecast: horizon %d or paths %d out of range", o.Horizon,
+			o.Paths)
+	}
+	for _, p := range o.Levels {
+		if !(p > 0 && p < 1) {
+			return o, fmt.Errorf("forecast: quantile level %v not in (0, 1)", p)
+		}
+	}
+	return o, nil
+}
+
+// Forecast is the result of Sample, in the series' original units. Values
+// of step k (0-based, k = 0 is the first future step) and channel c are at
+// index k*Channels + c of each per-step slice.
+type Forecast struct {
+	// Origin is the time of the newest observed step.
+	Origin time.Time `json:"origin"`
+	// Times are the times of the future steps.
+	Times    []time.Time `json:"times"`
+	Channels int         `json:"channels"`
+	// Levels are the quantile levels, in the order of Quantiles.
+	Levels []float64 `json:"levels"`
+	// Quantiles[j] holds the quantile at Levels[j] of every step and
+	// channel, estimated from the paths (type 7: linear interpolation
+	// between order statistics).
+	Quantiles [][]float64 `json:"quantiles"`
+	// Mean holds the mean across paths of every step and channel.
+	Mean []float64 `json:"mean"`
+	// Paths holds N*h*C sampled values, path after path, when
+	// Options.KeepPaths is set; nil otherwise.
+	Paths []float64 `json:"paths,omitempty"`
+	// NumPaths is N.
+	NumPaths int `json:"num_paths"`
+}
+
+// At returns the quantile at level index j of step k and channel c.
+func (f *Forecast) At(j, k, c int) float64 { return f.Quantiles[j][k*f.Channels+c] }
+
+// ErrShortHistory is returned (wrapped) by Sample when the history does not
+// end in W-1 contiguous steps.
+var ErrShortHistory = errors.New("forecast: history too short")
+
+// Sample draws N future paths of h steps for the series whose grid is h
+// (see Grid), from the model's flow, and summarises them. Step by step,
+// every path's newest W-1 steps are normalised with the model's
+// normaliser, the next step's context is built, and the flow samples the
+// next step given both (flowmodel.Flow.SampleSuffix with one step); the
+// sample is mapped back to original units and the window slides.
+//
+// Sample uses the model's flow and its buffers: it must not run
+// concurrently with any other use of m (give each goroutine m.Clone()).
+// It returns ErrShortHistory (wrapped) when h does not end in W-1
+// contiguous steps, and an error wrapping flowmodel.ErrNonFinite if a
+// path leaves the finite numbers.
+func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	meta := m.Meta()
+	feat := meta.Features
+	w, c := feat.Window, feat.Channels
+	if err := checkHistory(&h, feat.Step, w, c); err != nil {
+		return nil, err
+	}
+	cx, err := newContexter(feat, meta.Norm, &h)
+	if err != nil {
+		return nil, fmt.Errorf("forecast: %w", err)
+	}
+
+	n, hz, d, cw := opt.Paths, opt.Horizon, w*c, feat.ContextWidth()
+	p := (w - 1) * c
+	// win holds every path's current window, normalised; its first W-1
+	// steps are the prefix of the next draw.
+	win := make([]float64, n*d)
+	seed := h.Values[len(h.Values)-p:]
+	for r := range n {
+		copy(win[r*d+c:r*d+d], seed)
+	}
+	meta.Norm.Apply(win) // the zero first step normalises harmlessly
+	prefix := make([]float64, n*p)
+	ctx := make([]float64, n*cw)
+	paths := make([]float64, n*hz*c) // raw, path-major
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x6f7265636173))
+	flow := m.Flow()
+	last := h.Times[len(h.Times)-1]
+	lastRaw := h.Values[len(h.Values)-c:]
+
+	fc := &Forecast{Origin: last, Channels: c, NumPaths: n,
+		Levels: slices.Clone(opt.Levels)}
+	for k := range hz {
+		t := last.Add(time.Duration(k+1) * feat.Step)
+		fc.Times = append(fc.Times, t)
+		cx.prepare(t.UnixNano())
+		for r := range n {
+			copy(prefix[r*p:(r+1)*p], win[r*d+c:r*d+d])
+			path := paths[r*hz*c : (r+1)*hz*c]
+			prev := lastRaw
+			if k > 0 {
+				prev = path[(k-1)*c : k*c]
+			}
+			cx.write(ctx[r*cw:(r+1)*cw], t.UnixNano(), path, k, prev)
+		}
+		if _, err := flow.SampleSuffix(win, prefix, 1, ctx, rng); err != nil {
+			return nil, fmt.Errorf("forecast: step %d: %w", k+1, err)
+		}
+		for r := range n {
+			out := paths[r*hz*c+k*c : r*hz*c+(k+1)*c]
+			copy(out, win[r*d+d-c:r*d+d])
+			meta.Norm.Invert(out)
+		}
+	}
+	summarise(fc, paths, hz, opt.Levels)
+	if opt.KeepPaths {
+		fc.Paths = paths
+	}
+	return fc, nil
+}
+
+// checkHistory verifies that h ends in W-1 steps one grid step apart.
+func checkHistory(h *History, step time.Duration, w, c int) error {
+	if len(h.Values) != len(h.Times)*c {
+		return fmt.Errorf("forecast: history has %d values for %d steps of %d channels",
+			len(h.Values), len(h.Times), c)
+	}
+	need := max(w-1, 1)
+	if len(h.Times) < need {
+		return fmt.Errorf("%w: %d steps, need %d", ErrShortHistory, len(h.Times), need)
+	}
+	for i := len(h.Times) - need + 1; i < len(h.Times); i++ {
+		if h.Times[i].Sub(h.Times[i-1]) != step {
+			return fmt.Errorf("%w: the newest %d steps are not contiguous at %v",
+				ErrShortHistory, need, step)
+		}
+	}
+	return nil
+}
+
+// summarise fills the quantiles and means of fc from the paths.
+func summarise(fc *Forecast, paths []float64, hz int, levels []float64) {
+	n, c := fc.NumPaths, fc.Channels
+	fc.Mean = make([]float64, hz*c)
+	fc.Quantiles = make([][]float64, len(levels))
+	for j := range levels {
+		fc.Quantiles[j] = make([]float64, hz*c)
+	}
+	col := make([]float64, n)
+	for i := range hz * c {
+		var sum float64
+		for r := range n {
+			col[r] = paths[r*hz*c+i]
+			sum += col[r]
+		}
+		fc.Mean[i] = sum / float64(n)
+		slices.Sort(col)
+		for j, p := range levels {
+			fc.Quantiles[j][i] = Quantile(col, p)
+		}
+	}
+}
