@@ -170,6 +170,20 @@ func (s *Store) endJob(ctx context.Context, id int64, state, reason string,
 	return nil
 }
 
+// ReleaseJob hands a running job back to the queue, for a trainer that
+// stops before finishing it; the attempt stays counted.
+func (s *Store) ReleaseJob(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE retrain_jobs SET state = 'pending', claimed_by = ''
+		WHERE id = $1 AND state = 'running'`, id)
+	if err != nil {
+		return fmt.Errorf("store: release job %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: release job %d: job is not running", id)
+	}
+	return nil
+}
+
 // RequeueStale puts running jobs claimed more than olderThan ago back to
 // pending, for jobs whose trainer died, and returns how many it moved.
 func (s *Store) RequeueStale(ctx context.Context, olderThan time.Duration) (int64, error) {
@@ -224,6 +238,38 @@ func (s *Store) GroupSeries(ctx context.Context, group string) ([]string, error)
 		return nil, fmt.Errorf("store: series of group %q: %w", group, err)
 	}
 	return keys, nil
+}
+
+// FlaggedTimes returns, per series key, the times of the points of group
+// recorded as anomalies in [from, to) (a zero time leaves a side open), so
+// a trainer can leave them out of the model's training data.
+func (s *Store) FlaggedTimes(ctx context.Context, group string,
+	from, to time.Time) (map[string][]time.Time, error) {
+	var lo, hi *time.Time
+	if !from.IsZero() {
+		lo = &from
+	}
+	if !to.IsZero() {
+		hi = &to
+	}
+	rows, err := s.pool.Query(ctx, `SELECT series_key, ts FROM anomalies
+		WHERE model_group = $1 AND ($2::timestamptz IS NULL OR ts >= $2)
+		  AND ($3::timestamptz IS NULL OR ts < $3)
+		ORDER BY series_key, ts`, group, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("store: flagged points of %q: %w", group, err)
+	}
+	out := map[string][]time.Time{}
+	var key string
+	var ts time.Time
+	_, err = pgx.ForEachRow(rows, []any{&key, &ts}, func() error {
+		out[key] = append(out[key], ts.UTC())
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: flagged points of %q: %w", group, err)
+	}
+	return out, nil
 }
 
 // Notification is one message received by a Listener.

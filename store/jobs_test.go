@@ -182,6 +182,54 @@ func TestRequeueStale(t *testing.T) {
 	}
 }
 
+func TestReleaseJob(t *testing.T) {
+	s := migrated(t)
+	ctx := context.Background()
+	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseJob(ctx, job.ID); err == nil {
+		t.Fatal("releasing a pending job succeeded")
+	}
+	if _, _, err := s.ClaimJob(ctx, "stopping"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseJob(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	again, ok, err := s.ClaimJob(ctx, "w2")
+	if err != nil || !ok || again.ID != job.ID || again.ClaimedBy != "w2" {
+		t.Fatalf("claim after release = %+v, %v, %v", again, ok, err)
+	}
+}
+
+func TestFlaggedTimes(t *testing.T) {
+	s := migrated(t)
+	ctx := context.Background()
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO anomalies
+		(series_key, model_group, ts, value, score, p_value, model_version) VALUES
+		('a{}', 'g', '2026-01-01T00:00:00Z', '{1}', 9, 0.001, 1),
+		('a{}', 'g', '2026-01-03T00:00:00Z', '{1}', 9, 0.001, 1),
+		('b{}', 'g', '2026-01-02T00:00:00Z', '{1}', 9, 0.001, 1),
+		('c{}', 'other', '2026-01-02T00:00:00Z', '{1}', 9, 0.001, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	got, err := s.FlaggedTimes(ctx, "g", day(1), day(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(got["a{}"]) != 1 || !got["a{}"][0].Equal(day(1)) ||
+		len(got["b{}"]) != 1 {
+		t.Fatalf("FlaggedTimes [1st, 3rd) = %v", got)
+	}
+	all, err := s.FlaggedTimes(ctx, "g", time.Time{}, time.Time{})
+	if err != nil || len(all["a{}"]) != 2 {
+		t.Fatalf("FlaggedTimes unbounded = %v, %v", all, err)
+	}
+}
+
 func TestGroupSeries(t *testing.T) {
 	s := migrated(t)
 	ctx := context.Background()
