@@ -32,6 +32,7 @@ const usage = `Usage: detector [command] [flags]
 Commands:
   run       consume, score and store anomalies (the default)
   migrate   apply the database schema and exit (migrate down|status: see --help)
+  evaluate  replay labelled series (NAB layout) through the detector and score it
 
 Run "detector <command> --help" for the settings of a command.
 `
@@ -50,6 +51,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return runDetector(ctx, args, stdout, stderr, getenv)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr, getenv)
+	case "evaluate":
+		return runEvaluate(ctx, args, stdout, stderr, getenv)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
