@@ -182,8 +182,7 @@ func (s *Series) restore(st seriesState) error {
 		st.Norm = &onlineNorm{}
 	}
 	ok := st.C == want.C && len(st.Ring) == len(want.Ring) && len(st.Last) == len(want.Last) &&
-		len(st.Filled) == len(want.Filled) && len(st.OpenIdx) == len(want.OpenIdx) &&
-		len(st.OpenN) == len(want.OpenN) && len(st.OpenTs) == len(want.OpenTs) &&
+		len(st.Filled) == len(want.Filled) && len(st.Open) == len(want.Open) &&
 		len(st.OpenAcc) == len(want.OpenAcc) && (st.Lag == nil) == (want.Lag == nil) &&
 		(st.Norm == nil) == (want.Norm == nil) && st.Seq >= 0 && st.Since >= 0
 	if ok && st.Lag != nil {

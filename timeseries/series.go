@@ -117,15 +117,21 @@ type seriesState struct {
 	MaxTs    int64 // newest sample time seen, ns
 	Frontier int64 // first grid index not yet final
 
-	// Open steps: slot i % P holds grid index OpenIdx[slot] when OpenN > 0.
-	OpenIdx []int64
-	OpenN   []int32
-	OpenTs  []int64
+	// Open steps: Open[i % P] holds grid index i when its N > 0, with
+	// its C accumulators in OpenAcc.
+	Open    []openStep
 	OpenAcc []float64
 
 	Lag   *lagHistory
 	Norm  *onlineNorm
 	Stats Stats
+}
+
+// openStep is a grid step still taking samples.
+type openStep struct {
+	Idx int64 // grid index
+	Ts  int64 // newest sample time in it, ns
+	N   int32 // samples in it; 0 means free
 }
 
 // Series is the state of one series: its grid, its ring of recent steps,
@@ -168,9 +174,7 @@ func newSeries(id SeriesID, cfg *Config, sc *scratch, channels int) *Series {
 		f[(s.cap+1)*channels:]
 	st.Filled = make([]uint64, (s.cap+63)/64)
 	if cfg.Step > 0 {
-		st.OpenIdx = make([]int64, p)
-		st.OpenN = make([]int32, p)
-		st.OpenTs = make([]int64, p)
+		st.Open = make([]openStep, p)
 	}
 	if len(cfg.Lags) > 0 {
 		st.Lag = newLagHistory(cfg, channels)
@@ -290,25 +294,26 @@ func (s *Series) pushAsItComes(t int64, vals []float64) Result {
 // add aggregates a sample into its open step.
 func (s *Series) add(idx, t int64, vals []float64) {
 	st := &s.st
-	p := int64(len(st.OpenIdx))
+	p := int64(len(st.Open))
 	slot := int(floorMod(idx, p))
 	acc := st.OpenAcc[slot*st.C : (slot+1)*st.C]
-	if st.OpenN[slot] == 0 || st.OpenIdx[slot] != idx {
-		st.OpenIdx[slot], st.OpenN[slot], st.OpenTs[slot] = idx, 1, t
+	o := &st.Open[slot]
+	if o.N == 0 || o.Idx != idx {
+		*o = openStep{Idx: idx, Ts: t, N: 1}
 		copy(acc, vals)
 		return
 	}
-	if t == st.OpenTs[slot] {
+	if t == o.Ts {
 		st.Stats.Duplicates++
 	}
-	st.OpenN[slot]++
+	o.N++
 	switch s.cfg.Aggregation {
 	case AggMean, AggSum:
 		for i, v := range vals {
 			acc[i] += v
 		}
 	case AggLast:
-		if t >= st.OpenTs[slot] {
+		if t >= o.Ts {
 			copy(acc, vals)
 		}
 	case AggMax:
@@ -316,7 +321,7 @@ func (s *Series) add(idx, t int64, vals []float64) {
 			acc[i] = max(acc[i], v)
 		}
 	}
-	st.OpenTs[slot] = max(st.OpenTs[slot], t)
+	o.Ts = max(o.Ts, t)
 }
 
 // finalise emits, in grid order, the open steps before grid index to.
@@ -325,23 +330,24 @@ func (s *Series) finalise(to int64) {
 	if to <= st.Frontier {
 		return
 	}
-	p := int64(len(st.OpenIdx))
+	p := int64(len(st.Open))
 	// Only [Frontier, Frontier+p) can hold open steps.
 	end := min(to, satAdd(st.Frontier, p))
 	for i := st.Frontier; i < end; i++ {
 		slot := int(floorMod(i, p))
-		if st.OpenN[slot] == 0 || st.OpenIdx[slot] != i {
+		o := &st.Open[slot]
+		if o.N == 0 || o.Idx != i {
 			continue
 		}
 		acc := st.OpenAcc[slot*st.C : (slot+1)*st.C]
 		if s.cfg.Aggregation == AggMean {
-			n := float64(st.OpenN[slot])
+			n := float64(o.N)
 			for k := range acc {
 				acc[k] /= n
 			}
 		}
 		s.emitGrid(i, acc)
-		st.OpenN[slot] = 0
+		o.N = 0
 	}
 	st.Frontier = to
 }
