@@ -1,7 +1,5 @@
 package flowmodel
 
-import "math"
-
 // backward accumulates into f.grad the gradient of
 //
 //	L = -scale * sum_n log p(x_n | c_n)
@@ -27,12 +25,12 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 		if k > 0 {
 			in = ws.h[k-1][:nd]
 		}
-		out, alpha, mc := ws.h[k], ws.alpha[k], &ws.mc[k]
+		out, alpha, ee, mc := ws.h[k], ws.alpha[k], ws.e[k], &ws.mc[k]
 		for n := range rows {
 			for i := range d {
 				j := n*d + i
 				al := alpha[j]
-				e := math.Exp(-al)
+				e := ee[j]
 				g := dz[j]
 				r := al / kappa
 				ws.dout[2*n*d+i] = -g * e

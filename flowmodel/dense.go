@@ -1,12 +1,18 @@
 package flowmodel
 
 // maskedDense is one MADE layer, y = (W ⊙ M) x + b, stored so that the
-// kernels skip the masked zeros. With sorted degrees the inputs an output may
-// read form one contiguous column range [lo[k], hi[k]), so W is kept dense
-// (out x in, row-major, exact zeros outside the ranges) and every loop runs
-// over the range only. Outputs are processed in pairs over the union of
-// their two ranges; the extra entries are stored zeros, so the result is the
-// same as the exact range would give for finite inputs.
+// kernels skip the masked zeros. With sorted degrees the inputs an output
+// may read form one contiguous column range [lo[k], hi[k]). Outputs are
+// grouped in panels of eight; a panel keeps only the union of its outputs'
+// ranges, packed column by column:
+//
+//	w[off + (j-lo)*8 + (k-k0)] = W[k, j],   lo <= j < hi, k0 <= k < k0+8
+//
+// Entries outside an output's own range (and of missing outputs in a last,
+// short panel) are structural zeros: they stay exactly zero through
+// training, and a zero weight times a finite input adds exactly nothing, so
+// the union ranges change no result. This packed layout is also the order of
+// the parameters in the model file.
 //
 // w, b, gw and gb are views into the flow's flat parameter and gradient
 // vectors.
@@ -15,14 +21,24 @@ type maskedDense struct {
 	w, b    []float64
 	gw, gb  []float64
 	lo, hi  []int
-	pairs   []span
+	panels  []panel
+	mask    []bool    // per entry of w: inside the MADE mask
+	wt      []float64 // per panel, W rows k0..k0+nk over [lo, hi), row-major
 }
 
-type span struct{ lo, hi int }
+type panel struct {
+	k0, nk int // first output, number of outputs (<= 8)
+	lo, hi int // union of the outputs' column ranges
+	off    int // offset of the packed weights in w
+	toff   int // offset of the row-major copy in wt
+}
 
-// setRanges derives the column ranges from an allow predicate and panics if
-// an allowed set is not contiguous: that would be a bug in degree assignment.
-func (l *maskedDense) setRanges(allow func(k, j int) bool) {
+const panelWidth = 8
+
+// setRanges derives the column ranges from an allow predicate, lays out the
+// panels and returns the number of packed weights. It panics if an allowed
+// set is not contiguous: that would be a bug in degree assignment.
+func (l *maskedDense) setRanges(allow func(k, j int) bool) int {
 	l.lo = make([]int, l.out)
 	l.hi = make([]int, l.out)
 	for k := range l.out {
@@ -43,27 +59,47 @@ func (l *maskedDense) setRanges(allow func(k, j int) bool) {
 		}
 		l.lo[k], l.hi[k] = lo, hi
 	}
-	l.pairs = make([]span, l.out/2)
-	for p := range l.pairs {
-		k := 2 * p
-		l.pairs[p] = unionSpan(span{l.lo[k], l.hi[k]}, span{l.lo[k+1], l.hi[k+1]})
+	l.panels = nil
+	off, toff := 0, 0
+	for k0 := 0; k0 < l.out; k0 += panelWidth {
+		p := panel{k0: k0, nk: min(panelWidth, l.out-k0), lo: l.in, hi: 0, off: off, toff: toff}
+		for k := k0; k < k0+p.nk; k++ {
+			if l.lo[k] < l.hi[k] {
+				p.lo, p.hi = min(p.lo, l.lo[k]), max(p.hi, l.hi[k])
+			}
+		}
+		if p.lo >= p.hi {
+			p.lo, p.hi = 0, 0
+		}
+		off += (p.hi - p.lo) * panelWidth
+		toff += (p.hi - p.lo) * p.nk
+		l.panels = append(l.panels, p)
 	}
+	l.mask = make([]bool, off)
+	for _, p := range l.panels {
+		for j := p.lo; j < p.hi; j++ {
+			for c := range p.nk {
+				l.mask[p.off+(j-p.lo)*panelWidth+c] = l.allowed(p.k0+c, j)
+			}
+		}
+	}
+	l.wt = make([]float64, toff)
+	return off
 }
 
-func unionSpan(a, b span) span {
-	if a.lo == a.hi {
-		return b
-	}
-	if b.lo == b.hi {
-		return a
-	}
-	return span{min(a.lo, b.lo), max(a.hi, b.hi)}
-}
-
-// allowed reports whether weight (k, j) is outside the mask's zeros.
+// allowed reports whether weight (k, j) is inside the MADE mask.
 func (l *maskedDense) allowed(k, j int) bool { return j >= l.lo[k] && j < l.hi[k] }
 
-// nonzero returns the number of unmasked weights.
+// weight returns W[k, j] (zero outside the stored panels).
+func (l *maskedDense) weight(k, j int) float64 {
+	p := l.panels[k/panelWidth]
+	if j < p.lo || j >= p.hi {
+		return 0
+	}
+	return l.w[p.off+(j-p.lo)*panelWidth+k-p.k0]
+}
+
+// nonzero returns the number of weights inside the mask.
 func (l *maskedDense) nonzero() int {
 	n := 0
 	for k := range l.out {
@@ -72,154 +108,146 @@ func (l *maskedDense) nonzero() int {
 	return n
 }
 
-// forward sets dst[n, k] = b[k] + sum_j w[k, j] src[n, j] for rows rows.
-// The accumulation order of an output does not depend on the row's position
-// in the batch, so a window scores bit-identically alone or in any batch.
+// forward sets dst[n, k] = b[k] + sum_j W[k, j] src[n, j] for rows rows.
 func (l *maskedDense) forward(dst, src []float64, rows int) {
 	in, out, w, b := l.in, l.out, l.w, l.b
+	var t4 [32]float64
+	var t1 [8]float64
 	n := 0
 	for ; n+4 <= rows; n += 4 {
-		x0 := src[n*in : n*in+in]
-		x1 := src[(n+1)*in : (n+1)*in+in]
-		x2 := src[(n+2)*in : (n+2)*in+in]
-		x3 := src[(n+3)*in : (n+3)*in+in]
-		y0 := dst[n*out : n*out+out]
-		y1 := dst[(n+1)*out : (n+1)*out+out]
-		y2 := dst[(n+2)*out : (n+2)*out+out]
-		y3 := dst[(n+3)*out : (n+3)*out+out]
-		for p, s := range l.pairs {
-			k := 2 * p
-			w0 := w[k*in+s.lo : k*in+s.hi]
-			w1 := w[(k+1)*in+s.lo : (k+1)*in+s.hi]
-			a0, a1, a2, a3 := x0[s.lo:s.hi], x1[s.lo:s.hi], x2[s.lo:s.hi], x3[s.lo:s.hi]
-			w1 = w1[:len(w0)]
-			a0, a1, a2, a3 = a0[:len(w0)], a1[:len(w0)], a2[:len(w0)], a3[:len(w0)]
-			var c00, c01, c10, c11, c20, c21, c30, c31 float64
-			for j, v0 := range w0 {
-				v1 := w1[j]
-				c00 += a0[j] * v0
-				c01 += a0[j] * v1
-				c10 += a1[j] * v0
-				c11 += a1[j] * v1
-				c20 += a2[j] * v0
-				c21 += a2[j] * v1
-				c30 += a3[j] * v0
-				c31 += a3[j] * v1
+		for _, p := range l.panels {
+			span := p.hi - p.lo
+			if span == 0 {
+				t4 = [32]float64{}
+			} else {
+				tile4x8(src[n*in+p.lo:], in, 1, w[p.off:], panelWidth, span, &t4)
 			}
-			y0[k], y0[k+1] = c00+b[k], c01+b[k+1]
-			y1[k], y1[k+1] = c10+b[k], c11+b[k+1]
-			y2[k], y2[k+1] = c20+b[k], c21+b[k+1]
-			y3[k], y3[k+1] = c30+b[k], c31+b[k+1]
-		}
-		if out%2 == 1 {
-			k := out - 1
-			y0[k] = dotRange(w[k*in:k*in+in], x0, l.lo[k], l.hi[k]) + b[k]
-			y1[k] = dotRange(w[k*in:k*in+in], x1, l.lo[k], l.hi[k]) + b[k]
-			y2[k] = dotRange(w[k*in:k*in+in], x2, l.lo[k], l.hi[k]) + b[k]
-			y3[k] = dotRange(w[k*in:k*in+in], x3, l.lo[k], l.hi[k]) + b[k]
+			for r := range 4 {
+				y := dst[(n+r)*out+p.k0 : (n+r)*out+p.k0+p.nk]
+				bb := b[p.k0 : p.k0+p.nk]
+				for c := range y {
+					y[c] = t4[r*8+c] + bb[c]
+				}
+			}
 		}
 	}
 	for ; n < rows; n++ {
-		x0 := src[n*in : n*in+in]
-		y0 := dst[n*out : n*out+out]
-		for p, s := range l.pairs {
-			k := 2 * p
-			w0 := w[k*in+s.lo : k*in+s.hi]
-			w1 := w[(k+1)*in+s.lo : (k+1)*in+s.hi]
-			a0 := x0[s.lo:s.hi]
-			w1, a0 = w1[:len(w0)], a0[:len(w0)]
-			var c00, c01 float64
-			for j, v0 := range w0 {
-				c00 += a0[j] * v0
-				c01 += a0[j] * w1[j]
+		for _, p := range l.panels {
+			span := p.hi - p.lo
+			if span == 0 {
+				t1 = [8]float64{}
+			} else {
+				tile1x8(src[n*in+p.lo:], 1, w[p.off:], panelWidth, span, &t1)
 			}
-			y0[k], y0[k+1] = c00+b[k], c01+b[k+1]
-		}
-		if out%2 == 1 {
-			k := out - 1
-			y0[k] = dotRange(w[k*in:k*in+in], x0, l.lo[k], l.hi[k]) + b[k]
+			y := dst[n*out+p.k0 : n*out+p.k0+p.nk]
+			bb := b[p.k0 : p.k0+p.nk]
+			for c := range y {
+				y[c] = t1[c] + bb[c]
+			}
 		}
 	}
 }
 
-func dotRange(w, x []float64, lo, hi int) float64 {
-	w, x = w[lo:hi], x[lo:hi]
-	x = x[:len(w)]
-	var c float64
-	for j, v := range w {
-		c += x[j] * v
+// syncTranspose refreshes the row-major copies the input adjoint reads.
+func (l *maskedDense) syncTranspose() {
+	for _, p := range l.panels {
+		span := p.hi - p.lo
+		for c := range p.nk {
+			row := l.wt[p.toff+c*span : p.toff+(c+1)*span]
+			for j := range row {
+				row[j] = l.w[p.off+j*panelWidth+c]
+			}
+		}
 	}
-	return c
 }
 
-// backwardInput adds dsrc[n, j] += sum_k ddst[n, k] w[k, j].
+// backwardInput adds dsrc[n, j] += sum_k ddst[n, k] W[k, j]. The transposed
+// copies must be current (syncTranspose).
 func (l *maskedDense) backwardInput(dsrc, ddst []float64, rows int) {
-	in, out, w := l.in, l.out, l.w
-	for n := range rows {
-		dx := dsrc[n*in : n*in+in]
-		dy := ddst[n*out : n*out+out]
-		for p, s := range l.pairs {
-			k := 2 * p
-			d0, d1 := dy[k], dy[k+1]
-			if d0 == 0 && d1 == 0 {
-				continue
-			}
-			w0 := w[k*in+s.lo : k*in+s.hi]
-			w1 := w[(k+1)*in+s.lo : (k+1)*in+s.hi]
-			a := dx[s.lo:s.hi]
-			w1, a = w1[:len(w0)], a[:len(w0)]
-			for j, v0 := range w0 {
-				a[j] += d0*v0 + d1*w1[j]
-			}
-		}
-		if out%2 == 1 {
-			k := out - 1
-			d0 := dy[k]
-			w0 := w[k*in+l.lo[k] : k*in+l.hi[k]]
-			a := dx[l.lo[k]:l.hi[k]]
-			a = a[:len(w0)]
-			for j, v0 := range w0 {
-				a[j] += d0 * v0
-			}
-		}
-	}
-}
-
-// backwardParams accumulates gw[k, j] += sum_n ddst[n, k] src[n, j] inside
-// the mask only (masked gradients stay exactly zero, so Adam's moments and
-// weight decay leave masked weights at zero) and gb[k] += sum_n ddst[n, k].
-func (l *maskedDense) backwardParams(ddst, src []float64, rows int) {
 	in, out := l.in, l.out
-	for k := range out {
-		lo, hi := l.lo[k], l.hi[k]
-		g := l.gw[k*in+lo : k*in+hi]
-		var gb float64
+	var t4 [32]float64
+	for _, p := range l.panels {
+		span := p.hi - p.lo
+		if span == 0 {
+			continue
+		}
+		wt := l.wt[p.toff : p.toff+span*p.nk]
 		n := 0
 		for ; n+4 <= rows; n += 4 {
-			d0, d1 := ddst[n*out+k], ddst[(n+1)*out+k]
-			d2, d3 := ddst[(n+2)*out+k], ddst[(n+3)*out+k]
-			gb += d0 + d1 + d2 + d3
-			if d0 == 0 && d1 == 0 && d2 == 0 && d3 == 0 {
-				continue
+			j := 0
+			for ; j+8 <= span; j += 8 {
+				tile4x8(ddst[n*out+p.k0:], out, 1, wt[j:], span, p.nk, &t4)
+				for r := range 4 {
+					dx := dsrc[(n+r)*in+p.lo+j : (n+r)*in+p.lo+j+8]
+					for c := range dx {
+						dx[c] += t4[r*8+c]
+					}
+				}
 			}
-			x0 := src[n*in+lo : n*in+hi]
-			x1 := src[(n+1)*in+lo : (n+1)*in+hi]
-			x2 := src[(n+2)*in+lo : (n+2)*in+hi]
-			x3 := src[(n+3)*in+lo : (n+3)*in+hi]
-			x0, x1, x2, x3 = x0[:len(g)], x1[:len(g)], x2[:len(g)], x3[:len(g)]
-			for j := range g {
-				g[j] += d0*x0[j] + d1*x1[j] + d2*x2[j] + d3*x3[j]
+			for r := range 4 {
+				l.inputTail(dsrc[(n+r)*in:], ddst[(n+r)*out:], p, wt, j)
 			}
 		}
 		for ; n < rows; n++ {
-			d0 := ddst[n*out+k]
-			gb += d0
-			x0 := src[n*in+lo : n*in+hi]
-			x0 = x0[:len(g)]
-			for j := range g {
-				g[j] += d0 * x0[j]
+			l.inputTail(dsrc[n*in:], ddst[n*out:], p, wt, 0)
+		}
+	}
+}
+
+// inputTail handles columns j0.. of panel p for one row.
+func (l *maskedDense) inputTail(dx, dy []float64, p panel, wt []float64, j0 int) {
+	span := p.hi - p.lo
+	for c := range p.nk {
+		d := dy[p.k0+c]
+		if d == 0 {
+			continue
+		}
+		row := wt[c*span+j0 : (c+1)*span]
+		x := dx[p.lo+j0 : p.hi]
+		for j, v := range row {
+			x[j] += d * v
+		}
+	}
+}
+
+// backwardParams accumulates gw += ddst^T src inside the mask only (masked
+// gradients stay exactly zero, so Adam's moments and weight decay leave
+// masked weights at zero) and gb[k] += sum_n ddst[n, k]. ddst must extend
+// panelWidth values past its last row (the workspace pads its buffers), as
+// the tiles read whole panels.
+func (l *maskedDense) backwardParams(ddst, src []float64, rows int) {
+	in, out := l.in, l.out
+	var t4 [32]float64
+	var t1 [8]float64
+	for _, p := range l.panels {
+		span := p.hi - p.lo
+		g := l.gw[p.off : p.off+span*panelWidth]
+		m := l.mask[p.off : p.off+span*panelWidth]
+		j := 0
+		for ; j+4 <= span; j += 4 {
+			tile4x8(src[p.lo+j:], 1, in, ddst[p.k0:], out, rows, &t4)
+			gg, mm := g[j*8:j*8+32], m[j*8:j*8+32]
+			for i, ok := range mm {
+				if ok {
+					gg[i] += t4[i]
+				}
 			}
 		}
-		l.gb[k] += gb
+		for ; j < span; j++ {
+			tile1x8(src[p.lo+j:], in, ddst[p.k0:], out, rows, &t1)
+			gg, mm := g[j*8:j*8+8], m[j*8:j*8+8]
+			for i, ok := range mm {
+				if ok {
+					gg[i] += t1[i]
+				}
+			}
+		}
+	}
+	for k := range out {
+		var s float64
+		for n := range rows {
+			s += ddst[n*out+k]
+		}
+		l.gb[k] += s
 	}
 }

@@ -188,11 +188,9 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 func (f *Flow) checkMasks() error {
 	for k, m := range f.layers {
 		for _, l := range m.dense() {
-			for o := range l.out {
-				for j := range l.in {
-					if !l.allowed(o, j) && l.w[o*l.in+j] != 0 {
-						return fmt.Errorf("%w: layer %d has a weight outside its mask", ErrCorrupt, k)
-					}
+			for i, ok := range l.mask {
+				if !ok && l.w[i] != 0 {
+					return fmt.Errorf("%w: layer %d has a weight outside its mask", ErrCorrupt, k)
 				}
 			}
 		}

@@ -116,21 +116,24 @@ func (f *Flow) Clone() *Flow {
 // workspace holds the buffers of one forward (and backward) pass for up to
 // rows windows. keep=false passes share one conditioner cache across layers.
 type workspace struct {
-	rows    int
-	keep    bool
-	mc      []madeCache
-	h       [][]float64 // outputs of the layers (z is the last)
-	alpha   [][]float64 // clamped log-scales per layer (keep only)
-	terms   []float64   // per-coordinate log-density terms
-	dh, dh2 []float64
-	dout    []float64
-	dctx    []float64
-	scratch [3][]float64
+	rows                   int
+	keep                   bool
+	mc                     []madeCache
+	h                      [][]float64 // outputs of the layers (z is the last)
+	alpha                  [][]float64 // clamped log-scales per layer (keep only)
+	e                      [][]float64 // exp(-alpha) per layer (keep only)
+	alphaRow, eRow, tmpRow []float64
+	terms                  []float64 // per-coordinate log-density terms
+	dh, dh2                []float64
+	dout                   []float64
+	dctx                   []float64
+	scratch                [3][]float64
 }
 
 func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 	d := f.spec.Dim()
-	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d)}
+	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d),
+		alphaRow: make([]float64, d), eRow: make([]float64, d), tmpRow: make([]float64, d)}
 	nl := len(f.layers)
 	if !keep {
 		ws.mc = []madeCache{f.layers[0].newCache(rows)}
@@ -141,16 +144,17 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 		ws.mc = append(ws.mc, m.newCache(rows))
 	}
 	ws.h = make([][]float64, nl)
-	ws.alpha = make([][]float64, nl)
+	ws.alpha, ws.e = make([][]float64, nl), make([][]float64, nl)
 	for k := range nl {
 		ws.h[k] = make([]float64, rows*d)
 		ws.alpha[k] = make([]float64, rows*d)
+		ws.e[k] = make([]float64, rows*d)
 	}
 	ws.dh, ws.dh2 = make([]float64, rows*d), make([]float64, rows*d)
-	ws.dout = make([]float64, rows*2*d)
+	ws.dout = make([]float64, rows*2*d+panelWidth)
 	ws.dctx = make([]float64, rows*f.spec.Context)
 	for i := range ws.scratch {
-		ws.scratch[i] = make([]float64, rows*f.spec.Hidden)
+		ws.scratch[i] = make([]float64, rows*f.spec.Hidden+panelWidth)
 	}
 	return ws
 }
@@ -167,24 +171,24 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 	kappa := f.kappa
 	for k, m := range f.layers {
 		mc, out := &ws.mc[0], ws.h[k%2]
-		var alpha []float64
 		if ws.keep {
-			mc, out, alpha = &ws.mc[k], ws.h[k], ws.alpha[k]
+			mc, out = &ws.mc[k], ws.h[k]
 		}
 		m.forward(in, c, rows, mc)
 		for n := range rows {
 			mu := mc.out[2*n*d : 2*n*d+d]
 			a := mc.out[2*n*d+d : 2*n*d+2*d]
+			alpha, e := ws.alphaRow, ws.eRow
+			if ws.keep {
+				alpha, e = ws.alpha[k][n*d:n*d+d], ws.e[k][n*d:n*d+d]
+			}
+			softClamp(alpha, e, a, kappa, ws.tmpRow)
 			xi := in[n*d : n*d+d]
 			zo := out[n*d : n*d+d]
 			tn := terms[n*d : n*d+d]
-			for i, av := range a {
-				al := kappa * math.Tanh(av/kappa)
-				zo[i] = (xi[i] - mu[i]) * math.Exp(-al)
+			for i, al := range alpha[:d] {
+				zo[i] = (xi[i] - mu[i]) * e[i]
 				tn[i] -= al
-				if alpha != nil {
-					alpha[n*d+i] = al
-				}
 			}
 		}
 		in = out[:nd]

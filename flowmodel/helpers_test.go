@@ -22,11 +22,7 @@ func unmasked(f *Flow) []bool {
 	free := make([]bool, 0, len(f.theta))
 	for _, m := range f.layers {
 		for _, l := range m.dense() {
-			for k := range l.out {
-				for j := range l.in {
-					free = append(free, l.allowed(k, j))
-				}
-			}
+			free = append(free, l.mask...)
 			for range l.out {
 				free = append(free, true)
 			}

@@ -83,7 +83,7 @@ func (m *made) dense() []*maskedDense {
 // bind hands the layer views of the flat parameter and gradient vectors.
 func (m *made) bind(c *cursor) {
 	for _, l := range m.dense() {
-		l.w, l.gw = c.take(l.in * l.out)
+		l.w, l.gw = c.take(len(l.mask))
 		l.b, l.gb = c.take(l.out)
 	}
 	m.v, m.gv = c.take(m.h * m.nctx)
@@ -110,12 +110,10 @@ func (m *made) init(rng func() float64) {
 		if isLast || isResOut {
 			bound = 1e-3
 		}
-		fill(l.w, bound)
-		for k := range l.out {
-			for j := range l.in {
-				if !l.allowed(k, j) {
-					l.w[k*l.in+j] = 0
-				}
+		for i, ok := range l.mask {
+			l.w[i] = 0
+			if ok {
+				l.w[i] = bound * (2*rng() - 1)
 			}
 		}
 		if isLast || isResOut {
@@ -132,9 +130,9 @@ func (m *made) newCache(rows int) madeCache {
 	if m.residual {
 		n = 3*(len(m.mid)/2) + 1
 	}
-	mc := madeCache{hs: make([][]float64, n), out: make([]float64, rows*m.p*m.d)}
+	mc := madeCache{hs: make([][]float64, n), out: make([]float64, rows*m.p*m.d+panelWidth)}
 	for i := range mc.hs {
-		mc.hs[i] = make([]float64, rows*m.h)
+		mc.hs[i] = make([]float64, rows*m.h+panelWidth)
 	}
 	return mc
 }
@@ -147,10 +145,15 @@ func (m *made) activate(y []float64) {
 		return
 	}
 	for i, v := range y {
-		if v < 0 {
-			y[i] = 0
-		}
+		y[i] = relu(v)
 	}
+}
+
+// relu is max(v, 0) without a branch: the sign of pre-activations is close
+// to a coin flip, and mispredicted branches cost more than the arithmetic.
+func relu(v float64) float64 {
+	b := math.Float64bits(v)
+	return math.Float64frombits(b &^ uint64(int64(b)>>63))
 }
 
 // gradAct multiplies dy by act'(a) written through y = act(a).
@@ -224,7 +227,13 @@ func (m *made) forward(x, c []float64, rows int, mc *madeCache) {
 func (m *made) backward(dout, x, c []float64, rows int, mc *madeCache, dx, dc []float64,
 	scratch *[3][]float64) {
 	hn := rows * m.h
-	dh, dt, du := scratch[0][:hn], scratch[1][:hn], scratch[2][:hn]
+	for _, l := range m.dense() {
+		l.syncTranspose()
+	}
+	// The adjoints carry panelWidth values of padding: backwardParams reads
+	// whole panels past the last row.
+	dh, dt, du := scratch[0][:hn+panelWidth], scratch[1][:hn+panelWidth],
+		scratch[2][:hn+panelWidth]
 	m.last.backwardParams(dout, mc.hs[len(mc.hs)-1], rows)
 	clear(dh)
 	m.last.backwardInput(dh, dout, rows)

@@ -1,9 +1,6 @@
 package flowmodel
 
-import (
-	"math"
-	"math/rand/v2"
-)
+import "math/rand/v2"
 
 // Sample draws one window per row of dst from the flow (unconditionally) and
 // returns dst. dst holds rows windows of W*C values and c one context vector
@@ -127,7 +124,7 @@ func (f *Flow) invertAt(k int, in, out, c []float64, r, i int) {
 	f.layers[k].forward(in, c, r, mc)
 	for n := range r {
 		mu := mc.out[2*n*d+i]
-		al := f.kappa * math.Tanh(mc.out[2*n*d+d+i]/f.kappa)
-		in[n*d+i] = mu + out[n*d+i]*math.Exp(al)
+		al := clampOne(mc.out[2*n*d+d+i], f.kappa)
+		in[n*d+i] = mu + out[n*d+i]*expGo(al)
 	}
 }

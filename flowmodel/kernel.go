@@ -1,0 +1,64 @@
+package flowmodel
+
+// The dense products of every MADE layer reduce to one 4x8 tile kernel:
+//
+//	out[r*8 + c] = sum_{t<n} a[r*ars + t*ast] * b[t*bst + c],  r < 4, c < 8
+//
+// (and a one-row variant). Forward passes, weight gradients and input
+// adjoints differ only in the strides. On amd64 with AVX2 and FMA the tiles
+// run in assembly (kernel_amd64.s); elsewhere, or with the purego build tag,
+// in the Go below. Within one build the one-row and four-row tiles perform
+// the same operations in the same order per output, so a window's score does
+// not depend on its position in a batch.
+
+// tile4x8 checks the extents the strides imply (the assembly trusts them)
+// and computes the 4x8 tile.
+func tile4x8(a []float64, ars, ast int, b []float64, bst, n int, out *[32]float64) {
+	if n <= 0 {
+		*out = [32]float64{}
+		return
+	}
+	if len(a) <= 3*ars+(n-1)*ast || len(b) < (n-1)*bst+8 {
+		panic("flowmodel: internal error: tile out of range")
+	}
+	tile4x8Impl(a, ars, ast, b, bst, n, out)
+}
+
+// tile1x8 computes out[c] = sum_{t<n} a[t*ast] * b[t*bst + c], c < 8.
+func tile1x8(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
+	if n <= 0 {
+		*out = [8]float64{}
+		return
+	}
+	if len(a) <= (n-1)*ast || len(b) < (n-1)*bst+8 {
+		panic("flowmodel: internal error: tile out of range")
+	}
+	tile1x8Impl(a, ast, b, bst, n, out)
+}
+
+func tile4x8Go(a []float64, ars, ast int, b []float64, bst, n int, out *[32]float64) {
+	var acc [32]float64
+	for t := range n {
+		bt := b[t*bst : t*bst+8]
+		for r := range 4 {
+			av := a[r*ars+t*ast]
+			o := acc[r*8 : r*8+8]
+			for c, bv := range bt {
+				o[c] += av * bv
+			}
+		}
+	}
+	*out = acc
+}
+
+func tile1x8Go(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
+	var acc [8]float64
+	for t := range n {
+		av := a[t*ast]
+		bt := b[t*bst : t*bst+8]
+		for c, bv := range bt {
+			acc[c] += av * bv
+		}
+	}
+	*out = acc
+}

@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package flowmodel
+
+// KernelName names the tile kernel this build uses, for benchmark records.
+const KernelName = "go"
+
+func tile4x8Impl(a []float64, ars, ast int, b []float64, bst, n int, out *[32]float64) {
+	tile4x8Go(a, ars, ast, b, bst, n, out)
+}
+
+func tile1x8Impl(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
+	tile1x8Go(a, ast, b, bst, n, out)
+}
+
+func vexpImpl(dst, src []float64) int { return 0 }
