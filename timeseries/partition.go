@@ -38,7 +38,8 @@ func (p *Partition) Config() Config { return p.cfg }
 // from the returned series before the next Push on any series of p,
 // because the series share one scratch buffer. A sample with no values or
 // a channel count other than Config.Channels is refused with
-// ReasonChannels (and a nil series if it would have been the first).
+// ReasonChannels; the series is nil when a refused sample would have been
+// its first.
 // Pushing to a known series does not allocate.
 func (p *Partition) Push(smp *Sample) (*Series, Result) {
 	p.keyBuf = smp.Series.AppendKey(p.keyBuf[:0])
@@ -48,6 +49,11 @@ func (p *Partition) Push(smp *Sample) (*Series, Result) {
 		if c == 0 || (p.cfg.Channels > 0 && c != p.cfg.Channels) {
 			p.retired.Invalid++
 			return nil, Result{Reason: ReasonChannels}
+		}
+		if !allFinite(smp.Values) {
+			// Do not hold memory for a series that has sent nothing usable.
+			p.retired.Invalid++
+			return nil, Result{Reason: ReasonNonFinite}
 		}
 		s = newSeries(cloneID(smp.Series), &p.cfg, p.scratch(c), c)
 		p.series[string(p.keyBuf)] = s
@@ -84,7 +90,8 @@ func (p *Partition) All() iter.Seq2[string, *Series] { return maps.All(p.series)
 // Config.IdleAfter before now and returns how many it dropped. Pass the
 // partition's event-time high-water mark for replays that behave the same
 // every time, or the wall clock to bound memory whatever the data says.
-// With IdleAfter zero it does nothing.
+// With IdleAfter zero it does nothing. Open steps of an evicted series
+// are dropped unscored; Flush the series first to keep them.
 func (p *Partition) Evict(now time.Time) int {
 	if p.cfg.IdleAfter <= 0 {
 		return 0
@@ -164,7 +171,11 @@ func RestorePartition(r io.Reader, cfg Config) (*Partition, error) {
 	}
 	p.retired = h.Retired
 	for _, ss := range h.Series {
-		s := newSeries(ss.ID, &p.cfg, p.scratch(ss.State.C), max(ss.State.C, 1))
+		c := ss.State.C
+		if c < 1 || c > len(ss.State.Ring) || (cfg.Channels > 0 && c != cfg.Channels) {
+			return nil, fmt.Errorf("timeseries: restore %s: bad channel count %d", ss.ID.Key(), c)
+		}
+		s := newSeries(ss.ID, &p.cfg, p.scratch(c), c)
 		if err := s.restore(ss.State); err != nil {
 			return nil, fmt.Errorf("timeseries: restore %s: %w", ss.ID.Key(), err)
 		}

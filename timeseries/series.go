@@ -232,11 +232,9 @@ func (s *Series) Push(smp *Sample) Result {
 		st.Stats.Invalid++
 		return Result{Reason: ReasonChannels}
 	}
-	for _, v := range smp.Values {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			st.Stats.Invalid++
-			return Result{Reason: ReasonNonFinite}
-		}
+	if !allFinite(smp.Values) {
+		st.Stats.Invalid++
+		return Result{Reason: ReasonNonFinite}
 	}
 	t := smp.Time.UnixNano()
 	if s.cfg.Step == 0 {
@@ -557,4 +555,13 @@ func satAdd(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }
