@@ -40,12 +40,12 @@ func Example() {
 		}
 	}
 	st := part.Stats()
-	fmt.Println("steps", st.Steps, "filled", st.GapFilled, "pending", 1)
+	fmt.Println("accepted", st.Accepted, "steps", st.Steps, "filled", st.GapFilled)
 	// Output:
 	// dead letter: wrong_type value line 5
 	// 00:00 [1] filled: false
 	// 00:01 [2] filled: false
 	// 00:02 [3] filled: true
 	// 00:03 [4] score window [2 3 4]
-	// steps 3 filled 1 pending 1
+	// accepted 4 steps 3 filled 1
 }
