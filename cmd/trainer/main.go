@@ -30,7 +30,13 @@ func main() {
 const usage = `Usage: trainer <command> [flags]
 
 Commands:
+  run       claim retrain jobs, replay their data from Kafka, train, store and
+            promote models (long-running; stops cleanly on SIGINT or SIGTERM)
+  train     train one model from NAB-format CSV files:
+            --csv FILE [--csv FILE...] [--out model.fgm] [--group NAME --publish]
   models    list every model version in the registry with its state and metrics
+  promote   make a version the champion of its group: promote GROUP VERSION
+  rollback  reject the champion and restore the previous one: rollback GROUP [REASON]
 
 Run "trainer <command> --help" for the settings of a command.
 `
@@ -51,8 +57,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
+	case "run":
+		return runWorker(ctx, args, stdout, stderr, getenv)
+	case "train":
+		return runTrain(ctx, args, stdout, getenv)
 	case "models":
 		return runModels(ctx, args, stdout, getenv)
+	case "promote":
+		return runPromote(ctx, args, stdout, getenv)
+	case "rollback":
+		return runRollback(ctx, args, stdout, getenv)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)

@@ -9,15 +9,45 @@ type Trainer struct {
 	Log      Log           `yaml:"log"`
 	ID       string        `yaml:"id" help:"name recorded on the jobs this trainer claims; empty: host and pid"`
 	Poll     time.Duration `yaml:"poll" help:"how often to look for jobs when no notification came"`
+	// RequeueAfter hands a job back to the queue when the trainer that
+	// claimed it has not finished it in this long (it probably died).
+	RequeueAfter time.Duration `yaml:"requeue_after" help:"running jobs older than this go back to the queue (their trainer died)"`
+	// PromoteMargin is in nats per point, raw units: a candidate replaces
+	// the champion only if its mean point score on the newest held-out data
+	// is lower by at least this much.
+	PromoteMargin float64      `yaml:"promote_margin" help:"a candidate is promoted only if its mean point score on new held-out data beats the champion's by this many nats"`
+	Model         TrainerModel `yaml:"model"`
+
+	// The offline "trainer train" command's inputs and outputs.
+	Group   string   `yaml:"group" help:"trainer train: model group of the model"`
+	CSV     []string `yaml:"csv" help:"trainer train: NAB-format CSV files, one series each (repeat the flag or separate with commas)"`
+	Out     string   `yaml:"out" help:"trainer train: write the model file here"`
+	Publish bool     `yaml:"publish" help:"trainer train: save the model in the registry, as champion if the group has none"`
+}
+
+// TrainerModel sets the shape and training of the models the trainer
+// builds. Zero values let the trainer choose from the amount of data.
+type TrainerModel struct {
+	Window   int    `yaml:"window" help:"steps per window; 0: 16, or 8 for short data"`
+	Hidden   int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: 64, or 32 for short data"`
+	Layers   int    `yaml:"layers" help:"flow layers; 0: 5, or 3 for short data"`
+	Epochs   int    `yaml:"epochs" help:"most training epochs; 0: 60, or 200 for short data (early stopping ends most runs)"`
+	Calendar string `yaml:"calendar" help:"hour-of-day and day-of-week context: auto (when data spans two weeks), on or off"`
+	TimeZone string `yaml:"time_zone" help:"IANA time zone of the calendar context; empty: UTC"`
+	Seed     int64  `yaml:"seed" help:"seed of the weights and minibatch order; one seed gives one model"`
 }
 
 // DefaultTrainer returns the trainer's defaults.
 func DefaultTrainer() *Trainer {
 	d := DefaultDetector()
 	return &Trainer{
-		Database: d.Database,
-		Kafka:    d.Kafka,
-		Log:      d.Log,
-		Poll:     30 * time.Second,
+		Database:      d.Database,
+		Kafka:         d.Kafka,
+		Log:           d.Log,
+		Poll:          30 * time.Second,
+		RequeueAfter:  time.Hour,
+		PromoteMargin: 0.02,
+		Model:         TrainerModel{Calendar: "auto", Seed: 1},
+		Group:         "default",
 	}
 }

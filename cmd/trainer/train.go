@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flowguard/flowguard/internal/config"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// runTrain trains one model offline from NAB-format CSV files and writes it
+// to a file, the registry, or both.
+func runTrain(ctx context.Context, args []string, stdout io.Writer,
+	getenv func(string) string) error {
+	cfg := config.DefaultTrainer()
+	args = bareBool(mergeRepeated(args, "csv"), "publish")
+	if _, err := config.Load("trainer train", cfg, args, getenv, stdout); err != nil {
+		return err
+	}
+	if len(cfg.CSV) == 0 {
+		return errors.New("train: give at least one --csv file")
+	}
+	if cfg.Out == "" && !cfg.Publish {
+		return errors.New("train: give --out FILE, --publish, or both")
+	}
+	series, err := readCSVs(cfg.CSV)
+	if err != nil {
+		return err
+	}
+	opt, err := fitOptions(cfg.Model, cfg.Group)
+	if err != nil {
+		return err
+	}
+	m, err := scorer.Fit(ctx, series, opt)
+	if err != nil {
+		return err
+	}
+	meta := m.Meta()
+	fmt.Fprintf(stdout, "trained %s: %d series, %d steps %s to %s, window %d, "+
+		"%d/%d/%d train/valid/calibration windows\n", meta.Group, meta.Data.Series,
+		meta.Data.Steps, meta.Data.From.Format("2006-01-02 15:04"),
+		meta.Data.To.Format("2006-01-02 15:04"), meta.Features.Window, meta.Data.Train,
+		meta.Data.Valid, meta.Data.Calib)
+	fmt.Fprintf(stdout, "epochs %d (best %d, %s), valid NLL %.4f, mean calibration score "+
+		"%.4f nats, %.1fs\n", meta.Report.Epochs, meta.Report.BestEpoch, meta.Report.Stopped,
+		meta.Report.ValidNLL, meta.Report.CalibScore, meta.Report.Seconds)
+	if cfg.Out != "" {
+		b, err := m.Encode()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.Out, b, 0o644); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", cfg.Out, len(b))
+	}
+	if !cfg.Publish {
+		return nil
+	}
+	s, err := store.Connect(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if cfg.Database.Migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	info, promoted, err := publish(ctx, s, m, nil, "trained offline from "+
+		strings.Join(cfg.CSV, ", "))
+	if err != nil {
+		return err
+	}
+	state := "candidate (the group has a champion; use trainer promote)"
+	if promoted {
+		state = "champion"
+	}
+	fmt.Fprintf(stdout, "published %s version %d as %s\n", info.Group, info.Version, state)
+	return nil
+}
+
+// readCSVs reads each file as one series named after the file.
+func readCSVs(paths []string) ([][]timeseries.Sample, error) {
+	var out [][]timeseries.Sample
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		dec, err := timeseries.NewCSVDecoder(timeseries.CSVConfig{
+			Series: timeseries.NewSeriesID(name, nil)})
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", p, err)
+		}
+		ss, err := dec.Decode(b)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", p, err)
+		}
+		out = append(out, ss)
+	}
+	return out, nil
+}
+
+// mergeRepeated joins every --name value of args into one comma-separated
+// flag, so that a list flag may be repeated (the flag package keeps only
+// the last value).
+func mergeRepeated(args []string, name string) []string {
+	var vals, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		trimmed := strings.TrimLeft(a, "-")
+		if len(a)-len(trimmed) == 0 || len(a)-len(trimmed) > 2 {
+			rest = append(rest, a)
+			continue
+		}
+		if v, ok := strings.CutPrefix(trimmed, name+"="); ok {
+			vals = append(vals, v)
+			continue
+		}
+		if trimmed == name && i+1 < len(args) {
+			vals = append(vals, args[i+1])
+			i++
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(vals) == 0 {
+		return args
+	}
+	return append([]string{"--" + name + "=" + strings.Join(vals, ",")}, rest...)
+}
+
+// bareBool rewrites a bare --name into --name=true: the settings loader
+// wants a value for every flag, but "--publish" reads better.
+func bareBool(args []string, name string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a != "-"+name && a != "--"+name {
+			continue
+		}
+		next := ""
+		if i+1 < len(args) {
+			next = args[i+1]
+		}
+		if next != "true" && next != "false" {
+			out[i] = "--" + name + "=true"
+		}
+	}
+	return out
+}

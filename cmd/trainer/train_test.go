@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flowguard/flowguard/internal/pgtest"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/store"
+)
+
+const nabFile = "../../../shared/datasets/nab/realKnownCause/machine_temperature_system_failure.csv"
+
+// nabHead writes the header and first n rows of the NAB machine
+// temperature file to a temporary CSV, the size of a NAB probation period.
+func nabHead(t *testing.T, n int) string {
+	t.Helper()
+	b, err := os.ReadFile(nabFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	p := filepath.Join(t.TempDir(), "machine.csv")
+	if err := os.WriteFile(p, []byte(strings.Join(lines[:n+1], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func dbEnv(db string) func(string) string {
+	return func(k string) string {
+		if k == "FLOWGUARD_DATABASE_URL" {
+			return db
+		}
+		return ""
+	}
+}
+
+func TestTrainPublishPromoteRollback(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	env := dbEnv(db)
+	csv := nabHead(t, 800)
+	out := filepath.Join(t.TempDir(), "model.fgm")
+
+	run := func(args ...string) string {
+		t.Helper()
+		var b strings.Builder
+		if err := Run(ctx, args, &b, &b, env); err != nil {
+			t.Fatalf("trainer %s: %v\n%s", strings.Join(args, " "), err, b.String())
+		}
+		return b.String()
+	}
+	got := run("train", "--csv", csv, "--out", out, "--group", "nab", "--publish")
+	if !strings.Contains(got, "published nab version 1 as champion") {
+		t.Fatalf("first train printed:\n%s", got)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scorer.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Meta().Data; m.Meta().Group != "nab" || d.Steps != 800 || d.Series != 1 {
+		t.Fatalf("model file metadata %+v", m.Meta())
+	}
+
+	got = run("train", "--csv", csv, "--group", "nab", "--publish", "--model.seed", "2")
+	if !strings.Contains(got, "published nab version 2 as candidate") {
+		t.Fatalf("second train printed:\n%s", got)
+	}
+	run("promote", "nab", "2")
+	s, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, err := s.Champion(ctx, "nab"); err != nil || c.Version != 2 {
+		t.Fatalf("champion after promote: v%d, %v", c.Version, err)
+	}
+	got = run("rollback", "nab", "too many alerts")
+	if !strings.Contains(got, "nab version 1 is champion again") {
+		t.Fatalf("rollback printed %q", got)
+	}
+	got = run("models")
+	for _, want := range []string{"nab    2        rejected", "nab    1        champion",
+		"rolled back: too many alerts", `"calib_score"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("models output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestTrainNeedsInputAndOutput(t *testing.T) {
+	env := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"train", "--out", "x.fgm"},
+		{"train", "--csv", "x.csv"},
+		{"promote", "--database.url", "postgres://nowhere.invalid/x", "g"},
+	} {
+		var b strings.Builder
+		if err := Run(context.Background(), args, &b, &b, env); err == nil {
+			t.Errorf("trainer %v succeeded", args)
+		}
+	}
+}
+
+func TestMergeRepeated(t *testing.T) {
+	got := mergeRepeated([]string{"--csv", "a.csv", "--out", "m", "-csv=b.csv", "--csv", "c"},
+		"csv")
+	want := "--csv=a.csv,b.csv,c --out m"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("mergeRepeated = %q, want %q", got, want)
+	}
+	got = bareBool([]string{"--publish", "--out", "m", "--publish", "false", "-publish"},
+		"publish")
+	want = "--publish=true --out m --publish false --publish=true"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("bareBool = %q, want %q", got, want)
+	}
+}
