@@ -108,8 +108,11 @@ func (l *maskedDense) nonzero() int {
 	return n
 }
 
-// forward sets dst[n, k] = b[k] + sum_j W[k, j] src[n, j] for rows rows.
-func (l *maskedDense) forward(dst, src []float64, rows int) {
+// forward sets dst[n, k] = b[k] + sum_j W[k, j] src[n, j] for rows rows,
+// then max(0, .) when relu is set. Full panels are written by the tile
+// kernels directly; the same kernels serve every row position, so a window's
+// result does not depend on where it sits in a batch.
+func (l *maskedDense) forward(dst, src []float64, rows int, relu bool) {
 	in, out, w, b := l.in, l.out, l.w, l.b
 	var t4 [32]float64
 	var t1 [8]float64
@@ -117,16 +120,19 @@ func (l *maskedDense) forward(dst, src []float64, rows int) {
 	for ; n+4 <= rows; n += 4 {
 		for _, p := range l.panels {
 			span := p.hi - p.lo
-			if span == 0 {
-				t4 = [32]float64{}
-			} else {
+			if span > 0 && p.nk == panelWidth {
+				tile4x8Out(src[n*in+p.lo:], in, 1, w[p.off:], panelWidth, span,
+					b[p.k0:], dst[n*out+p.k0:], out, relu)
+				continue
+			}
+			t4 = [32]float64{}
+			if span > 0 {
 				tile4x8(src[n*in+p.lo:], in, 1, w[p.off:], panelWidth, span, &t4)
 			}
 			for r := range 4 {
 				y := dst[(n+r)*out+p.k0 : (n+r)*out+p.k0+p.nk]
-				bb := b[p.k0 : p.k0+p.nk]
 				for c := range y {
-					y[c] = t4[r*8+c] + bb[c]
+					y[c] = finish(t4[r*8+c]+b[p.k0+c], relu)
 				}
 			}
 		}
@@ -134,15 +140,18 @@ func (l *maskedDense) forward(dst, src []float64, rows int) {
 	for ; n < rows; n++ {
 		for _, p := range l.panels {
 			span := p.hi - p.lo
-			if span == 0 {
-				t1 = [8]float64{}
-			} else {
+			if span > 0 && p.nk == panelWidth {
+				tile1x8Out(src[n*in+p.lo:], 1, w[p.off:], panelWidth, span,
+					b[p.k0:], dst[n*out+p.k0:], relu)
+				continue
+			}
+			t1 = [8]float64{}
+			if span > 0 {
 				tile1x8(src[n*in+p.lo:], 1, w[p.off:], panelWidth, span, &t1)
 			}
 			y := dst[n*out+p.k0 : n*out+p.k0+p.nk]
-			bb := b[p.k0 : p.k0+p.nk]
 			for c := range y {
-				y[c] = t1[c] + bb[c]
+				y[c] = finish(t1[c]+b[p.k0+c], relu)
 			}
 		}
 	}

@@ -62,3 +62,49 @@ func tile1x8Go(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
 	}
 	*out = acc
 }
+
+// tile4x8Out computes the 4x8 tile, adds bias[0:8], applies max(0, .) when
+// relu is set and stores row r into dst[r*dstride : r*dstride+8]. n >= 1.
+func tile4x8Out(a []float64, ars, ast int, b []float64, bst, n int,
+	bias, dst []float64, dstride int, relu bool) {
+	if n <= 0 || len(a) <= 3*ars+(n-1)*ast || len(b) < (n-1)*bst+8 ||
+		len(bias) < 8 || len(dst) < 3*dstride+8 {
+		panic("flowmodel: internal error: tile out of range")
+	}
+	tile4x8OutImpl(a, ars, ast, b, bst, n, bias, dst, dstride, relu)
+}
+
+// tile1x8Out is tile4x8Out for one row.
+func tile1x8Out(a []float64, ast int, b []float64, bst, n int, bias, dst []float64, relu bool) {
+	if n <= 0 || len(a) <= (n-1)*ast || len(b) < (n-1)*bst+8 || len(bias) < 8 || len(dst) < 8 {
+		panic("flowmodel: internal error: tile out of range")
+	}
+	tile1x8OutImpl(a, ast, b, bst, n, bias, dst, relu)
+}
+
+func tile4x8OutGo(a []float64, ars, ast int, b []float64, bst, n int,
+	bias, dst []float64, dstride int, relu bool) {
+	var t [32]float64
+	tile4x8Go(a, ars, ast, b, bst, n, &t)
+	for r := range 4 {
+		y := dst[r*dstride : r*dstride+8]
+		for c := range y {
+			y[c] = finish(t[r*8+c]+bias[c], relu)
+		}
+	}
+}
+
+func tile1x8OutGo(a []float64, ast int, b []float64, bst, n int, bias, dst []float64, relu bool) {
+	var t [8]float64
+	tile1x8Go(a, ast, b, bst, n, &t)
+	for c := range 8 {
+		dst[c] = finish(t[c]+bias[c], relu)
+	}
+}
+
+func finish(v float64, relu bool) float64 {
+	if relu {
+		return reluOf(v)
+	}
+	return v
+}

@@ -70,3 +70,28 @@ func vexpImpl(dst, src []float64) int {
 	expAVX2(&dst[0], &src[0], n)
 	return n
 }
+
+//go:noescape
+func tile4x8OutAVX2(a *float64, ars, ast int, b *float64, bst, n int,
+	bias, dst *float64, dstride int, relu bool)
+
+//go:noescape
+func tile1x8OutAVX2(a *float64, ast int, b *float64, bst, n int,
+	bias, dst *float64, relu bool)
+
+func tile4x8OutImpl(a []float64, ars, ast int, b []float64, bst, n int,
+	bias, dst []float64, dstride int, relu bool) {
+	if !useAVX2 {
+		tile4x8OutGo(a, ars, ast, b, bst, n, bias, dst, dstride, relu)
+		return
+	}
+	tile4x8OutAVX2(&a[0], ars, ast, &b[0], bst, n, &bias[0], &dst[0], dstride, relu)
+}
+
+func tile1x8OutImpl(a []float64, ast int, b []float64, bst, n int, bias, dst []float64, relu bool) {
+	if !useAVX2 {
+		tile1x8OutGo(a, ast, b, bst, n, bias, dst, relu)
+		return
+	}
+	tile1x8OutAVX2(&a[0], ast, &b[0], bst, n, &bias[0], &dst[0], relu)
+}

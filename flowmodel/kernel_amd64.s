@@ -242,3 +242,133 @@ exploop:
 expdone:
 	VZEROUPPER
 	RET
+
+// func tile4x8OutAVX2(a *float64, ars, ast int, b *float64, bst, n int,
+//	bias, dst *float64, dstride int, relu bool)
+// The tile of tile4x8AVX2 plus bias, optionally max(0, .), stored straight
+// into four rows of dst (row stride dstride elements). n >= 1.
+TEXT ·tile4x8OutAVX2(SB), NOSPLIT, $0-73
+	MOVQ a+0(FP), SI
+	MOVQ ars+8(FP), R8
+	SHLQ $3, R8
+	MOVQ ast+16(FP), R9
+	SHLQ $3, R9
+	MOVQ b+24(FP), DI
+	MOVQ bst+32(FP), R10
+	SHLQ $3, R10
+	MOVQ n+40(FP), CX
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+
+loop4o:
+	VMOVUPD (DI), Y8
+	VMOVUPD 32(DI), Y9
+	VBROADCASTSD (SI), Y10
+	VFMADD231PD Y8, Y10, Y0
+	VFMADD231PD Y9, Y10, Y1
+	VBROADCASTSD (R11), Y11
+	VFMADD231PD Y8, Y11, Y2
+	VFMADD231PD Y9, Y11, Y3
+	VBROADCASTSD (R12), Y12
+	VFMADD231PD Y8, Y12, Y4
+	VFMADD231PD Y9, Y12, Y5
+	VBROADCASTSD (R13), Y13
+	VFMADD231PD Y8, Y13, Y6
+	VFMADD231PD Y9, Y13, Y7
+	ADDQ R9, SI
+	ADDQ R9, R11
+	ADDQ R9, R12
+	ADDQ R9, R13
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  loop4o
+
+	MOVQ bias+48(FP), AX
+	VMOVUPD (AX), Y8
+	VMOVUPD 32(AX), Y9
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y8, Y2, Y2
+	VADDPD Y9, Y3, Y3
+	VADDPD Y8, Y4, Y4
+	VADDPD Y9, Y5, Y5
+	VADDPD Y8, Y6, Y6
+	VADDPD Y9, Y7, Y7
+	MOVB relu+72(FP), AX
+	TESTB AL, AL
+	JZ   store4o
+	VXORPD Y10, Y10, Y10
+	VMAXPD Y0, Y10, Y0
+	VMAXPD Y1, Y10, Y1
+	VMAXPD Y2, Y10, Y2
+	VMAXPD Y3, Y10, Y3
+	VMAXPD Y4, Y10, Y4
+	VMAXPD Y5, Y10, Y5
+	VMAXPD Y6, Y10, Y6
+	VMAXPD Y7, Y10, Y7
+
+store4o:
+	MOVQ dst+56(FP), DX
+	MOVQ dstride+64(FP), R8
+	SHLQ $3, R8
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	ADDQ R8, DX
+	VMOVUPD Y2, (DX)
+	VMOVUPD Y3, 32(DX)
+	ADDQ R8, DX
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPD Y6, (DX)
+	VMOVUPD Y7, 32(DX)
+	VZEROUPPER
+	RET
+
+// func tile1x8OutAVX2(a *float64, ast int, b *float64, bst, n int,
+//	bias, dst *float64, relu bool)
+TEXT ·tile1x8OutAVX2(SB), NOSPLIT, $0-57
+	MOVQ a+0(FP), SI
+	MOVQ ast+8(FP), R9
+	SHLQ $3, R9
+	MOVQ b+16(FP), DI
+	MOVQ bst+24(FP), R10
+	SHLQ $3, R10
+	MOVQ n+32(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+
+loop1o:
+	VBROADCASTSD (SI), Y10
+	VFMADD231PD (DI), Y10, Y0
+	VFMADD231PD 32(DI), Y10, Y1
+	ADDQ R9, SI
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  loop1o
+
+	MOVQ bias+40(FP), AX
+	VADDPD (AX), Y0, Y0
+	VADDPD 32(AX), Y1, Y1
+	MOVB relu+56(FP), AX
+	TESTB AL, AL
+	JZ   store1o
+	VXORPD Y10, Y10, Y10
+	VMAXPD Y0, Y10, Y0
+	VMAXPD Y1, Y10, Y1
+
+store1o:
+	MOVQ dst+48(FP), DX
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	VZEROUPPER
+	RET

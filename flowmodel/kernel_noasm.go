@@ -14,3 +14,12 @@ func tile1x8Impl(a []float64, ast int, b []float64, bst, n int, out *[8]float64)
 }
 
 func vexpImpl(dst, src []float64) int { return 0 }
+
+func tile4x8OutImpl(a []float64, ars, ast int, b []float64, bst, n int,
+	bias, dst []float64, dstride int, relu bool) {
+	tile4x8OutGo(a, ars, ast, b, bst, n, bias, dst, dstride, relu)
+}
+
+func tile1x8OutImpl(a []float64, ast int, b []float64, bst, n int, bias, dst []float64, relu bool) {
+	tile1x8OutGo(a, ast, b, bst, n, bias, dst, relu)
+}

@@ -145,13 +145,13 @@ func (m *made) activate(y []float64) {
 		return
 	}
 	for i, v := range y {
-		y[i] = relu(v)
+		y[i] = reluOf(v)
 	}
 }
 
-// relu is max(v, 0) without a branch: the sign of pre-activations is close
+// reluOf is max(v, 0) without a branch: the sign of pre-activations is close
 // to a coin flip, and mispredicted branches cost more than the arithmetic.
-func relu(v float64) float64 {
+func reluOf(v float64) float64 {
 	b := math.Float64bits(v)
 	return math.Float64frombits(b &^ uint64(int64(b)>>63))
 }
@@ -194,31 +194,38 @@ func (m *made) addContext(dst, c []float64, rows int) {
 // forward runs the conditioner on rows rows of x (and c) into mc.out.
 func (m *made) forward(x, c []float64, rows int, mc *madeCache) {
 	hn := rows * m.h
+	relu := !m.tanh
 	if !m.residual {
-		m.first.forward(mc.hs[0], x, rows)
-		m.addContext(mc.hs[0], c, rows)
-		m.activate(mc.hs[0][:hn])
-		for l, ml := range m.mid {
-			ml.forward(mc.hs[l+1], mc.hs[l], rows)
-			m.activate(mc.hs[l+1][:hn])
+		m.first.forward(mc.hs[0], x, rows, relu && m.nctx == 0)
+		if m.nctx > 0 || m.tanh {
+			m.addContext(mc.hs[0], c, rows)
+			m.activate(mc.hs[0][:hn])
 		}
-		m.last.forward(mc.out, mc.hs[len(m.mid)], rows)
+		for l, ml := range m.mid {
+			ml.forward(mc.hs[l+1], mc.hs[l], rows, relu)
+			if m.tanh {
+				m.activate(mc.hs[l+1][:hn])
+			}
+		}
+		m.last.forward(mc.out, mc.hs[len(m.mid)], rows, false)
 		return
 	}
-	m.first.forward(mc.hs[0], x, rows)
+	m.first.forward(mc.hs[0], x, rows, false)
 	m.addContext(mc.hs[0], c, rows)
 	for b := range len(m.mid) / 2 {
 		s, u, v, next := mc.hs[3*b], mc.hs[3*b+1], mc.hs[3*b+2], mc.hs[3*b+3]
 		copy(u[:hn], s[:hn])
 		m.activate(u[:hn])
-		m.mid[2*b].forward(v, u, rows)
-		m.activate(v[:hn])
-		m.mid[2*b+1].forward(next, v, rows)
+		m.mid[2*b].forward(v, u, rows, relu)
+		if m.tanh {
+			m.activate(v[:hn])
+		}
+		m.mid[2*b+1].forward(next, v, rows, false)
 		for i, sv := range s[:hn] {
 			next[i] += sv
 		}
 	}
-	m.last.forward(mc.out, mc.hs[len(mc.hs)-1], rows)
+	m.last.forward(mc.out, mc.hs[len(mc.hs)-1], rows, false)
 }
 
 // backward takes dout (rows x p*d), accumulates the parameter gradients, adds
