@@ -1,0 +1,333 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// DetectorConfig configures the scoring stage.
+type DetectorConfig struct {
+	Brokers []string
+	// Topic is the samples topic written by Ingest.
+	Topic string
+	// Group is the consumer group the detectors share.
+	Group string
+	// Grid is the per-series grid; Grid.Window must match the models.
+	Grid timeseries.Config
+	// Rules assign series to model groups; nil puts every series in
+	// DefaultGroup.
+	Rules []GroupRule
+	// Alpha is the flagging level of groups without their own.
+	Alpha float64
+	// BatchSize and BatchWait bound a micro-batch. Defaults 2000 and 50ms.
+	BatchSize int
+	BatchWait time.Duration
+	// Bootstrap is the number of ready windows a group without a model
+	// collects before it files a training job. Zero files none.
+	Bootstrap int
+	// ModelRetry is how often a group without a model asks the source
+	// again, besides Reload. Default 30s.
+	ModelRetry time.Duration
+	// StopTimeout bounds the last batch (write and commit) and the
+	// reader's close once Run's context ends. Default 10s.
+	StopTimeout time.Duration
+	// LagInterval is how often consumer lag and group membership are
+	// read. Default 15s.
+	LagInterval time.Duration
+	// SessionTimeout, HeartbeatInterval and RebalanceTimeout tune the
+	// group membership; zero keeps kafka-go's defaults.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+}
+
+func (c *DetectorConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 2000
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.ModelRetry <= 0 {
+		c.ModelRetry = 30 * time.Second
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 10 * time.Second
+	}
+	if c.LagInterval <= 0 {
+		c.LagInterval = 15 * time.Second
+	}
+}
+
+// ResultWriter makes a batch's results durable; *store.Store is one.
+type ResultWriter interface {
+	SaveResults(ctx context.Context, r store.Results) (int64, error)
+}
+
+// Detector is the scoring stage: it consumes the samples topic in a
+// consumer group, keeps each series' grid, scores the windows of every
+// batch with its group's model in one call per group, writes anomalies and
+// series state through a ResultWriter, and only then commits offsets.
+//
+// Run owns all state; Reload and Ready may be called from any goroutine.
+type Detector struct {
+	cfg     DetectorConfig
+	m       *Metrics
+	log     *slog.Logger
+	results ResultWriter
+	models  ModelSource
+	jobs    JobFiler
+
+	router  *router
+	parts   map[int]*partState
+	groups  map[string]*groupState
+	updates map[string]*store.SeriesUpdate
+	anoms   []store.Anomaly
+	logged  map[string]bool
+
+	reload   chan string
+	joined   atomic.Bool
+	pgFailed atomic.Bool
+	waiting  atomic.Pointer[string] // why the detector is not ready, or nil
+
+	mu       sync.Mutex
+	versions map[string]int // model version per group, for WatchModels
+}
+
+// NewDetector returns the stage. results and models are required; jobs
+// may be nil (no bootstrap jobs) and so may m and log.
+func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
+	jobs JobFiler, m *Metrics, log *slog.Logger) (*Detector, error) {
+	cfg.setDefaults()
+	if len(cfg.Brokers) == 0 || cfg.Topic == "" || cfg.Group == "" {
+		return nil, errors.New("pipeline: detector: need brokers, a topic and a group")
+	}
+	if results == nil || models == nil {
+		return nil, errors.New("pipeline: detector: need a result writer and a model source")
+	}
+	if cfg.Alpha <= 0 || cfg.Alpha >= 1 {
+		return nil, fmt.Errorf("pipeline: detector: alpha %v not in (0, 1)", cfg.Alpha)
+	}
+	if err := cfg.Grid.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: detector: %w", err)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Detector{
+		cfg: cfg, m: m, log: log.With("stage", "detector"), results: results,
+		models: models, jobs: jobs, router: newRouter(cfg.Rules, cfg.Alpha),
+		parts: map[int]*partState{}, groups: map[string]*groupState{},
+		updates: map[string]*store.SeriesUpdate{}, logged: map[string]bool{},
+		reload: make(chan string, 256), versions: map[string]int{},
+	}
+	joining := "consumer group not joined yet"
+	d.waiting.Store(&joining)
+	return d, nil
+}
+
+// Reload asks the detector to load the champion of group again before its
+// next batch, for a registry notification. It never blocks; an empty
+// group reloads every group.
+func (d *Detector) Reload(group string) {
+	select {
+	case d.reload <- group:
+	default:
+		// Full: one reload of everything covers whatever was dropped.
+		select {
+		case d.reload <- "":
+		default:
+		}
+	}
+}
+
+// Ready returns nil when the detector has joined its group, its last
+// PostgreSQL write succeeded and every group it has seen has a model or
+// is knowingly warming up; otherwise an error saying what is missing.
+func (d *Detector) Ready() error {
+	if !d.joined.Load() {
+		return errors.New("consumer group not joined yet")
+	}
+	if d.pgFailed.Load() {
+		return errors.New("last PostgreSQL write failed; commits are held")
+	}
+	if w := d.waiting.Load(); w != nil {
+		return errors.New(*w)
+	}
+	return nil
+}
+
+// ModelVersions returns the version of the model in use per group.
+func (d *Detector) ModelVersions() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]int, len(d.versions))
+	for g, v := range d.versions {
+		out[g] = v
+	}
+	return out
+}
+
+// Run consumes until ctx ends; then it stops fetching, finishes the batch
+// in hand (write and commit, within StopTimeout) and leaves the group. It
+// returns nil after a clean stop.
+func (d *Detector) Run(ctx context.Context) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: d.cfg.Brokers, GroupID: d.cfg.Group, Topic: d.cfg.Topic,
+		StartOffset: kafka.FirstOffset, MaxWait: 250 * time.Millisecond,
+		SessionTimeout: d.cfg.SessionTimeout, HeartbeatInterval: d.cfg.HeartbeatInterval,
+		RebalanceTimeout: d.cfg.RebalanceTimeout, JoinGroupBackoff: time.Second,
+		ReadLagInterval: -1, Dialer: &kafka.Dialer{Timeout: dialer.Timeout},
+	})
+	f := startFetcher(r, 2*d.cfg.BatchSize)
+	mctx, stopMonitor := context.WithCancel(ctx)
+	monitorDone := make(chan struct{})
+	go func() { defer close(monitorDone); d.monitor(mctx) }()
+	d.log.Info("detector started", "topic", d.cfg.Topic, "group", d.cfg.Group)
+
+	var err error
+	var msgs []kafka.Message
+	for ctx.Err() == nil {
+		d.applyReloads(ctx)
+		msgs, err = f.next(ctx, msgs[:0], d.cfg.BatchSize, d.cfg.BatchWait, time.Second)
+		if err != nil {
+			break
+		}
+		if err = d.handle(ctx, r, msgs); err != nil {
+			break
+		}
+	}
+	f.stop()
+	stopMonitor()
+	<-monitorDone
+	if errors.Is(err, errStopped) {
+		err = nil
+	}
+	d.log.Info("detector stopped")
+	return errors.Join(err, closeReader(r, d.cfg.StopTimeout))
+}
+
+// handle scores msgs, makes the results durable and commits. An empty
+// batch only does housekeeping and retries a held commit.
+func (d *Detector) handle(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) error {
+	start := time.Now()
+	wctx, cancel := stopContext(ctx, d.cfg.StopTimeout)
+	defer cancel()
+	for i := range msgs {
+		d.push(&msgs[i])
+	}
+	d.m.messages.Add(float64(len(msgs)))
+	d.score(wctx)
+	if err := d.persist(wctx); err != nil {
+		return err
+	}
+	d.housekeep()
+	d.commit(wctx, r)
+	if len(msgs) > 0 {
+		d.m.batchSeconds.Observe(time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// persist writes the batch's results, retrying with backoff until they are
+// durable or ctx ends. Nothing is committed before it returns nil.
+func (d *Detector) persist(ctx context.Context) error {
+	res := store.Results{Anomalies: d.anoms}
+	for _, u := range d.updates {
+		res.Series = append(res.Series, *u)
+	}
+	defer func() {
+		d.anoms = d.anoms[:0]
+		clear(d.updates)
+	}()
+	if len(res.Anomalies) == 0 && len(res.Series) == 0 {
+		return nil
+	}
+	b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		_, err := d.results.SaveResults(ctx, res)
+		if err == nil {
+			d.m.pgSeconds.Observe(time.Since(start).Seconds())
+			if d.pgFailed.Swap(false) {
+				d.log.Info("postgres writes recovered", "attempts", attempt)
+			}
+			return nil
+		}
+		d.m.pgErrors.Inc()
+		if !d.pgFailed.Swap(true) {
+			d.log.Warn("postgres write failed; holding commits and retrying", "err", err,
+				"anomalies", len(res.Anomalies))
+		}
+		if !sleep(ctx, b.next()) {
+			d.log.Error("postgres write abandoned at stop; the batch will be re-read",
+				"err", err, "anomalies", len(res.Anomalies))
+			return fmt.Errorf("pipeline: write results: %w", err)
+		}
+	}
+}
+
+// commit commits, per partition, the rebuild position if it moved. A
+// failed commit is retried after the next batch.
+func (d *Detector) commit(ctx context.Context, r *kafka.Reader) {
+	var cms []kafka.Message
+	for p, ps := range d.parts {
+		if pos := ps.position(); pos > ps.committed && pos > 0 {
+			cms = append(cms, kafka.Message{Topic: d.cfg.Topic, Partition: p, Offset: pos - 1})
+		}
+	}
+	if len(cms) == 0 {
+		return
+	}
+	if err := r.CommitMessages(ctx, cms...); err != nil {
+		d.m.commitErrors.Inc()
+		d.log.Warn("commit failed; retrying with the next batch", "err", err)
+		return
+	}
+	for _, c := range cms {
+		d.parts[c.Partition].committed = c.Offset + 1
+	}
+}
+
+// housekeep evicts idle series and refreshes the gauges and readiness.
+func (d *Detector) housekeep() {
+	n := 0
+	for _, ps := range d.parts {
+		for _, key := range ps.evict() {
+			d.router.forget(key)
+		}
+		n += ps.grid.Len()
+	}
+	d.m.series.Set(float64(n))
+	var why *string
+	for _, g := range d.groups {
+		if g.model == nil && g.loadErr != nil {
+			s := fmt.Sprintf("model of group %q cannot be loaded: %v", g.name, g.loadErr)
+			why = &s
+			break
+		}
+	}
+	d.waiting.Store(why)
+}
+
+// logOnce logs msg at warn level the first time key is seen.
+func (d *Detector) logOnce(key, msg string, args ...any) {
+	if d.logged[key] {
+		return
+	}
+	d.logged[key] = true
+	d.log.Warn(msg, args...)
+}

@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Model scores windows of one model group. The detector calls it from one
+// goroutine at a time; a Model is swapped for a new champion between
+// batches, never during one.
+type Model interface {
+	// Version is the model's version within its group, as in the registry.
+	Version() int
+	// Window is W, the steps of a window. It must equal the detector's
+	// scoring.window setting.
+	Window() int
+	// Channels is C, the values per step.
+	Channels() int
+	// ContextWidth is the length of one context vector; it must equal the
+	// grid's timeseries Config.ContextWidth(C).
+	ContextWidth() int
+	// Score scores b.N windows and writes N point scores, N p-values and
+	// N*W explanation terms into out, whose slices it may grow. It fails
+	// only on a broken model or input of the wrong shape, not on an
+	// improbable window.
+	Score(ctx context.Context, b *Batch, out *Scores) error
+}
+
+// Batch is a set of windows, from any series of one group, scored in one
+// call.
+type Batch struct {
+	// N is the number of windows.
+	N int
+	// W and C are the window shape.
+	W, C int
+	// Windows holds N windows of W steps of C raw (not normalised) values,
+	// oldest step first: window i is Windows[i*W*C:(i+1)*W*C]. The model
+	// applies its own normaliser.
+	Windows []float64
+	// CtxWidth is the width of one context vector (timeseries
+	// Config.ContextWidth), 0 when there is no context.
+	CtxWidth int
+	// Context holds N context vectors of the newest step of each window:
+	// calendar terms, then raw seasonal-lag values.
+	Context []float64
+	// Times holds the time of the newest step of each window.
+	Times []time.Time
+	// Series holds the series key of each window.
+	Series []string
+}
+
+// Reset empties b for reuse, keeping its storage.
+func (b *Batch) Reset(w, c, ctxWidth int) {
+	b.N, b.W, b.C, b.CtxWidth = 0, w, c, ctxWidth
+	b.Windows, b.Context = b.Windows[:0], b.Context[:0]
+	b.Times, b.Series = b.Times[:0], b.Series[:0]
+}
+
+// Scores is what Model.Score returns for a Batch.
+type Scores struct {
+	// Score[i] is the point score of window i, -log p(x_t | history) of
+	// its newest step in nats.
+	Score []float64
+	// PValue[i] is the share of the model's calibration scores at least as
+	// large as Score[i].
+	PValue []float64
+	// Explain[i*W+j] is the score term of step j of window i, oldest
+	// first; the last term of a window equals its Score.
+	Explain []float64
+}
+
+// ErrNoModel is returned (wrapped) by a ModelSource when a group has no
+// champion yet.
+var ErrNoModel = errors.New("pipeline: no model")
+
+// ModelSource loads the current champion of a model group.
+type ModelSource interface {
+	// Champion returns the group's champion, or an error wrapping
+	// ErrNoModel when it has none. Other errors are retried later.
+	Champion(ctx context.Context, group string) (Model, error)
+}
+
+// JobFiler files a training job for a model group, as store.FileJob does;
+// a group that already has an unfinished job keeps that one.
+type JobFiler interface {
+	FileBootstrap(ctx context.Context, group string, from, to time.Time,
+		series []string) error
+}

@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flowguard/flowguard/store"
+)
+
+// Registry adapts the store's model registry and job queue to the
+// detector: it loads champions with Decode and files bootstrap jobs.
+type Registry struct {
+	Store *store.Store
+	// Decode turns a model artifact (store.Model.Artifact) into a Model.
+	Decode func(artifact []byte) (Model, error)
+}
+
+var (
+	_ ModelSource = (*Registry)(nil)
+	_ JobFiler    = (*Registry)(nil)
+)
+
+// Champion implements ModelSource.
+func (r *Registry) Champion(ctx context.Context, group string) (Model, error) {
+	m, err := r.Store.Champion(ctx, group)
+	if errors.Is(err, store.ErrNoModel) {
+		return nil, fmt.Errorf("pipeline: group %q: %w", group, ErrNoModel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	model, err := r.Decode(m.Artifact)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: decode model %s v%d: %w", group, m.Version, err)
+	}
+	if model.Version() != m.Version {
+		return &versioned{Model: model, version: m.Version}, nil
+	}
+	return model, nil
+}
+
+// versioned reports the registry's version for a model whose artifact does
+// not carry it.
+type versioned struct {
+	Model
+	version int
+}
+
+func (v *versioned) Version() int { return v.version }
+
+// FileBootstrap implements JobFiler with a bootstrap job over [from, to]
+// whose details list the group's series.
+func (r *Registry) FileBootstrap(ctx context.Context, group string, from, to time.Time,
+	series []string) error {
+	details, err := json.Marshal(map[string]any{"series": series})
+	if err != nil {
+		return fmt.Errorf("pipeline: bootstrap details: %w", err)
+	}
+	_, _, err = r.Store.FileJob(ctx, store.JobRequest{Group: group,
+		Reason: store.ReasonBootstrap, From: &from, To: &to, Details: details})
+	return err
+}
+
+// WatchModels listens for champion changes on store.ModelsChannel and
+// passes them to d.Reload until ctx ends. Every poll it also compares the
+// registry's champions with the detector's models, for notifications lost
+// while the listening connection was down. It returns nil when ctx ends.
+func WatchModels(ctx context.Context, s *store.Store, d *Detector, poll time.Duration,
+	log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := backoff{min: time.Second, max: 30 * time.Second}
+	for ctx.Err() == nil {
+		l, err := s.Listen(ctx, store.ModelsChannel)
+		if err != nil {
+			log.Warn("cannot listen for model changes; retrying", "err", err)
+			sleep(ctx, b.next())
+			continue
+		}
+		b.reset()
+		err = watch(ctx, l, s, d, poll)
+		_ = l.Close()
+		if ctx.Err() == nil {
+			log.Warn("lost the model notification connection; listening again", "err", err)
+		}
+	}
+	return nil
+}
+
+func watch(ctx context.Context, l *store.Listener, s *store.Store, d *Detector,
+	poll time.Duration) error {
+	d.Reload("") // whatever changed before Listen
+	for {
+		wctx, cancel := context.WithTimeout(ctx, poll)
+		n, err := l.Next(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			var ev store.ModelEvent
+			if json.Unmarshal([]byte(n.Payload), &ev) == nil {
+				d.Reload(ev.Group)
+			}
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			champs, err := s.ChampionVersions(ctx)
+			if err != nil {
+				return err
+			}
+			have := d.ModelVersions()
+			for g, v := range champs {
+				if have[g] != v {
+					d.Reload(g)
+				}
+			}
+		default:
+			return err
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// groupState is one model group: its model, the windows of the batch being
+// built, and the bootstrap bookkeeping while it has no model.
+type groupState struct {
+	name    string
+	model   Model
+	loadErr error // last load failure other than ErrNoModel
+	tried   time.Time
+
+	batch   Batch
+	pending []pendingPoint
+	scores  Scores
+
+	// While there is no model: ready windows seen, their time span and
+	// series, and whether a training job was filed.
+	warm     int
+	from, to time.Time
+	keys     map[string]struct{}
+	filed    bool
+}
+
+// pendingPoint is what the detector keeps about a window until its score
+// comes back.
+type pendingPoint struct {
+	key       string
+	ts        time.Time
+	value     []float64
+	alpha     float64
+	partition int
+	offset    int64
+	upd       *store.SeriesUpdate
+}
+
+func (d *Detector) part(p int) *partState {
+	ps := d.parts[p]
+	if ps == nil {
+		var err error
+		ps, err = newPartState(d.cfg.Grid)
+		if err != nil {
+			panic("pipeline: grid config validated in NewDetector: " + err.Error())
+		}
+		d.parts[p] = ps
+	}
+	return ps
+}
+
+// push runs one message through its series' grid and queues the windows it
+// completed for scoring.
+func (d *Detector) push(m *kafka.Message) {
+	ps := d.part(m.Partition)
+	if ps.next >= 0 && m.Offset != ps.next {
+		// The group moved this partition: it was reassigned, or a
+		// rebalance restarted it from the committed rebuild position.
+		// Start its series afresh; the replay rebuilds them.
+		d.log.Info("partition position moved; rebuilding its series",
+			"partition", m.Partition, "from", ps.next, "to", m.Offset)
+		for key := range ps.needs {
+			d.router.forget(key)
+		}
+		delete(d.parts, m.Partition)
+		ps = d.part(m.Partition)
+	}
+	ps.next = m.Offset + 1
+
+	smp, err := timeseries.DecodeSample(m.Value)
+	if err != nil {
+		kind := timeseries.ErrorKind(err).String()
+		d.m.rejected.WithLabelValues("undecodable").Inc()
+		d.logOnce("decode:"+kind, "undecodable message on the samples topic skipped",
+			"partition", m.Partition, "offset", m.Offset, "err", err)
+		return
+	}
+	s, res := ps.grid.Push(&smp)
+	if res.Reason != timeseries.ReasonNone {
+		d.m.rejected.WithLabelValues(res.Reason.String()).Inc()
+		return
+	}
+	key := smp.Series.Key()
+	ps.track(key, smp.Time, m.Offset)
+	rt := d.router.route(key)
+	upd := d.updates[key]
+	if upd == nil {
+		upd = &store.SeriesUpdate{Key: key, Name: smp.Series.Name, Group: rt.group}
+		if len(smp.Series.Labels) > 0 {
+			upd.Labels = make(map[string]string, len(smp.Series.Labels))
+			for _, l := range smp.Series.Labels {
+				upd.Labels[l.Name] = l.Value
+			}
+		}
+		d.updates[key] = upd
+	}
+	for ago := res.Emitted - 1; ago >= 0; ago-- {
+		st := s.Step(ago)
+		upd.LastTS, upd.LastScore, upd.LastPValue = st.Time, nil, nil
+		if st.Filled || !st.Ready {
+			continue
+		}
+		g := d.group(rt.group)
+		if !g.add(s, ago, d.cfg.Grid) {
+			d.m.unscored.WithLabelValues(rt.group).Inc()
+			d.logOnce("channels:"+rt.group, "series has another channel count than "+
+				"its group; its points are not scored", "series", key, "group", rt.group)
+			continue
+		}
+		g.pending = append(g.pending, pendingPoint{key: key, ts: st.Time,
+			value: slices.Clone(st.Values), alpha: rt.alpha, partition: m.Partition,
+			offset: m.Offset, upd: upd})
+	}
+}
+
+func (d *Detector) group(name string) *groupState {
+	g := d.groups[name]
+	if g == nil {
+		g = &groupState{name: name}
+		d.groups[name] = g
+	}
+	return g
+}
+
+// add appends the window ending ago steps back in s to the batch and
+// reports false when its channel count differs from the batch's.
+func (g *groupState) add(s *timeseries.Series, ago int, cfg timeseries.Config) bool {
+	c := s.Channels()
+	b := &g.batch
+	if b.N == 0 {
+		b.Reset(cfg.Window, c, cfg.ContextWidth(c))
+	}
+	if c != b.C {
+		return false
+	}
+	n := b.W * b.C
+	b.Windows = slices.Grow(b.Windows, n)[:len(b.Windows)+n]
+	s.WindowAt(b.Windows[len(b.Windows)-n:], ago)
+	if b.CtxWidth > 0 {
+		b.Context = slices.Grow(b.Context, b.CtxWidth)[:len(b.Context)+b.CtxWidth]
+		s.ContextAt(b.Context[len(b.Context)-b.CtxWidth:], ago)
+	}
+	st := s.Step(ago)
+	b.Times = append(b.Times, st.Time)
+	b.Series = append(b.Series, s.ID().Key())
+	b.N++
+	return true
+}
+
+// score runs every group's batch through its model and turns p-values
+// below alpha into anomalies.
+func (d *Detector) score(ctx context.Context) {
+	for _, g := range d.groups {
+		if g.batch.N == 0 {
+			continue
+		}
+		d.scoreGroup(ctx, g)
+		g.batch.N = 0
+		g.pending = g.pending[:0]
+	}
+}
+
+func (d *Detector) scoreGroup(ctx context.Context, g *groupState) {
+	if g.model == nil {
+		d.loadModel(ctx, g, false)
+	}
+	b := &g.batch
+	if g.model == nil {
+		d.m.unscored.WithLabelValues(g.name).Add(float64(b.N))
+		d.warmUp(ctx, g)
+		return
+	}
+	if g.model.Window() != b.W || g.model.Channels() != b.C ||
+		g.model.ContextWidth() != b.CtxWidth {
+		d.m.unscored.WithLabelValues(g.name).Add(float64(b.N))
+		d.logOnce("shape:"+g.name, "model shape differs from the grid; points not scored",
+			"group", g.name, "model_window", g.model.Window(), "grid_window", b.W,
+			"model_channels", g.model.Channels(), "series_channels", b.C,
+			"model_context", g.model.ContextWidth(), "grid_context", b.CtxWidth)
+		return
+	}
+	err := g.model.Score(ctx, b, &g.scores)
+	if err == nil && (len(g.scores.Score) < b.N || len(g.scores.PValue) < b.N ||
+		len(g.scores.Explain) < b.N*b.W) {
+		err = errors.New("pipeline: model returned fewer scores than windows")
+	}
+	if err != nil {
+		d.m.unscored.WithLabelValues(g.name).Add(float64(b.N))
+		d.logOnce("score:"+g.name, "model failed to score; points not scored",
+			"group", g.name, "version", g.model.Version(), "err", err)
+		return
+	}
+	d.m.scored.WithLabelValues(g.name).Add(float64(b.N))
+	version := g.model.Version()
+	for i := range g.pending {
+		p := &g.pending[i]
+		score, pv := g.scores.Score[i], g.scores.PValue[i]
+		d.m.score.Observe(score)
+		d.m.pValue.Observe(pv)
+		if p.ts.Equal(p.upd.LastTS) {
+			p.upd.LastScore, p.upd.LastPValue = &score, &pv
+		}
+		if pv >= p.alpha {
+			continue
+		}
+		d.m.anomalies.WithLabelValues(g.name).Inc()
+		d.anoms = append(d.anoms, store.Anomaly{SeriesKey: p.key, Group: g.name, TS: p.ts,
+			Value: p.value, Score: score, PValue: pv, ModelVersion: version,
+			Explanation: slices.Clone(g.scores.Explain[i*b.W : (i+1)*b.W]),
+			Topic:       d.cfg.Topic, Partition: p.partition, Offset: p.offset})
+	}
+}
+
+// loadModel asks the source for g's champion, at most every ModelRetry
+// unless forced, and swaps it in when its version differs.
+func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
+	if !force && time.Since(g.tried) < d.cfg.ModelRetry {
+		return
+	}
+	g.tried = time.Now()
+	m, err := d.models.Champion(ctx, g.name)
+	switch {
+	case errors.Is(err, ErrNoModel):
+		g.loadErr = nil
+		return
+	case err != nil:
+		g.loadErr = err
+		d.log.Warn("model load failed", "group", g.name, "err", err)
+		return
+	}
+	g.loadErr = nil
+	if g.model != nil && g.model.Version() == m.Version() {
+		return
+	}
+	old := 0
+	if g.model != nil {
+		old = g.model.Version()
+	}
+	g.model = m
+	g.keys = nil
+	d.m.modelVersion.WithLabelValues(g.name).Set(float64(m.Version()))
+	d.mu.Lock()
+	d.versions[g.name] = m.Version()
+	d.mu.Unlock()
+	d.log.Info("model loaded", "group", g.name, "version", m.Version(), "previous", old)
+}
+
+// applyReloads loads the champions of the groups named by Reload.
+func (d *Detector) applyReloads(ctx context.Context) {
+	for {
+		select {
+		case name := <-d.reload:
+			if name == "" {
+				for _, g := range d.groups {
+					d.loadModel(ctx, g, true)
+				}
+				continue
+			}
+			if g := d.groups[name]; g != nil {
+				d.loadModel(ctx, g, true)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// warmUp counts the ready windows of a group without a model and files
+// its bootstrap training job once Bootstrap of them arrived.
+func (d *Detector) warmUp(ctx context.Context, g *groupState) {
+	if d.jobs == nil || d.cfg.Bootstrap <= 0 || g.filed {
+		return
+	}
+	if g.keys == nil {
+		g.keys = map[string]struct{}{}
+	}
+	for i, t := range g.batch.Times[:g.batch.N] {
+		if g.from.IsZero() || t.Before(g.from) {
+			g.from = t
+		}
+		if t.After(g.to) {
+			g.to = t
+		}
+		g.keys[g.batch.Series[i]] = struct{}{}
+	}
+	g.warm += g.batch.N
+	if g.warm < d.cfg.Bootstrap {
+		return
+	}
+	keys := make([]string, 0, len(g.keys))
+	for k := range g.keys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if err := d.jobs.FileBootstrap(ctx, g.name, g.from, g.to, keys); err != nil {
+		d.log.Warn("filing the bootstrap training job failed; retrying", "group", g.name,
+			"err", err)
+		return
+	}
+	g.filed = true
+	d.log.Info("bootstrap training job filed", "group", g.name, "windows", g.warm,
+		"from", g.from, "to", g.to, "series", len(keys))
+}
