@@ -83,7 +83,7 @@ func (l *maskedDense) setRanges(allow func(k, j int) bool) int {
 			}
 		}
 	}
-	l.wt = make([]float64, toff)
+	l.wt = make([]float64, toff+panelWidth)
 	return off
 }
 
@@ -171,50 +171,40 @@ func (l *maskedDense) syncTranspose() {
 }
 
 // backwardInput adds dsrc[n, j] += sum_k ddst[n, k] W[k, j]. The transposed
-// copies must be current (syncTranspose).
+// copies must be current (syncTranspose). Column blocks of eight may run past
+// a panel's span; the tiles then read the next copy's values (or the zero
+// padding of wt) into columns that are dropped.
 func (l *maskedDense) backwardInput(dsrc, ddst []float64, rows int) {
 	in, out := l.in, l.out
 	var t4 [32]float64
+	var t1 [8]float64
 	for _, p := range l.panels {
 		span := p.hi - p.lo
 		if span == 0 {
 			continue
 		}
-		wt := l.wt[p.toff : p.toff+span*p.nk]
+		wt := l.wt[p.toff:]
 		n := 0
 		for ; n+4 <= rows; n += 4 {
-			j := 0
-			for ; j+8 <= span; j += 8 {
+			for j := 0; j < span; j += 8 {
 				tile4x8(ddst[n*out+p.k0:], out, 1, wt[j:], span, p.nk, &t4)
+				w := min(8, span-j)
 				for r := range 4 {
-					dx := dsrc[(n+r)*in+p.lo+j : (n+r)*in+p.lo+j+8]
+					dx := dsrc[(n+r)*in+p.lo+j : (n+r)*in+p.lo+j+w]
 					for c := range dx {
 						dx[c] += t4[r*8+c]
 					}
 				}
 			}
-			for r := range 4 {
-				l.inputTail(dsrc[(n+r)*in:], ddst[(n+r)*out:], p, wt, j)
-			}
 		}
 		for ; n < rows; n++ {
-			l.inputTail(dsrc[n*in:], ddst[n*out:], p, wt, 0)
-		}
-	}
-}
-
-// inputTail handles columns j0.. of panel p for one row.
-func (l *maskedDense) inputTail(dx, dy []float64, p panel, wt []float64, j0 int) {
-	span := p.hi - p.lo
-	for c := range p.nk {
-		d := dy[p.k0+c]
-		if d == 0 {
-			continue
-		}
-		row := wt[c*span+j0 : (c+1)*span]
-		x := dx[p.lo+j0 : p.hi]
-		for j, v := range row {
-			x[j] += d * v
+			for j := 0; j < span; j += 8 {
+				tile1x8(ddst[n*out+p.k0:], 1, wt[j:], span, p.nk, &t1)
+				dx := dsrc[n*in+p.lo+j : n*in+p.lo+j+min(8, span-j)]
+				for c := range dx {
+					dx[c] += t1[c]
+				}
+			}
 		}
 	}
 }

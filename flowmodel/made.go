@@ -33,6 +33,7 @@ type made struct {
 	v, gv         []float64 // h x nctx context weights and their gradient
 	mid           []*maskedDense
 	last          *maskedDense
+	all           []*maskedDense // first, mid..., last
 }
 
 // madeCache holds one conditioner pass. Plain: hs[l] is hidden layer l after
@@ -72,13 +73,11 @@ func newMADE(s Spec, m0 []int, p int) *made {
 	}
 	m.last = &maskedDense{in: h, out: p * d}
 	m.last.setRanges(func(k, j int) bool { return m.mh[j] < m0[k%d] })
+	m.all = append(append([]*maskedDense{m.first}, m.mid...), m.last)
 	return m
 }
 
-func (m *made) dense() []*maskedDense {
-	ls := append([]*maskedDense{m.first}, m.mid...)
-	return append(ls, m.last)
-}
+func (m *made) dense() []*maskedDense { return m.all }
 
 // bind hands the layer views of the flat parameter and gradient vectors.
 func (m *made) bind(c *cursor) {
@@ -166,9 +165,12 @@ func (m *made) gradAct(dy, y []float64) {
 		return
 	}
 	for i, v := range y {
-		if v <= 0 {
-			dy[i] = 0
+		// A conditional move, not a branch: see reluOf.
+		keep := uint64(0)
+		if v > 0 {
+			keep = ^keep
 		}
+		dy[i] = math.Float64frombits(math.Float64bits(dy[i]) & keep)
 	}
 }
 
