@@ -154,3 +154,49 @@ func FuzzSampleRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONDifferential checks the walker-based decoder, fast path
+// included, against the former map-based one built on encoding/json
+// alone: same samples, same errors at the same places.
+func FuzzJSONDifferential(f *testing.F) {
+	f.Add([]byte(`{"name":"m","labels":{"b":"1","a":"2","b":"3"},"timestamp":1772366400,"value":1}`))
+	f.Add([]byte(`[{"na\u006de":"m","timestamp":"2026-03-01T12:00:00Z","values":{"y":1,"x":2,"y":3}}, 7]`))
+	f.Add([]byte(`{"name":"m","timestamp":1772366400,"values":[1, 2 ,3 ]}{"name":"n"}`))
+	plain := NewJSONDecoder(JSONConfig{})
+	chans := NewJSONDecoder(JSONConfig{Channels: []string{"x", "y"}})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, d := range []*JSONDecoder{plain, chans} {
+			got, gerr := d.Decode(payload)
+			want, werr := refDecode(d, payload)
+			if len(got) != len(want) {
+				t.Fatalf("got %d samples %+v (%v), reference %d %+v (%v)",
+					len(got), got, gerr, len(want), want, werr)
+			}
+			for i := range got {
+				if !sampleEqual(got[i], want[i]) {
+					t.Fatalf("sample %d = %+v, reference %+v", i, got[i], want[i])
+				}
+			}
+			ge, we := DecodeErrors(gerr), DecodeErrors(werr)
+			if len(ge) != len(we) {
+				t.Fatalf("errors %v, reference %v", gerr, werr)
+			}
+			for i := range ge {
+				g, w := ge[i], we[i]
+				if g.Kind != w.Kind || g.Field != w.Field || g.Line != w.Line || g.Offset != w.Offset {
+					t.Fatalf("error %d = %v, reference %v", i, g, w)
+				}
+			}
+		}
+	})
+}
+
+func refDecode(d *JSONDecoder, payload []byte) ([]Sample, error) {
+	start := skipSpace(payload, 0)
+	if start == len(payload) {
+		return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
+	}
+	return d.decodeStream(payload, start, func(out []Sample, raw []byte, off int64) ([]Sample, error) {
+		return refAppendSamples(d, out, raw, off)
+	})
+}

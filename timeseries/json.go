@@ -98,6 +98,43 @@ func (d *JSONDecoder) Decode(payload []byte) ([]Sample, error) {
 	if start == len(payload) {
 		return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
 	}
+	if json.Valid(payload) {
+		return d.decodeValid(payload, start)
+	}
+	return d.decodeStream(payload, start, d.appendSamples)
+}
+
+// decodeValid is the fast path for a payload that is one well-formed JSON
+// value, which is what most messages are.
+func (d *JSONDecoder) decodeValid(payload []byte, start int) ([]Sample, error) {
+	var out []Sample
+	var errs []error
+	each := func(raw []byte, off int) {
+		var err error
+		if out, err = d.appendSamples(out, raw, int64(off)); err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				de.Line = lineOf(payload, de.Offset)
+			}
+			errs = append(errs, err)
+		}
+	}
+	w := walker{b: payload, i: start}
+	if payload[start] != '[' {
+		each(w.value(), start)
+		return out, errors.Join(errs...)
+	}
+	for w.element() {
+		each(w.val, w.at)
+	}
+	return out, errors.Join(errs...)
+}
+
+type sampleFunc func(out []Sample, raw []byte, off int64) ([]Sample, error)
+
+// decodeStream reads payloads json.Valid refuses: several top-level
+// values (NDJSON), or broken JSON whose error must be located.
+func (d *JSONDecoder) decodeStream(payload []byte, start int, each sampleFunc) ([]Sample, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 
@@ -123,7 +160,7 @@ func (d *JSONDecoder) Decode(payload []byte) ([]Sample, error) {
 			errs = append(errs, jsonSyntax(err, payload))
 			return out, errors.Join(errs...)
 		}
-		out, err = d.appendSamples(out, raw, int64(off))
+		out, err = each(out, raw, int64(off))
 		if err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
@@ -191,6 +228,7 @@ func skipSep(b []byte, i int) int {
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // appendSamples decodes one JSON object starting at payload offset off.
+// raw must be one well-formed JSON value (the callers check that).
 // Errors are *DecodeError located at off (Line is set by the caller).
 func (d *JSONDecoder) appendSamples(out []Sample, raw []byte, off int64) ([]Sample, error) {
 	fail := func(k Kind, field string, err error) ([]Sample, error) {
@@ -202,14 +240,27 @@ func (d *JSONDecoder) appendSamples(out []Sample, raw []byte, off int64) ([]Samp
 	if raw[0] != '{' {
 		return fail(KindWrongType, "", errors.New("sample is not an object"))
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return fail(KindSyntax, "", err)
-	}
 	c := &d.cfg
+	var nameRaw, labelsRaw, timeRaw, one, many []byte
+	w := walker{b: raw}
+	for w.member() {
+		// As with encoding/json into a map, a repeated key keeps its last value.
+		switch k, v := w.key, w.val; {
+		case keyIs(k, c.NameField):
+			nameRaw = v
+		case keyIs(k, c.LabelsField):
+			labelsRaw = v
+		case keyIs(k, c.TimeField):
+			timeRaw = v
+		case keyIs(k, c.ValueField):
+			one = v
+		case keyIs(k, c.ValuesField):
+			many = v
+		}
+	}
 
 	var s Sample
-	name, err := jsonString(obj[c.NameField])
+	name, err := jsonString(nameRaw)
 	if err != nil {
 		return fail(errKind(err), c.NameField, nil)
 	}
@@ -217,17 +268,16 @@ func (d *JSONDecoder) appendSamples(out []Sample, raw []byte, off int64) ([]Samp
 		return fail(KindEmptySeries, c.NameField, nil)
 	}
 	s.Series.Name = name
-	if s.Series.Labels, err = jsonLabels(obj[c.LabelsField]); err != nil {
+	if s.Series.Labels, err = jsonLabels(labelsRaw); err != nil {
 		var de *DecodeError
 		errors.As(err, &de)
 		de.Offset = off
 		return out, de
 	}
-	if s.Time, err = jsonTime(obj[c.TimeField], c.TimeUnit); err != nil {
+	if s.Time, err = jsonTime(timeRaw, c.TimeUnit); err != nil {
 		return fail(errKind(err), c.TimeField, err)
 	}
 
-	one, many := obj[c.ValueField], obj[c.ValuesField]
 	switch {
 	case isNull(one) && isNull(many):
 		return fail(KindMissingField, c.ValueField, nil)
@@ -256,20 +306,54 @@ func (d *JSONDecoder) appendSamples(out []Sample, raw []byte, off int64) ([]Samp
 	return append(out, s), nil
 }
 
+type keyValue struct {
+	key string
+	val []byte
+}
+
+// members lists an object's members sorted by key, the last of repeated
+// keys winning, as decoding into a map and sorting its keys would.
+func members(raw []byte) ([]keyValue, error) {
+	var kvs []keyValue
+	w := walker{b: raw}
+	for w.member() {
+		k, err := jsonString(w.key)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, keyValue{k, w.val})
+	}
+	slices.SortStableFunc(kvs, func(a, b keyValue) int { return strings.Compare(a.key, b.key) })
+	out := kvs[:0]
+	for i, kv := range kvs {
+		if i+1 < len(kvs) && kvs[i+1].key == kv.key {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out, nil
+}
+
 // appendMap handles an object of values: channels in configured order, or
 // one series per key.
 func (d *JSONDecoder) appendMap(out []Sample, s Sample, raw []byte, off int64) ([]Sample, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	kvs, err := members(raw)
+	if err != nil {
 		return out, &DecodeError{Kind: KindSyntax, Field: d.cfg.ValuesField, Offset: off, Err: err}
 	}
-	if len(m) == 0 {
+	if len(kvs) == 0 {
 		return out, &DecodeError{Kind: KindNoValues, Field: d.cfg.ValuesField, Offset: off}
 	}
 	if len(d.cfg.Channels) > 0 {
 		s.Values = make([]float64, len(d.cfg.Channels))
 		for i, ch := range d.cfg.Channels {
-			v, err := jsonNumber(m[ch])
+			var raw []byte
+			if j, ok := slices.BinarySearchFunc(kvs, ch, func(kv keyValue, k string) int {
+				return strings.Compare(kv.key, k)
+			}); ok {
+				raw = kvs[j].val
+			}
+			v, err := jsonNumber(raw)
 			if err != nil {
 				return out, &DecodeError{Kind: errKind(err), Field: ch, Offset: off, Err: err}
 			}
@@ -277,19 +361,14 @@ func (d *JSONDecoder) appendMap(out []Sample, s Sample, raw []byte, off int64) (
 		}
 		return append(out, s), nil
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	n := len(out)
-	for _, k := range keys {
-		v, err := jsonNumber(m[k])
+	for _, kv := range kvs {
+		v, err := jsonNumber(kv.val)
 		if err != nil {
-			return out[:n], &DecodeError{Kind: errKind(err), Field: k, Offset: off, Err: err}
+			return out[:n], &DecodeError{Kind: errKind(err), Field: kv.key, Offset: off, Err: err}
 		}
 		t := s
-		t.Series.Name = s.Series.Name + "_" + k
+		t.Series.Name = s.Series.Name + "_" + kv.key
 		t.Values = []float64{v}
 		out = append(out, t)
 	}
@@ -328,11 +407,27 @@ func jsonString(raw []byte) (string, error) {
 	if raw[0] != '"' {
 		return "", errNotStr
 	}
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		// Well-formed JSON has no control bytes in strings, so without
+		// escapes the body is the string.
+		return string(body), nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", &kindError{KindSyntax, err.Error()}
 	}
 	return s, nil
+}
+
+// keyIs reports whether the raw JSON string k equals name.
+func keyIs(k []byte, name string) bool {
+	body := k[1 : len(k)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return string(body) == name
+	}
+	s, err := jsonString(k)
+	return err == nil && s == name
 }
 
 func jsonNumber(raw []byte) (float64, error) {
@@ -353,23 +448,20 @@ func jsonArray(raw []byte) ([]float64, error) {
 	if raw[0] != '[' {
 		return nil, &kindError{KindWrongType, "want an array or object of numbers"}
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, &kindError{KindSyntax, err.Error()}
-	}
-	if len(items) == 0 {
-		return nil, &kindError{KindNoValues, "empty array"}
-	}
-	vals := make([]float64, len(items))
-	for i, it := range items {
-		v, err := jsonNumber(it)
+	var vals []float64
+	w := walker{b: raw}
+	for w.element() {
+		v, err := jsonNumber(w.val)
 		if err == errMissing {
 			err = &kindError{KindWrongType, "null in values"}
 		}
 		if err != nil {
 			return nil, err
 		}
-		vals[i] = v
+		vals = append(vals, v)
+	}
+	if len(vals) == 0 {
+		return nil, &kindError{KindNoValues, "empty array"}
 	}
 	return vals, nil
 }
@@ -381,29 +473,27 @@ func jsonLabels(raw []byte) ([]Label, error) {
 	if raw[0] != '{' {
 		return nil, &DecodeError{Kind: KindWrongType, Field: "labels"}
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	kvs, err := members(raw)
+	if err != nil {
 		return nil, &DecodeError{Kind: KindSyntax, Field: "labels", Err: err}
 	}
-	if len(m) == 0 {
+	if len(kvs) == 0 {
 		return nil, nil
 	}
-	labels := make([]Label, 0, len(m))
-	for k, v := range m {
-		if k == "" {
+	labels := make([]Label, 0, len(kvs))
+	for _, kv := range kvs {
+		if kv.key == "" {
 			return nil, &DecodeError{Kind: KindBadLabel, Field: "labels"}
 		}
-		s, err := jsonString(v)
+		s, err := jsonString(kv.val)
 		if err == errMissing {
 			err = errNotStr
 		}
 		if err != nil {
-			return nil, &DecodeError{Kind: errKind(err), Field: k}
+			return nil, &DecodeError{Kind: errKind(err), Field: kv.key}
 		}
-		labels = append(labels, Label{Name: k, Value: s})
+		labels = append(labels, Label{Name: kv.key, Value: s})
 	}
-	id := SeriesID{Labels: labels}
-	id.SortLabels()
 	return labels, nil
 }
 
