@@ -268,7 +268,7 @@ func (d *JSONDecoder) appendSamples(out []Sample, raw []byte, off int64) ([]Samp
 		return fail(KindEmptySeries, c.NameField, nil)
 	}
 	s.Series.Name = name
-	if s.Series.Labels, err = jsonLabels(labelsRaw); err != nil {
+	if s.Series.Labels, err = jsonLabels(labelsRaw, c.LabelsField); err != nil {
 		var de *DecodeError
 		errors.As(err, &de)
 		de.Offset = off
@@ -466,16 +466,16 @@ func jsonArray(raw []byte) ([]float64, error) {
 	return vals, nil
 }
 
-func jsonLabels(raw []byte) ([]Label, error) {
+func jsonLabels(raw []byte, field string) ([]Label, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
 	if raw[0] != '{' {
-		return nil, &DecodeError{Kind: KindWrongType, Field: "labels"}
+		return nil, &DecodeError{Kind: KindWrongType, Field: field}
 	}
 	kvs, err := members(raw)
 	if err != nil {
-		return nil, &DecodeError{Kind: KindSyntax, Field: "labels", Err: err}
+		return nil, &DecodeError{Kind: KindSyntax, Field: field, Err: err}
 	}
 	if len(kvs) == 0 {
 		return nil, nil
@@ -483,7 +483,7 @@ func jsonLabels(raw []byte) ([]Label, error) {
 	labels := make([]Label, 0, len(kvs))
 	for _, kv := range kvs {
 		if kv.key == "" {
-			return nil, &DecodeError{Kind: KindBadLabel, Field: "labels"}
+			return nil, &DecodeError{Kind: KindBadLabel, Field: field}
 		}
 		s, err := jsonString(kv.val)
 		if err == errMissing {

@@ -37,7 +37,7 @@ func refAppendSamples(d *JSONDecoder, out []Sample, raw []byte, off int64) ([]Sa
 		return fail(KindEmptySeries, c.NameField, nil)
 	}
 	s.Series.Name = name
-	if s.Series.Labels, err = refLabels(obj[c.LabelsField]); err != nil {
+	if s.Series.Labels, err = refLabels(obj[c.LabelsField], c.LabelsField); err != nil {
 		var de *DecodeError
 		errors.As(err, &de)
 		de.Offset = off
@@ -155,16 +155,16 @@ func refArray(raw []byte) ([]float64, error) {
 	return vals, nil
 }
 
-func refLabels(raw []byte) ([]Label, error) {
+func refLabels(raw []byte, field string) ([]Label, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
 	if raw[0] != '{' {
-		return nil, &DecodeError{Kind: KindWrongType, Field: "labels"}
+		return nil, &DecodeError{Kind: KindWrongType, Field: field}
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, &DecodeError{Kind: KindSyntax, Field: "labels", Err: err}
+		return nil, &DecodeError{Kind: KindSyntax, Field: field, Err: err}
 	}
 	if len(m) == 0 {
 		return nil, nil
@@ -172,7 +172,7 @@ func refLabels(raw []byte) ([]Label, error) {
 	labels := make([]Label, 0, len(m))
 	for k, v := range m {
 		if k == "" {
-			return nil, &DecodeError{Kind: KindBadLabel, Field: "labels"}
+			return nil, &DecodeError{Kind: KindBadLabel, Field: field}
 		}
 		s, err := refString(v)
 		if err == errMissing {

@@ -181,6 +181,8 @@ func TestJSONDecodeBad(t *testing.T) {
 		{"missing channel in map", JSONConfig{Channels: []string{"a", "b"}},
 			`{"name":"m",` + ts + `,"values":{"a":1}}`, KindMissingField, "b", 0},
 		{"bool in map", JSONConfig{}, `{"name":"m",` + ts + `,"values":{"up":true}}`, KindWrongType, "up", 0},
+		{"custom labels field not an object", JSONConfig{LabelsField: "tags"},
+			`{"name":"m","tags":"a=b",` + ts + `,"value":1}`, KindWrongType, "tags", 0},
 		{"non-utf8 name", JSONConfig{}, "{\"name\":\"m\xff\"," + ts + ",\"value\":1}", KindNonUTF8, "", 10},
 		{"non-utf8 label", JSONConfig{}, "{\"name\":\"m\",\"labels\":{\"a\":\"\xc3\x28\"}," + ts + ",\"value\":1}",
 			KindNonUTF8, "", 27},
