@@ -17,9 +17,10 @@ const (
 	ReasonDuplicate        // as it comes: same time as the previous sample
 	ReasonChannels         // wrong number of values
 	ReasonNonFinite        // a value is NaN or infinite
+	ReasonBadTime          // the time is outside int64 Unix nanoseconds
 )
 
-var reasonNames = [...]string{"none", "too_late", "duplicate", "channels", "non_finite"}
+var reasonNames = [...]string{"none", "too_late", "duplicate", "channels", "non_finite", "bad_time"}
 
 // String returns the reason's snake_case name, usable as a metric label.
 func (r Reason) String() string {
@@ -46,7 +47,7 @@ type Stats struct {
 	Duplicates     uint64 // of those, with a time already in their step
 	TooLate        uint64 // rejected: step already final, or older than the last as it comes
 	DupRejected    uint64 // rejected as it comes: same time as the previous sample
-	Invalid        uint64 // rejected: wrong channel count or non-finite value
+	Invalid        uint64 // rejected: wrong channel count, non-finite value or bad time
 	Steps          uint64 // steps emitted from data
 	GapFilled      uint64 // steps emitted by gap filling
 	WindowRestarts uint64 // gaps longer than MaxFill
@@ -235,6 +236,10 @@ func (s *Series) Push(smp *Sample) Result {
 	if !allFinite(smp.Values) {
 		st.Stats.Invalid++
 		return Result{Reason: ReasonNonFinite}
+	}
+	if smp.Time.Before(minSampleTime) || smp.Time.After(maxSampleTime) {
+		st.Stats.Invalid++
+		return Result{Reason: ReasonBadTime}
 	}
 	t := smp.Time.UnixNano()
 	if s.cfg.Step == 0 {

@@ -268,7 +268,11 @@ func TestRejectInvalid(t *testing.T) {
 	if r := s.Push(smp(0, math.Inf(-1), 1)); r.Reason != ReasonNonFinite {
 		t.Errorf("-Inf: %v", r.Reason)
 	}
-	if st := s.Stats(); st.Invalid != 3 || st.Accepted != 0 {
+	if r := s.Push(&Sample{Time: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC),
+		Values: []float64{1, 2}}); r.Reason != ReasonBadTime {
+		t.Errorf("year 2300: %v", r.Reason)
+	}
+	if st := s.Stats(); st.Invalid != 4 || st.Accepted != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if ReasonTooLate.String() != "too_late" || Reason(99).String() != "reason(99)" {
