@@ -86,7 +86,8 @@ func TestJSONDecode(t *testing.T) {
 			`[{"name":"a","timestamp":1772366400,"value":1}, {"name":"b","timestamp":1772366400,"value":2}]`,
 			[]Sample{{SeriesID{Name: "a"}, t0, []float64{1}}, {SeriesID{Name: "b"}, t0, []float64{2}}}},
 		{"ndjson", JSONConfig{},
-			"{\"name\":\"a\",\"timestamp\":1772366400,\"value\":1}\n{\"name\":\"b\",\"timestamp\":1772366400,\"value\":2}\n",
+			"{\"name\":\"a\",\"timestamp\":1772366400,\"value\":1}\n" +
+				"{\"name\":\"b\",\"timestamp\":1772366400,\"value\":2}\n",
 			[]Sample{{SeriesID{Name: "a"}, t0, []float64{1}}, {SeriesID{Name: "b"}, t0, []float64{2}}}},
 		{"empty array", JSONConfig{}, ` [ ] `, nil},
 		{"unknown fields ignored, null labels", JSONConfig{},

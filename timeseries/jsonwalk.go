@@ -82,7 +82,7 @@ func (w *walker) value() []byte {
 		default:
 			w.i++
 		}
-		if depth == 0 && w.i > start && (w.b[start] == '"' || w.b[start] == '{' || w.b[start] == '[') {
+		if depth == 0 && w.i > start && isOpener(w.b[start]) {
 			return w.b[start:w.i]
 		}
 	}
@@ -102,3 +102,7 @@ func stringEnd(b []byte, i int) int {
 	}
 	return len(b)
 }
+
+// isOpener reports whether a value starting with c ends at a closing byte
+// rather than at a delimiter.
+func isOpener(c byte) bool { return c == '"' || c == '{' || c == '[' }

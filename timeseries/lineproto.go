@@ -270,7 +270,8 @@ func lpError(err error, line []byte) *DecodeError {
 	case strings.Contains(msg, "non-number"), strings.HasPrefix(rest, "nan"),
 		strings.HasPrefix(rest, "inf"), strings.HasPrefix(rest, "+inf"):
 		de.Kind = KindNonFinite
-	case strings.Contains(msg, "end of input"), de.Offset >= int64(len(bytes.TrimRight(line, " \t\r"))):
+	case strings.Contains(msg, "end of input"),
+		de.Offset >= int64(len(bytes.TrimRight(line, " \t\r"))):
 		de.Kind = KindTruncated
 	case strings.Contains(msg, "invalid timestamp"):
 		de.Kind = KindBadTimestamp

@@ -1,7 +1,7 @@
 package timeseries
 
 import (
-	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -153,7 +153,7 @@ func NewSeries(id SeriesID, cfg Config, channels int) (*Series, error) {
 		return nil, err
 	}
 	if channels < 1 || (cfg.Channels > 0 && cfg.Channels != channels) {
-		return nil, errors.New("timeseries: new series: bad channel count " + strconv.Itoa(channels))
+		return nil, fmt.Errorf("timeseries: new series: bad channel count %d", channels)
 	}
 	c := cfg
 	return newSeries(id, &c, newScratch(&c, channels), channels), nil
