@@ -95,10 +95,12 @@ func (s *Service) build(ctx context.Context, tx *store.AlertTx, res *buildResult
 		}
 	}
 
-	if err := s.expire(ctx, tx, w, states, now); err != nil {
+	// The expiry query reads incident spans from the table: write the
+	// batch's first.
+	if err := w.flush(ctx); err != nil {
 		return err
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := s.expire(ctx, tx, w, states, next, now); err != nil {
 		return err
 	}
 	if len(as) == 0 {
@@ -174,25 +176,24 @@ func (s *Service) runOf(st *seriesState, recent []store.NewAnomaly) []store.NewA
 	return run
 }
 
-// expire resolves the open incidents whose time is up. Series of this
-// batch use their state in memory, which is newer than the table's.
+// expire resolves the open incidents whose time is up. A series' time runs
+// ahead of the anomalies read so far whenever the detector writes faster
+// than this loop reads (a replay, a backlog), so incidents that a waiting
+// anomaly may still join are left for a later batch. Series of this batch
+// use their state in memory, which holds their grouping history.
 func (s *Service) expire(ctx context.Context, tx *store.AlertTx, w *changeWriter,
-	states map[string]*seriesState, now time.Time) error {
-	open, err := tx.OpenIncidents(ctx, nil)
+	states map[string]*seriesState, cur store.AlertCursor, now time.Time) error {
+	open, err := tx.ExpiryCandidates(ctx, cur, s.cfg.Gap)
 	if err != nil {
 		return err
 	}
-	// TODO(flowguard): series.last_ts can run ahead of the anomalies this
-	// cursor may read yet (they wait for older transactions to end), so an
-	// incident can resolve a moment before a point that would have joined
-	// it; the point then opens a new incident.
 	for i := range open {
 		var seriesTime time.Time
 		if open[i].SeriesTime != nil {
 			seriesTime = *open[i].SeriesTime
 		}
 		st := states[open[i].SeriesKey]
-		if st == nil {
+		if st == nil || st.open == nil || st.open.ID != open[i].ID {
 			st = &seriesState{open: &open[i]}
 		}
 		if err := w.write(ctx, s.g.expire(st, seriesTime, now)); err != nil {

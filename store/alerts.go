@@ -42,7 +42,8 @@ type Incident struct {
 	UpdatedAt    time.Time
 	ResolvedAt   *time.Time
 	// SeriesTime is the series' last scored timestamp (series.last_ts), set
-	// only by OpenIncidents; nil when the series row or its time is missing.
+	// only by OpenIncidents and ExpiryCandidates; nil when the series row
+	// or its time is missing.
 	SeriesTime *time.Time
 }
 
@@ -222,6 +223,30 @@ func (t *AlertTx) OpenIncidents(ctx context.Context, keys []string) ([]Incident,
 	return openIncidents(ctx, t.tx, keys)
 }
 
+// ExpiryCandidates returns the open incidents that no anomaly after cursor
+// c can still join, that is none of whose series has a waiting anomaly
+// within gap of the incident's span, each with its series' current time.
+// series.last_ts and the anomalies come from one detector transaction, so
+// any series time read here belongs to anomalies already committed; those
+// beyond c are seen here even before the cursor may read them.
+func (t *AlertTx) ExpiryCandidates(ctx context.Context, c AlertCursor,
+	gap time.Duration) ([]Incident, error) {
+	rows, err := t.tx.Query(ctx, `
+		SELECT `+incidentColumns+`, s.last_ts
+		FROM incidents i LEFT JOIN series s ON s.key = i.series_key
+		WHERE i.state = 'open' AND NOT EXISTS (
+			SELECT 1 FROM anomalies a
+			WHERE a.series_key = i.series_key
+			  AND a.ts > i.first_ts - $3 * interval '1 microsecond'
+			  AND a.ts <= i.last_ts + $3 * interval '1 microsecond'
+			  AND (a.xid, a.id) > ($1::text::xid8, $2))
+		ORDER BY i.id`, fmt.Sprint(c.XID), c.AnomalyID, gap.Microseconds())
+	if err != nil {
+		return nil, fmt.Errorf("store: read incidents to expire: %w", err)
+	}
+	return collectIncidents(rows, "read incidents to expire")
+}
+
 // OpenIncidents returns every open incident, each with its series' current
 // time.
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
@@ -237,19 +262,23 @@ func openIncidents(ctx context.Context, db querier, keys []string) ([]Incident, 
 	if err != nil {
 		return nil, fmt.Errorf("store: read open incidents: %w", err)
 	}
+	return collectIncidents(rows, "read open incidents")
+}
+
+func collectIncidents(rows pgx.Rows, what string) ([]Incident, error) {
 	defer rows.Close()
 	var out []Incident
 	for rows.Next() {
 		var seriesTime *time.Time
 		i, err := scanIncident(rows, &seriesTime)
 		if err != nil {
-			return nil, fmt.Errorf("store: read open incidents: %w", err)
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
 		i.SeriesTime = seriesTime
 		out = append(out, i)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: read open incidents: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -474,6 +503,35 @@ func (s *Store) MarkAlertDead(ctx context.Context, id int64, reason string) erro
 		return fmt.Errorf("store: mark alert %d dead: %w", id, err)
 	}
 	return nil
+}
+
+// OutboxState is a message's delivery record.
+type OutboxState struct {
+	OutboxMessage
+	State     string // pending, sent or dead
+	LastError string
+	SentAt    *time.Time
+}
+
+// ListAlerts returns every message queued for sink, oldest first.
+func (s *Store) ListAlerts(ctx context.Context, sink string) ([]OutboxState, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, message_id, incident_id, sink, kind, payload, attempts, created_at,
+		       state, last_error, sent_at
+		FROM alert_outbox WHERE sink = $1 ORDER BY id`, sink)
+	if err != nil {
+		return nil, fmt.Errorf("store: list alerts of %s: %w", sink, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxState, error) {
+		var m OutboxState
+		err := r.Scan(&m.ID, &m.MessageID, &m.IncidentID, &m.Sink, &m.Kind, &m.Payload,
+			&m.Attempts, &m.CreatedAt, &m.State, &m.LastError, &m.SentAt)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list alerts of %s: %w", sink, err)
+	}
+	return out, nil
 }
 
 // PendingAlerts counts undelivered messages per sink.
