@@ -39,7 +39,9 @@
 // scored nor flagged; a longer gap restarts the window. Monotonic counters
 // (Config.Counter) become per-second rates with resets detected.
 //
-// Push reports how many steps a sample completed. Step(ago), WindowAt and
+// Push reports how many steps a sample completed; Advance completes the
+// steps of a quiet series from an event-time high-water mark, and Flush
+// completes all of them at the end of a replay. Step(ago), WindowAt and
 // ContextAt read them; windows are W steps of C values flattened oldest
 // first into the caller's slice. Pushing to a known series and reading
 // windows and context allocate nothing. Values returned by Step alias

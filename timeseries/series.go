@@ -279,6 +279,22 @@ func (s *Series) Flush() Result {
 	return Result{Emitted: len(s.sc.meta)}
 }
 
+// Advance finalises the steps that ended more than Lateness before now,
+// as a sample at now would, and returns the steps emitted. Call it with
+// the partition's event-time high-water mark so the last step of a quiet
+// series is scored without waiting for its next sample; samples for those
+// steps are too late afterwards. It does nothing as it comes, before the
+// first sample, or when now is not past the newest sample.
+func (s *Series) Advance(now time.Time) Result {
+	s.sc.meta = s.sc.meta[:0]
+	if s.cfg.Step > 0 && s.st.HasMax && now.After(time.Unix(0, s.st.MaxTs)) &&
+		!now.After(maxSampleTime) {
+		step := int64(s.cfg.Step)
+		s.finalise(floorDiv(satSub(now.UnixNano(), int64(s.cfg.Lateness)), step))
+	}
+	return Result{Emitted: len(s.sc.meta)}
+}
+
 func (s *Series) pushAsItComes(t int64, vals []float64) Result {
 	st := &s.st
 	if st.HasLast && t <= st.LastTime {

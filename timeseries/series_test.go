@@ -311,3 +311,24 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func timeSec(i int) time.Duration { return time.Duration(i) * time.Second }
+
+func TestAdvance(t *testing.T) {
+	s := newTestSeries(t, Config{Step: time.Minute, Window: 1, Lateness: 30 * time.Second}, 1)
+	if r := s.Advance(at(time.Hour)); r.Emitted != 0 {
+		t.Errorf("advance before any sample emitted %d", r.Emitted)
+	}
+	s.Push(smp(10*time.Second, 1))
+	s.Push(smp(50*time.Second, 3))
+	// 1:20 minus 30s lateness is 0:50: step 0 is not over yet.
+	if r := s.Advance(at(80 * time.Second)); r.Emitted != 0 {
+		t.Errorf("advance to 1:20 emitted %d", r.Emitted)
+	}
+	r := s.Advance(at(90 * time.Second))
+	checkSteps(t, "advance", emitted(s, r), []wantStep{{0, 2, false}})
+	if r := s.Push(smp(55*time.Second, 9)); r.Reason != ReasonTooLate {
+		t.Errorf("sample in an advanced-over step: %v", r.Reason)
+	}
+	if r := s.Push(smp(70*time.Second, 4)); r.Reason != ReasonNone {
+		t.Errorf("sample after the advance: %v", r.Reason)
+	}
+}
