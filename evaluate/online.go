@@ -36,6 +36,10 @@ type Settings struct {
 	RetrainRows int
 	// Drift configures the drift monitor; a drift retrains the model.
 	Drift drift.Config
+	// RetrainGap is the fewest rows between two retrains; 0 means the
+	// probation length. A drift verdict sooner is ignored, as the service
+	// keeps one retrain job per model group at a time.
+	RetrainGap int
 	// NoRetrain turns retraining on drift off.
 	NoRetrain bool
 	// KeepFlagged lets retrains learn on flagged rows too.
@@ -107,6 +111,8 @@ type ReplayStats struct {
 	// FailedRetrains counts retrains that could not fit; the old model
 	// stays.
 	FailedRetrains int
+	// LastError is the error of the last failed retrain.
+	LastError string
 }
 
 // replayer is the online state of one series.
@@ -128,6 +134,7 @@ type replayer struct {
 	ctxv    []float64
 	pending int  // first row whose step has not been emitted
 	drifted bool // a drift verdict waits for the current push to finish
+	fitAt   int  // the row of the last fit
 }
 
 // Replay runs one series through the online path and returns one Point per
@@ -235,19 +242,29 @@ func (r *replayer) emitted(n, now int, out []Point, st *ReplayStats) {
 // every row up to upTo, as a detector restoring a series would.
 func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 	feat := r.feat
-	span := r.samples[to].Time.Sub(r.samples[from].Time)
+	// Lag values need history before the first training step: windows
+	// start at row from, the lag history as early as the data allows.
+	begin := r.samples[from].Time
 	var need time.Duration
 	for _, l := range r.set.Lags {
-		if l%feat.Step == 0 && span >= 2*l {
+		if l%feat.Step != 0 {
+			continue
+		}
+		first := later(begin, r.samples[0].Time.Add(l+feat.Step))
+		if 2*r.samples[to].Time.Sub(first) >= r.samples[to].Time.Sub(begin) {
 			feat.Lags = append(feat.Lags, l)
 			need = max(need, l)
 		}
 	}
-	t0 := r.samples[from].Time.Add(need + feat.Step)
+	warm := from
+	for warm > 0 && begin.Sub(r.samples[warm-1].Time) <= need {
+		warm--
+	}
+	t0 := later(begin, r.samples[warm].Time.Add(need+feat.Step))
 	exclude := func(t time.Time) bool {
 		return t.Before(t0) || (!r.set.KeepFlagged && r.flagged[t.UnixNano()/int64(feat.Step)])
 	}
-	m, err := r.set.Fitter.Fit(ctx, r.samples[from:to+1], feat, exclude)
+	m, err := r.set.Fitter.Fit(ctx, r.samples[warm:to+1], feat, exclude)
 	if err != nil {
 		return err
 	}
@@ -274,6 +291,7 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 		r.lo, r.hi = min(r.lo, r.samples[i].Values[0]), max(r.hi, r.samples[i].Values[0])
 	}
 	r.monitor.Reset()
+	r.fitAt = to
 	return nil
 }
 
@@ -311,15 +329,30 @@ func (r *replayer) retrain(ctx context.Context, now int, out []Point, st *Replay
 	if n == 0 {
 		n = st.Probation
 	}
+	gap := r.set.RetrainGap
+	if gap == 0 {
+		gap = st.Probation
+	}
 	last := now - 1
+	if last-r.fitAt < gap {
+		return nil
+	}
 	if err := r.fit(ctx, max(last-n+1, 0), last, now); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		st.FailedRetrains++
+		st.LastError = err.Error()
 		return nil
 	}
 	st.Retrains++
 	out[last].Retrained = true
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -119,9 +119,13 @@ func (p *Policy) Next(surprise float64) Decision {
 		}
 	}
 	d := Decision{Surprise: s, Flagged: s > -math.Log(p.cfg.Alpha)}
-	d.Score = s / (s + p.cfg.Scale)
-	if s <= 0 {
+	switch {
+	case s <= 0:
 		d.Score = 0
+	case math.IsInf(s, 1):
+		d.Score = 1
+	default:
+		d.Score = s / (s + p.cfg.Scale)
 	}
 	if p.cfg.Mode == "record" {
 		top := slices.Max(p.recent)
