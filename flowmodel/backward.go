@@ -26,6 +26,12 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 			in = ws.h[k-1][:nd]
 		}
 		out, alpha, ee, mc := ws.h[k], ws.alpha[k], ws.e[k], &ws.mc[k]
+		if f.spec.LayerType == LayerSpline {
+			f.splineBackward(mc.out, in, dz, dprev, ws.dout, rows, scale, &ws.spl)
+			f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
+			dz, dprev = dprev, dz
+			continue
+		}
 		for n := range rows {
 			for i := range d {
 				j := n*d + i
@@ -43,5 +49,25 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 	}
 	if dx != nil {
 		copy(dx, dz)
+	}
+}
+
+// splineBackward sets dparams (the conditioner output adjoint) and dx (the
+// direct input adjoint) of one spline layer from dz; every log-derivative
+// has adjoint -scale.
+func (f *Flow) splineBackward(params, x, dz, dx, dparams []float64, rows int, scale float64,
+	s *rqs) {
+	d := f.spec.Dim()
+	pd := f.spec.paramsPerValue() * d
+	clear(dparams[:rows*pd])
+	for n := range rows {
+		row := params[n*pd : n*pd+pd]
+		grow := dparams[n*pd : n*pd+pd]
+		s.prepare(row, d)
+		for i := range d {
+			j := n*d + i
+			s.load(i)
+			dx[j] = s.backward(x[j], dz[j], -scale, grow, d, i)
+		}
 	}
 }

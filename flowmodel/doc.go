@@ -1,9 +1,97 @@
 // Package flowmodel implements normalizing flows for windows of time series:
-// masked autoregressive conditioners (MADE), the flow layers built on them,
-// exact per-step conditional log-densities for stacks that keep one time
-// order, conditional sampling, maximum-likelihood training and the model
-// file format.
+// masked autoregressive conditioners (MADE), the affine autoregressive
+// layers built on them, exact per-step conditional log-densities for stacks
+// that keep one time order, conditional sampling, maximum-likelihood training
+// and a versioned model file.
 //
-// The package depends on gonum and the standard library only. It knows
-// nothing of Kafka, PostgreSQL, HTTP or the service around it.
+// The package depends on gonum (tests only) and the standard library. It
+// knows nothing of Kafka, PostgreSQL, HTTP or the service around it, and it
+// never logs.
+//
+// # Windows and specs
+//
+// A window is W steps of C channels flattened time-major: value (t, j) sits
+// at index t*C + j, so a batch of n windows is a []float64 of n*W*C values.
+// An optional context (calendar features, seasonal lags) gives Spec.Context
+// values per window. A Spec declares the flow; New builds it from a spec and
+// a seed:
+//
+//	f, err := flowmodel.New(flowmodel.Spec{Window: 32, Context: 4}, seed)
+//
+// Zero spec fields take defaults (time-ordered stack, 5 affine layers, MADEs
+// with two hidden layers of 64 ReLU units, log-scale clamp 3).
+//
+// # The model
+//
+// The density direction maps x to z = f_K(...f_1(x; c)...; c) with a
+// standard normal base (conventions of ../shared/flow-math.md section 0):
+//
+//	log p(x | c) = sum_i [ log phi(z_i) + sum_k l_k,i ]
+//
+// Each layer is an affine autoregressive (MAF) transform, Papamakarios et al.
+// (arXiv:1705.07057):
+//
+//	z_i = (x_i - mu_i) exp(-alpha_i),  alpha_i = kappa tanh(a_i / kappa),
+//	l_k,i = -alpha_i,  inverse  x_i = mu_i + z_i exp(alpha_i),
+//
+// where (mu_i, a_i) come from a MADE (Germain et al., arXiv:1502.03509)
+// reading only the coordinates before i and the context. The context enters
+// with degree 0 (Paige and Wood, arXiv:1602.06701), so it reaches every
+// output, the first one included. Spec.ResidualBlocks selects residual MADEs
+// (Nash and Durkan, arXiv:1904.05626).
+//
+// Two stacks exist. KindTimeOrdered keeps the window's time order in every
+// layer, so the Jacobian is triangular in that order and the per-coordinate
+// terms above are exact conditionals: StepLogProb returns
+// log p(x_t | x_<t, c) for every step t (the last column is the online
+// score of the newest step) and SampleSuffix samples the last h steps given
+// the first W-h exactly. KindMAF reverses the order between layers, the
+// classic MAF; it scores and samples whole windows, and its StepLogProb and
+// conditional sampling return ErrNotTimeOrdered rather than a number that
+// means nothing. An affine time-ordered stack has Gaussian conditionals
+// (flow-math section 9.4); non-Gaussian conditionals need spline layers,
+// which are not in this package yet.
+//
+// # Training and model files
+//
+// Train fits a flow by maximum likelihood with Adam (optionally AdamW decay),
+// gradient-norm clipping, early stopping on a validation set, cancellation
+// through a context and a progress callback; steps with a non-finite loss or
+// gradient are skipped and counted. One flow seed and one TrainOptions.Seed
+// give a bit-identical result.
+//
+// Flow.Save and Load write and read a versioned binary file: a header
+// (magic, FileVersion, payload length, CRC-32C), the spec as JSON, an opaque
+// metadata blob the caller owns (normalisation, calibration scores, training
+// range) and the weights. Load tells a foreign file, a truncated one, a
+// damaged one, a newer version and inconsistent content apart with
+// ErrNotModel, ErrTruncated, ErrChecksum, ErrVersion and ErrCorrupt.
+//
+// # Errors and panics
+//
+// A slice of the wrong width (a window that is not W*C values, a context of
+// the wrong size, a destination of the wrong length) is a bug in the caller
+// and panics with ErrShape. Data-dependent failures are returned: a
+// non-finite log-density wraps ErrNonFinite and names the window.
+//
+// # Concurrency and allocation
+//
+// A Flow keeps scoring and sampling workspaces, so one Flow must be used by
+// one goroutine at a time. Flow.Clone returns an independent deep copy (one
+// copy of the weights, about 0.4 MB at the default size) for another
+// goroutine, for instance to forecast while the owner scores. Train changes
+// the weights in place and must not overlap any other use of the same Flow.
+// After their first call LogProb and StepLogProb allocate nothing when given
+// a destination; they work in chunks of 64 windows, so their memory does not
+// grow with the batch.
+//
+// # Speed
+//
+// MADE masks with sorted degrees leave each weight row one contiguous range
+// of inputs; the weights are stored packed in panels of eight outputs over
+// the union of their ranges, so the kernels skip the masked half of every
+// matrix. The products run through one 4x8 tile kernel, in AVX2/FMA assembly
+// on amd64 CPUs that have it (see KernelName) and in plain Go otherwise or
+// under the purego build tag. Either way a window's score does not depend on
+// its position in a batch.
 package flowmodel

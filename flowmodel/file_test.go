@@ -31,7 +31,15 @@ func savedModel(t testing.TB, s Spec, meta []byte) (*Flow, []byte) {
 // for bit, and scores identically.
 func TestSaveLoad(t *testing.T) {
 	meta := []byte(`{"median":[1.5],"mad":[0.25],"calibration":[3.1,4.2]}`)
-	spec := Spec{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3, ResidualBlocks: 1}
+	for _, spec := range []Spec{
+		{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3, ResidualBlocks: 1},
+		{Window: 5, Context: 1, Hidden: 8, Layers: 2, LayerType: LayerSpline, Bins: 6},
+	} {
+		checkSaveLoad(t, spec, meta)
+	}
+}
+
+func checkSaveLoad(t *testing.T, spec Spec, meta []byte) {
 	f, file := savedModel(t, spec, meta)
 	g, gotMeta, err := Load(bytes.NewReader(file))
 	if err != nil {
@@ -46,7 +54,7 @@ func TestSaveLoad(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	x, c := normals(rng, 40*12), normals(rng, 40*2)
+	x, c := normals(rng, 40*f.spec.Dim()), normals(rng, 40*f.spec.Context)
 	a, _ := f.StepLogProb(nil, x, c)
 	b, _ := g.StepLogProb(nil, x, c)
 	for i := range a {

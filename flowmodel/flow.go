@@ -81,7 +81,7 @@ func build(spec Spec) (*Flow, error) {
 				m0[i] = d - i
 			}
 		}
-		f.layers = append(f.layers, newMADE(spec, m0, 2))
+		f.layers = append(f.layers, newMADE(spec, m0, spec.paramsPerValue()))
 	}
 	var c cursor
 	for _, m := range f.layers {
@@ -123,6 +123,7 @@ type workspace struct {
 	alpha                  [][]float64 // clamped log-scales per layer (keep only)
 	e                      [][]float64 // exp(-alpha) per layer (keep only)
 	alphaRow, eRow, tmpRow []float64
+	spl                    rqs       // spline scratch
 	terms                  []float64 // per-coordinate log-density terms
 	dh, dh2                []float64
 	dout                   []float64
@@ -133,7 +134,8 @@ type workspace struct {
 func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 	d := f.spec.Dim()
 	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d),
-		alphaRow: make([]float64, d), eRow: make([]float64, d), tmpRow: make([]float64, d)}
+		alphaRow: make([]float64, d), eRow: make([]float64, d), tmpRow: make([]float64, d),
+		spl: rqs{k: f.spec.Bins, b: f.spec.TailBound}}
 	nl := len(f.layers)
 	if !keep {
 		ws.mc = []madeCache{f.layers[0].newCache(rows)}
@@ -151,7 +153,7 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 		ws.e[k] = make([]float64, rows*d)
 	}
 	ws.dh, ws.dh2 = make([]float64, rows*d), make([]float64, rows*d)
-	ws.dout = make([]float64, rows*2*d+panelWidth)
+	ws.dout = make([]float64, rows*f.spec.paramsPerValue()*d+panelWidth)
 	ws.dctx = make([]float64, rows*f.spec.Context)
 	for i := range ws.scratch {
 		ws.scratch[i] = make([]float64, rows*f.spec.Hidden+panelWidth)
@@ -175,6 +177,11 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 			mc, out = &ws.mc[k], ws.h[k]
 		}
 		m.forward(in, c, rows, mc)
+		if f.spec.LayerType == LayerSpline {
+			f.splineForward(mc.out, in, out, terms, rows, &ws.spl)
+			in = out[:nd]
+			continue
+		}
 		for n := range rows {
 			mu := mc.out[2*n*d : 2*n*d+d]
 			a := mc.out[2*n*d+d : 2*n*d+2*d]
@@ -307,4 +314,22 @@ func firstNonFinite(v []float64, w int) error {
 		}
 	}
 	return nil
+}
+
+// splineForward applies one spline layer to rows windows: z = g(x) per
+// coordinate, with log g'(x) added to the coordinate's term.
+func (f *Flow) splineForward(params, x, z, terms []float64, rows int, s *rqs) {
+	d := f.spec.Dim()
+	pd := f.spec.paramsPerValue() * d
+	for n := range rows {
+		row := params[n*pd : n*pd+pd]
+		s.prepare(row, d)
+		for i := range d {
+			j := n*d + i
+			s.load(i)
+			y, ld := s.forward(x[j])
+			z[j] = y
+			terms[j] += ld
+		}
+	}
 }

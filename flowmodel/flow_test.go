@@ -19,6 +19,8 @@ func TestTimeOrder(t *testing.T) {
 		{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3},
 		{Window: 5, Channels: 1, Hidden: 8, Layers: 2, ResidualBlocks: 2, Activation: ActTanh},
 		{Window: 7, Channels: 3, Context: 1, Hidden: 24, Layers: 4, HiddenLayers: 1},
+		{Window: 6, Channels: 1, Context: 1, Hidden: 8, Layers: 3, LayerType: LayerSpline,
+			TailBound: 2},
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows = 9
@@ -91,6 +93,10 @@ func TestInverse(t *testing.T) {
 	specs := []Spec{
 		{Window: 5, Channels: 2, Context: 2, Hidden: 12, Layers: 4},
 		{Kind: KindMAF, Window: 6, Context: 1, Hidden: 8, Layers: 5, ResidualBlocks: 1},
+		{Window: 4, Channels: 2, Context: 1, Hidden: 10, Layers: 3, LayerType: LayerSpline,
+			TailBound: 2},
+		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, LayerType: LayerSpline, Bins: 6,
+			TailBound: 1.5},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -119,6 +125,8 @@ func TestLogDetJacobian(t *testing.T) {
 	specs := []Spec{
 		{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 3, Activation: ActTanh},
 		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, Activation: ActTanh},
+		{Window: 4, Context: 1, Hidden: 8, Layers: 2, Activation: ActTanh, LayerType: LayerSpline,
+			Bins: 5, TailBound: 3},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {
@@ -161,7 +169,7 @@ func TestLogDetJacobian(t *testing.T) {
 // time-ordered 3-step window given its prefix. Each must be 1 within 1e-3.
 func TestNormalised(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 13))
-	const lim, h1, h2 = 16.0, 1e-3, 0.025
+	const lim, h1 = 16.0, 1e-3
 	grid := func(h float64) []float64 {
 		var g []float64
 		for v := -lim + h/2; v < lim; v += h {
@@ -169,26 +177,42 @@ func TestNormalised(t *testing.T) {
 		}
 		return g
 	}
-	g1, g2 := grid(h1), grid(h2)
+	g1 := grid(h1)
 
-	t.Run("1d", func(t *testing.T) {
-		f := mustNew(t, Spec{Window: 1, Context: 2, Hidden: 6, Layers: 3}, 1)
-		randomize(f, rng, 0.5)
-		c := make([]float64, 2*len(g1))
-		for n := range g1 {
-			c[2*n], c[2*n+1] = 0.3, -1.2
-		}
-		lp, err := f.LogProb(nil, g1, c)
-		checkIntegral(t, lp, h1, err)
-	})
-	for _, s := range []Spec{
-		{Window: 2, Hidden: 6, Layers: 3},
-		{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1},
-		{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4},
-	} {
-		t.Run(fmt.Sprintf("2d-%s-%dx%d", s.Kind, s.Window, s.Channels), func(t *testing.T) {
-			f := mustNew(t, s, 2)
+	for _, layer := range []string{LayerAffine, LayerSpline} {
+		t.Run("1d-"+layer, func(t *testing.T) {
+			f := mustNew(t, Spec{Window: 1, Context: 2, Hidden: 6, Layers: 3, LayerType: layer}, 1)
 			randomize(f, rng, 0.5)
+			c := make([]float64, 2*len(g1))
+			for n := range g1 {
+				c[2*n], c[2*n+1] = 0.3, -1.2
+			}
+			lp, err := f.LogProb(nil, g1, c)
+			checkIntegral(t, lp, h1, err)
+		})
+	}
+	// Affine stacks can stretch the base by e^(3*layers); the splines of
+	// these specs are the identity beyond |x| = 3, so their mass is inside
+	// [-8, 8].
+	for _, tc := range []struct {
+		spec   Spec
+		lim, h float64
+	}{
+		{Spec{Window: 2, Hidden: 6, Layers: 3, LayerType: LayerSpline, Bins: 6, TailBound: 3}, 8, 0.02},
+		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 3, LayerType: LayerSpline, TailBound: 3},
+			8, 0.03},
+		{Spec{Window: 2, Hidden: 6, Layers: 3}, 16, 0.04},
+		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1}, 16, 0.04},
+		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
+	} {
+		f := mustNew(t, tc.spec, 2)
+		s := f.Spec()
+		t.Run(fmt.Sprintf("2d-%s-%s-%dx%d", s.Kind, s.LayerType, s.Window, s.Channels), func(t *testing.T) {
+			randomize(f, rng, 0.5)
+			var g2 []float64
+			for v := -tc.lim + tc.h/2; v < tc.lim; v += tc.h {
+				g2 = append(g2, v)
+			}
 			x := make([]float64, 0, 2*len(g2)*len(g2))
 			for _, a := range g2 {
 				for _, b := range g2 {
@@ -200,7 +224,7 @@ func TestNormalised(t *testing.T) {
 				c[i] = 0.7
 			}
 			lp, err := f.LogProb(nil, x, c)
-			checkIntegral(t, lp, h2*h2, err)
+			checkIntegral(t, lp, tc.h*tc.h, err)
 		})
 	}
 	t.Run("conditional", func(t *testing.T) {

@@ -27,6 +27,10 @@ func TestGradients(t *testing.T) {
 			Activation: ActTanh}},
 		{"maf-residual", Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2, ResidualBlocks: 1,
 			Activation: ActTanh}},
+		{"spline-time-ordered", Spec{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 2,
+			Activation: ActTanh, LayerType: LayerSpline, Bins: 4, TailBound: 2.5}},
+		{"spline-maf-residual", Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2,
+			ResidualBlocks: 1, Activation: ActTanh, LayerType: LayerSpline, Bins: 5, TailBound: 3}},
 	}
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,10 @@ func randomSpecs(rng *rand.Rand, n int) []Spec {
 			ResidualBlocks: rng.IntN(2) * (1 + rng.IntN(2)),
 			Activation:     []string{ActReLU, ActTanh}[rng.IntN(2)],
 			Kind:           []string{KindTimeOrdered, KindMAF}[rng.IntN(2)],
+			LayerType:      []string{LayerAffine, LayerSpline}[rng.IntN(2)],
+		}
+		if s.LayerType == LayerSpline {
+			s.Bins = 2 + rng.IntN(4)
 		}
 		s.Hidden = s.WithDefaults().minHidden() + rng.IntN(7)
 		specs = append(specs, s)
@@ -137,13 +141,14 @@ func TestMaskPerturbation(t *testing.T) {
 					x2[n*d+j] += 1 + rng.Float64()
 				}
 				m.forward(x2, c, rows, &pert)
-				for o := range 2 * d {
+				pd := m.p * d
+				for o := range pd {
 					i := o % d
 					if m.m0[i] > m.m0[j] {
 						continue
 					}
 					for n := range rows {
-						if base.out[n*2*d+o] != pert.out[n*2*d+o] {
+						if base.out[n*pd+o] != pert.out[n*pd+o] {
 							t.Fatalf("spec %d layer %d: input %d changed output %d", si, k, j, o)
 						}
 					}
@@ -165,9 +170,10 @@ func TestMaskPerturbation(t *testing.T) {
 			}
 			changed := false
 			for n := range rows {
-				o := n * 2 * d
-				changed = changed || base.out[o+first] != pert.out[o+first] ||
-					base.out[o+d+first] != pert.out[o+d+first]
+				for p := range m.p {
+					o := n*m.p*d + p*d + first
+					changed = changed || base.out[o] != pert.out[o]
+				}
 			}
 			if !changed {
 				t.Errorf("spec %d layer %d: context does not reach the first variable", si, k)

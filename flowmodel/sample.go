@@ -122,6 +122,16 @@ func (f *Flow) invertFromBase(x, c []float64, r int) {
 func (f *Flow) invertAt(k int, in, out, c []float64, r, i int) {
 	d, mc := f.spec.Dim(), &f.sws.mc[k]
 	f.layers[k].forward(in, c, r, mc)
+	if f.spec.LayerType == LayerSpline {
+		pd := f.spec.paramsPerValue() * d
+		s := &f.sws.spl
+		for n := range r {
+			s.prepare(mc.out[n*pd:n*pd+pd], d)
+			s.load(i)
+			in[n*d+i] = s.inverse(out[n*d+i])
+		}
+		return
+	}
 	for n := range r {
 		mu := mc.out[2*n*d+i]
 		al := clampOne(mc.out[2*n*d+d+i], f.kappa)

@@ -20,6 +20,10 @@ const (
 	// LayerAffine is the affine autoregressive (MAF) layer with a soft-clamped
 	// log-scale.
 	LayerAffine = "affine"
+	// LayerSpline is the monotone rational-quadratic spline autoregressive
+	// layer of Durkan et al. (arXiv:1906.04032), identity outside
+	// [-TailBound, TailBound]: non-Gaussian conditionals in one time order.
+	LayerSpline = "spline"
 )
 
 // Activations accepted in Spec.Activation.
@@ -36,6 +40,8 @@ const (
 	DefaultLayers       = 5
 	DefaultHiddenLayers = 2
 	DefaultClamp        = 3.0
+	DefaultBins         = 8
+	DefaultTailBound    = 5.0
 )
 
 // Spec declares a flow. It is plain data with JSON tags so that a service can
@@ -76,6 +82,11 @@ type Spec struct {
 	// Clamp is kappa of the log-scale soft clamp alpha = kappa*tanh(a/kappa)
 	// (default 3): one layer scales a value by at most e^kappa.
 	Clamp float64 `json:"clamp"`
+	// Bins is the number of spline bins K (LayerSpline only, default 8).
+	Bins int `json:"bins,omitempty"`
+	// TailBound is B: the spline acts on [-B, B] and is the identity outside
+	// (LayerSpline only, default 5, for standardised data).
+	TailBound float64 `json:"tail_bound,omitempty"`
 }
 
 // Dim returns W*C, the number of values in one window.
@@ -107,6 +118,14 @@ func (s Spec) WithDefaults() Spec {
 	if s.Clamp == 0 {
 		s.Clamp = DefaultClamp
 	}
+	if s.LayerType == LayerSpline {
+		if s.Bins == 0 {
+			s.Bins = DefaultBins
+		}
+		if s.TailBound == 0 {
+			s.TailBound = DefaultTailBound
+		}
+	}
 	return s
 }
 
@@ -120,8 +139,14 @@ func (s Spec) Validate() error {
 	switch {
 	case s.Kind != KindTimeOrdered && s.Kind != KindMAF:
 		return fmt.Errorf("flowmodel: unknown stack kind %q", s.Kind)
-	case s.LayerType != LayerAffine:
+	case s.LayerType != LayerAffine && s.LayerType != LayerSpline:
 		return fmt.Errorf("flowmodel: unknown layer type %q", s.LayerType)
+	case s.LayerType == LayerAffine && (s.Bins != 0 || s.TailBound != 0):
+		return fmt.Errorf("flowmodel: bins and tail bound apply to spline layers only")
+	case s.LayerType == LayerSpline && (s.Bins < 2 || s.Bins > maxBins):
+		return fmt.Errorf("flowmodel: %d spline bins out of range [2, %d]", s.Bins, maxBins)
+	case s.LayerType == LayerSpline && !(s.TailBound > 0 && s.TailBound <= 1000):
+		return fmt.Errorf("flowmodel: spline tail bound %v out of range (0, 1000]", s.TailBound)
 	case s.Activation != ActReLU && s.Activation != ActTanh:
 		return fmt.Errorf("flowmodel: unknown activation %q", s.Activation)
 	case s.Window < 1 || s.Channels < 1 || s.Dim() > maxDim:
@@ -152,6 +177,14 @@ func (s Spec) minHidden() int {
 		return s.Dim()
 	}
 	return s.Dim() - 1
+}
+
+// paramsPerValue is the number of conditioner outputs per window value.
+func (s Spec) paramsPerValue() int {
+	if s.LayerType == LayerSpline {
+		return 3*s.Bins - 1
+	}
+	return 2
 }
 
 // TimeOrdered reports whether every layer keeps the window's time order, so
