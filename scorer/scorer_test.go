@@ -234,20 +234,56 @@ func TestScoreDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// BenchmarkScore scores batches of 1,024 windows with untrained flows of
+// the sizes Fit picks for long data (W 16, 64 hidden, 5 layers) and short
+// data (W 8, 32 hidden, 3 layers); speed does not depend on the weights.
 func BenchmarkScore(b *testing.B) {
-	m := fitAR1(b)
-	w, _, err := m.Meta().Features.Build([][]timeseries.Sample{ar1(2, 1027, t0)}, nil)
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name                   string
+		window, hidden, layers int
+	}{{"default", 16, 64, 5}, {"short", 8, 32, 3}} {
+		b.Run(bc.name, func(b *testing.B) {
+			flow, err := flowmodel.New(flowmodel.Spec{Window: bc.window, Hidden: bc.hidden,
+				Layers: bc.layers}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := scorer.New(flow, scorer.Meta{Format: scorer.FormatVersion,
+				Features:    scorer.Features{Window: bc.window, Channels: 1, Step: time.Minute},
+				Norm:        timeseries.Normaliser{Loc: []float64{10}, Scale: []float64{2}},
+				Calibration: []float64{0, 1, 2}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, _, err := m.Meta().Features.Build([][]timeseries.Sample{
+				ar1(2, 1024+bc.window-1, t0)}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var sc scorer.Scores
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.Score(&sc, w.X, w.Context); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(w.Len()*b.N)/b.Elapsed().Seconds(), "windows/s")
+		})
 	}
-	var sc scorer.Scores
+}
+
+// BenchmarkFitNAB750 fits the 750-row probation period of NAB's machine
+// temperature series with the short-data defaults, as "detector evaluate"
+// does once per file.
+func BenchmarkFitNAB750(b *testing.B) {
+	ss := readNAB(b, "realKnownCause/machine_temperature_system_failure.csv")[:750]
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := m.Score(&sc, w.X, w.Context); err != nil {
+		if _, err := scorer.Fit(context.Background(), [][]timeseries.Sample{ss},
+			scorer.Options{Seed: 1}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(w.Len()*b.N)/b.Elapsed().Seconds(), "windows/s")
 }
 
 // TestAssessPrefersTheModelOfTheData compares a model of the process with
