@@ -10,32 +10,32 @@ type Alerts struct {
 
 	// Gap is measured in series time: a point further than Gap after the
 	// incident's last point starts a new incident.
-	Gap           time.Duration `yaml:"gap" help:"largest series-time gap between points of one incident"`
-	SilentResolve time.Duration `yaml:"silent_resolve" help:"wall time without new points after which an incident resolves"`
-	Cooldown      time.Duration `yaml:"cooldown" help:"series time after a resolve during which the series opens no incident"`
+	Gap           time.Duration `yaml:"gap" help:"most series time between points of one incident"`
+	SilentResolve time.Duration `yaml:"silent_resolve" help:"wall time without points that resolves an incident"`
+	Cooldown      time.Duration `yaml:"cooldown" help:"series time after a resolve with no new incident"`
 
-	CriticalPValue float64 `yaml:"critical_p_value" help:"an incident whose smallest p-value is at most this is critical, else warning"`
-	OpenPValue     float64 `yaml:"open_p_value" help:"a single anomaly opens an incident only if its p-value is at most this"`
-	RunLength      int     `yaml:"run_length" help:"anomalies in a run whose combined (Fisher) p-value can open an incident; 0: off"`
-	RunPValue      float64 `yaml:"run_p_value" help:"a run of run_length anomalies opens an incident if its combined p-value is at most this"`
+	CriticalPValue float64 `yaml:"critical_p_value" help:"smallest p-value at most this: critical, else warning"`
+	OpenPValue     float64 `yaml:"open_p_value" help:"one anomaly opens an incident if its p-value is at most this"`
+	RunLength      int     `yaml:"run_length" help:"length of runs whose Fisher p-value may open one; 0: off"`
+	RunPValue      float64 `yaml:"run_p_value" help:"a run opens an incident if its Fisher p-value is at most this"`
 
-	SeriesRateLimit  int           `yaml:"series_rate_limit" help:"most incidents one series may open per series_rate_window; 0: no limit"`
+	SeriesRateLimit  int           `yaml:"series_rate_limit" help:"most incidents per series and window; 0: no limit"`
 	SeriesRateWindow time.Duration `yaml:"series_rate_window" help:"series-time window of series_rate_limit"`
-	GlobalRateLimit  int           `yaml:"global_rate_limit" help:"most incidents all series together may open per global_rate_window; 0: no limit"`
+	GlobalRateLimit  int           `yaml:"global_rate_limit" help:"most incidents of all series per window; 0: no limit"`
 	GlobalRateWindow time.Duration `yaml:"global_rate_window" help:"wall-time window of global_rate_limit"`
 
-	Poll        time.Duration `yaml:"poll" help:"how often to look for new anomalies and due alerts"`
-	Batch       int           `yaml:"batch" help:"most anomalies or outbox rows handled per transaction"`
-	MaxAttempts int           `yaml:"max_attempts" help:"delivery attempts before an alert is marked dead"`
-	BackoffBase time.Duration `yaml:"backoff_base" help:"wait before the first retry; doubles per attempt, with jitter"`
+	Poll        time.Duration `yaml:"poll" help:"how often to look for anomalies and due alerts"`
+	Batch       int           `yaml:"batch" help:"most anomalies or alerts per transaction"`
+	MaxAttempts int           `yaml:"max_attempts" help:"delivery attempts before an alert is dead"`
+	BackoffBase time.Duration `yaml:"backoff_base" help:"first retry wait; doubles per attempt, jittered"`
 	BackoffMax  time.Duration `yaml:"backoff_max" help:"longest wait between retries"`
 	Retention   time.Duration `yaml:"retention" help:"how long delivered alerts stay in the outbox"`
 
-	DashboardURL string `yaml:"dashboard_url" help:"base URL of the dashboard linked from alerts; empty: no link"`
+	DashboardURL string `yaml:"dashboard_url" help:"dashboard base URL for links; empty: none"`
 
 	// Routes maps a model group to the sinks its alerts go to; the key "*"
 	// serves every group without its own entry. File only.
-	Routes map[string][]string `yaml:"routes" help:"model group to sink names (alertmanager, webhook, kafka, log); * is the default"`
+	Routes map[string][]string `yaml:"routes" help:"model group to sinks; * is the default"`
 
 	Alertmanager AlertmanagerSink `yaml:"alertmanager"`
 	Webhook      WebhookSink      `yaml:"webhook"`
@@ -44,9 +44,9 @@ type Alerts struct {
 
 // AlertmanagerSink says which Alertmanagers receive alerts.
 type AlertmanagerSink struct {
-	URLs    []string      `yaml:"urls" help:"Alertmanager base URLs; every one receives every alert"`
+	URLs    []string      `yaml:"urls" help:"Alertmanager base URLs, each gets every alert"`
 	Timeout time.Duration `yaml:"timeout" help:"longest one POST to an Alertmanager may take"`
-	Resend  time.Duration `yaml:"resend" help:"how often firing alerts are sent again; endsAt is 4 times this ahead"`
+	Resend  time.Duration `yaml:"resend" help:"resend interval of firing alerts; endsAt is 4x ahead"`
 }
 
 // WebhookSink is a generic HTTP receiver of JSON alerts.
@@ -58,7 +58,7 @@ type WebhookSink struct {
 
 // KafkaSink is a Kafka topic of alerts, keyed by series.
 type KafkaSink struct {
-	Brokers []string      `yaml:"brokers" help:"broker addresses; empty: the detector's kafka.brokers"`
+	Brokers []string      `yaml:"brokers" help:"brokers; empty: the detector's kafka.brokers"`
 	Topic   string        `yaml:"topic" help:"topic that receives alerts, keyed by series"`
 	Timeout time.Duration `yaml:"timeout" help:"longest one write to Kafka may take"`
 }
