@@ -32,7 +32,8 @@ const usage = `Usage: trainer <command> [flags]
 Commands:
   run       claim retrain jobs, replay their data from Kafka, train, store and
             promote models (long-running; stops cleanly on SIGINT or SIGTERM)
-  train     train one model from NAB-format CSV files:
+  train     train one model from NAB-format CSV files, or from a range of the
+            samples topic (--kafka.brokers, --from, --to, --series):
             --csv FILE [--csv FILE...] [--out model.fgm] [--group NAME --publish]
   models    list every model version in the registry with its state and metrics
   promote   make a version the champion of its group: promote GROUP VERSION

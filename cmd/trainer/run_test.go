@@ -190,3 +190,36 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+func TestTrainFromKafkaRange(t *testing.T) {
+	const topic = "flowguard.samples"
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{topic}, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	ss := produceNAB(t, broker.Addr(), topic, 900)
+	out := t.TempDir() + "/m.fgm"
+	var b strings.Builder
+	// The range leaves out the first 100 rows.
+	err = Run(context.Background(), []string{"train", "--kafka.brokers", broker.Addr(),
+		"--from", ss[100].Time.Format(time.RFC3339), "--series", "machine{}", "--out", out},
+		&b, &b, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if !strings.Contains(b.String(), "replayed 800 samples of 1 series") {
+		t.Fatalf("output:\n%s", b.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scorer.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Meta().Data; d.Steps != 800 || d.From.Before(ss[100].Time) {
+		t.Fatalf("model trained on %+v", d)
+	}
+}

@@ -8,15 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/flowguard/flowguard/internal/config"
+	"github.com/flowguard/flowguard/replay"
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
-// runTrain trains one model offline from NAB-format CSV files and writes it
-// to a file, the registry, or both.
+// runTrain trains one model offline from NAB-format CSV files or a range of
+// the samples topic and writes it to a file, the registry, or both.
 func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultTrainer()
@@ -24,13 +26,14 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	if _, err := config.Load("trainer train", cfg, args, getenv, stdout); err != nil {
 		return err
 	}
-	if len(cfg.CSV) == 0 {
-		return errors.New("train: give at least one --csv file")
+	if len(cfg.CSV) == 0 && len(cfg.Kafka.Brokers) == 0 {
+		return errors.New("train: give --csv files, or --kafka.brokers to replay the " +
+			"samples topic")
 	}
 	if cfg.Out == "" && !cfg.Publish {
 		return errors.New("train: give --out FILE, --publish, or both")
 	}
-	series, err := readCSVs(cfg.CSV)
+	series, err := trainingData(ctx, cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -74,8 +77,11 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 			return err
 		}
 	}
-	info, promoted, err := publish(ctx, s, m, nil, "trained offline from "+
-		strings.Join(cfg.CSV, ", "))
+	source := "trained offline from " + strings.Join(cfg.CSV, ", ")
+	if len(cfg.CSV) == 0 {
+		source = "trained offline from " + cfg.Kafka.SamplesTopic
+	}
+	info, promoted, err := publish(ctx, s, m, nil, source)
 	if err != nil {
 		return err
 	}
@@ -85,6 +91,39 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	}
 	fmt.Fprintf(stdout, "published %s version %d as %s\n", info.Group, info.Version, state)
 	return nil
+}
+
+// trainingData reads the CSV files or, without them, replays the samples
+// topic.
+func trainingData(ctx context.Context, cfg *config.Trainer,
+	stdout io.Writer) ([][]timeseries.Sample, error) {
+	if len(cfg.CSV) > 0 {
+		return readCSVs(cfg.CSV)
+	}
+	req := replay.Request{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.SamplesTopic}
+	for _, b := range []struct {
+		text string
+		t    *time.Time
+	}{{cfg.From, &req.From}, {cfg.To, &req.To}} {
+		if b.text == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, b.text)
+		if err != nil {
+			return nil, fmt.Errorf("train: time %q: want RFC 3339", b.text)
+		}
+		*b.t = t
+	}
+	if len(cfg.Series) > 0 {
+		req.Keep = replay.KeySet(cfg.Series)
+	}
+	series, st, err := replay.Read(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "replayed %d samples of %d series from %s (%d messages, "+
+		"%d malformed)\n", st.Samples, len(series), req.Topic, st.Messages, st.Malformed)
+	return series, nil
 }
 
 // readCSVs reads each file as one series named after the file.

@@ -18,9 +18,13 @@ type Trainer struct {
 	PromoteMargin float64      `yaml:"promote_margin" help:"a candidate is promoted only if its mean point score on new held-out data beats the champion's by this many nats"`
 	Model         TrainerModel `yaml:"model"`
 
-	// The offline "trainer train" command's inputs and outputs.
+	// The offline "trainer train" command's inputs and outputs. Without
+	// CSV files it replays From..To of the samples topic.
 	Group   string   `yaml:"group" help:"trainer train: model group of the model"`
 	CSV     []string `yaml:"csv" help:"trainer train: NAB-format CSV files, one series each (repeat the flag or separate with commas)"`
+	From    string   `yaml:"from" help:"trainer train without --csv: replay samples from this event time (RFC 3339); empty: the topic's start"`
+	To      string   `yaml:"to" help:"trainer train without --csv: replay samples before this event time (RFC 3339); empty: up to now"`
+	Series  []string `yaml:"series" help:"trainer train without --csv: series keys to replay; empty: every series"`
 	Out     string   `yaml:"out" help:"trainer train: write the model file here"`
 	Publish bool     `yaml:"publish" help:"trainer train: save the model in the registry, as champion if the group has none"`
 }
