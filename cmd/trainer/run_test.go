@@ -203,7 +203,7 @@ func TestTrainFromKafkaRange(t *testing.T) {
 	var b strings.Builder
 	// The range leaves out the first 100 rows.
 	err = Run(context.Background(), []string{"train", "--kafka.brokers", broker.Addr(),
-		"--from", ss[100].Time.Format(time.RFC3339), "--series", "machine{}", "--out", out},
+		"--from", ss[100].Time.Format(time.RFC3339), "--series", "machine", "--out", out},
 		&b, &b, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())

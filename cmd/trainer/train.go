@@ -115,7 +115,16 @@ func trainingData(ctx context.Context, cfg *config.Trainer,
 		*b.t = t
 	}
 	if len(cfg.Series) > 0 {
-		req.Keep = replay.KeySet(cfg.Series)
+		// Names, not keys: keys with labels hold commas, which the list
+		// setting splits on.
+		req.Keep = func(key []byte) bool {
+			for _, n := range cfg.Series {
+				if strings.HasPrefix(string(key), n+"{") {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	series, st, err := replay.Read(ctx, req)
 	if err != nil {

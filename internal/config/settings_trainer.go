@@ -24,7 +24,7 @@ type Trainer struct {
 	CSV     []string `yaml:"csv" help:"trainer train: NAB-format CSV files, one series each (repeat the flag or separate with commas)"`
 	From    string   `yaml:"from" help:"trainer train without --csv: replay samples from this event time (RFC 3339); empty: the topic's start"`
 	To      string   `yaml:"to" help:"trainer train without --csv: replay samples before this event time (RFC 3339); empty: up to now"`
-	Series  []string `yaml:"series" help:"trainer train without --csv: series keys to replay; empty: every series"`
+	Series  []string `yaml:"series" help:"trainer train without --csv: metric names of the series to replay; empty: every series"`
 	Out     string   `yaml:"out" help:"trainer train: write the model file here"`
 	Publish bool     `yaml:"publish" help:"trainer train: save the model in the registry, as champion if the group has none"`
 }
