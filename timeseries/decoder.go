@@ -12,7 +12,8 @@ package timeseries
 //
 // Every returned sample satisfies Sample.Validate, with its time in UTC.
 // Decode never panics, does not keep payload, and the returned samples do
-// not alias it.
+// not alias it; samples of one payload may share a Labels slice, so treat
+// labels as read-only.
 type Decoder interface {
 	Decode(payload []byte) ([]Sample, error)
 }

@@ -139,3 +139,25 @@ func lineOf(b []byte, off int64) int {
 	}
 	return n
 }
+
+// lineCounter finds the lines of increasing offsets into one payload in
+// linear total time, so a payload full of bad samples is not quadratic.
+type lineCounter struct {
+	b    []byte
+	off  int64
+	line int
+}
+
+func (c *lineCounter) at(off int64) int {
+	off = min(off, int64(len(c.b)))
+	if c.line == 0 || off < c.off {
+		c.off, c.line = 0, 1
+	}
+	for _, ch := range c.b[c.off:off] {
+		if ch == '\n' {
+			c.line++
+		}
+	}
+	c.off = off
+	return c.line
+}

@@ -109,12 +109,13 @@ func (d *JSONDecoder) Decode(payload []byte) ([]Sample, error) {
 func (d *JSONDecoder) decodeValid(payload []byte, start int) ([]Sample, error) {
 	var out []Sample
 	var errs []error
+	lines := lineCounter{b: payload}
 	each := func(raw []byte, off int) {
 		var err error
 		if out, err = d.appendSamples(out, raw, int64(off)); err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
-				de.Line = lineOf(payload, de.Offset)
+				de.Line = lines.at(de.Offset)
 			}
 			errs = append(errs, err)
 		}
@@ -140,6 +141,7 @@ func (d *JSONDecoder) decodeStream(payload []byte, start int, each sampleFunc) (
 
 	var out []Sample
 	var errs []error
+	lines := lineCounter{b: payload}
 	isArray := payload[start] == '['
 	if isArray {
 		if _, err := dec.Token(); err != nil {
@@ -164,7 +166,7 @@ func (d *JSONDecoder) decodeStream(payload []byte, start int, each sampleFunc) (
 		if err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
-				de.Line = lineOf(payload, de.Offset)
+				de.Line = lines.at(de.Offset)
 			}
 			errs = append(errs, err)
 		}

@@ -257,3 +257,14 @@ func TestKindString(t *testing.T) {
 		t.Errorf("Kind(200) = %q", got)
 	}
 }
+
+// lineCounter agrees with a count from the start for any order of offsets.
+func TestLineCounter(t *testing.T) {
+	b := []byte("a\nbb\n\nccc\nd")
+	c := lineCounter{b: b}
+	for _, off := range []int64{0, 1, 2, 5, 6, 11, 3, 7, 7, 99} {
+		if got, want := c.at(off), lineOf(b, off); got != want {
+			t.Errorf("offset %d: line %d, want %d", off, got, want)
+		}
+	}
+}
