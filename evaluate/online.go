@@ -50,6 +50,10 @@ type Settings struct {
 	// TailShape is the generalised Pareto shape of the calibration tail
 	// beyond the held-out scores (0: exponential).
 	TailShape float64
+	// Level adds a level test: how far the value is from the median of
+	// the training values, against their own spread, so a slow move to
+	// a level never seen is found even when every step looks plausible.
+	Level bool
 	// Policy configures the alarm policy.
 	Policy PolicyConfig
 	// Fitter fits the models; nil means ARFitter{}.
@@ -126,6 +130,8 @@ type replayer struct {
 	series *timeseries.Series
 	model  Model
 	calib  *Calibration
+	level  *Calibration // of the values' distance from their median
+	norm   timeseries.Normaliser
 	lo, hi float64
 
 	monitor *drift.Monitor
@@ -284,6 +290,11 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 		s.Push(&r.samples[i])
 	}
 	r.series, r.model, r.calib = s, m, cal
+	if r.set.Level {
+		if err := r.fitLevel(from, to); err != nil {
+			return err
+		}
+	}
 	r.win = make([]float64, feat.Window)
 	r.ctxv = make([]float64, feat.ContextWidth())
 	r.lo, r.hi = math.Inf(1), math.Inf(-1)
@@ -305,6 +316,10 @@ func (r *replayer) score(idx int64, st *ReplayStats) Point {
 		s = math.Inf(1)
 	}
 	u := r.calib.Surprise(s)
+	if r.level != nil {
+		z := (r.win[len(r.win)-1] - r.norm.Loc[0]) / r.norm.Scale[0]
+		u = max(u, r.level.Surprise(0.5*z*z)) - math.Ln2
+	}
 	if r.set.LiveCalibration != 0 {
 		r.calib.Add(s, max(r.set.LiveCalibration, 0))
 	}
@@ -355,4 +370,23 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// fitLevel calibrates the level test on the values of rows [from, to].
+func (r *replayer) fitLevel(from, to int) error {
+	v := make([]float64, 0, to-from+1)
+	for i := from; i <= to; i++ {
+		v = append(v, r.samples[i].Values[0])
+	}
+	norm, err := timeseries.FitNormaliser(v, 1, timeseries.NormConfig{})
+	if err != nil {
+		return err
+	}
+	norm.Apply(v)
+	for i, z := range v {
+		v[i] = 0.5 * z * z
+	}
+	r.norm = norm
+	r.level, err = NewCalibration(v, r.set.TailShape)
+	return err
 }

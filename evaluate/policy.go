@@ -30,6 +30,16 @@ type PolicyConfig struct {
 	// not Margin beyond the recent maximum; "cooldown" damps every point
 	// for Cooldown points after an alarm.
 	Mode string `json:"mode" yaml:"mode"`
+	// Escalate, when above 1, lets a point inside a cooldown raise the
+	// incident again, undamped, when its surprise exceeds Escalate times
+	// the incident's peak so far: a growing event then shows its size
+	// rather than the level at which it was first flagged.
+	Escalate float64 `json:"escalate" yaml:"escalate"`
+	// Multiplicity, when set, judges each point against the number of
+	// points the series has had scored (its p-value times that count,
+	// a running Bonferroni correction), so a long stream does not turn
+	// chance into alarms.
+	Multiplicity bool `json:"multiplicity" yaml:"multiplicity"`
 	// Scale is the surprise -ln p that maps to anomaly score 0.5
 	// (default 20).
 	Scale float64 `json:"scale" yaml:"scale"`
@@ -88,6 +98,8 @@ type Policy struct {
 	cooldown int       // points left in the current cooldown
 	recent   []float64 // ring of the last Cooldown combined surprises
 	rnext    int
+	seen     int     // points decided on
+	peak     float64 // largest surprise of the current incident
 }
 
 // NewPolicy returns a Policy for cfg (zero fields take their defaults).
@@ -104,6 +116,7 @@ func NewPolicy(cfg PolicyConfig) *Policy {
 // Next takes the p-value of the next point, in (0, 1], as -ln p (its
 // surprise, which keeps far-tail points apart), and decides on it.
 func (p *Policy) Next(surprise float64) Decision {
+	p.seen++
 	u := max(surprise, 0)
 	s := u
 	if p.ring != nil {
@@ -117,6 +130,9 @@ func (p *Policy) Next(surprise float64) Decision {
 		if p.n == len(p.ring) {
 			s = max(u, gammaSurprise(p.n, p.sum)) - math.Ln2
 		}
+	}
+	if p.cfg.Multiplicity {
+		s -= math.Log(float64(p.seen))
 	}
 	d := Decision{Surprise: s, Flagged: s > -math.Log(p.cfg.Alpha)}
 	switch {
@@ -140,12 +156,17 @@ func (p *Policy) Next(surprise float64) Decision {
 	}
 	if p.cooldown > 0 {
 		p.cooldown--
+		if p.cfg.Escalate > 1 && s > p.peak*p.cfg.Escalate {
+			p.peak = s
+			return d
+		}
 		d.Score *= p.cfg.Damp
 		return d
 	}
 	if d.Flagged {
 		d.Alarm = true
 		p.cooldown = p.cfg.Cooldown
+		p.peak = s
 	}
 	return d
 }
