@@ -2,6 +2,8 @@ package timeseries
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -330,5 +332,87 @@ func TestAdvance(t *testing.T) {
 	}
 	if r := s.Push(smp(70*time.Second, 4)); r.Reason != ReasonNone {
 		t.Errorf("sample after the advance: %v", r.Reason)
+	}
+}
+
+// A random in-order stream with jitter, repeated times and gaps gives the
+// windows of a direct computation: per-step means, linear fill of short
+// gaps, restart after long ones. Seeded; values agree to 1e-9 relative
+// because the series interpolates incrementally.
+func TestGridMatchesDirect(t *testing.T) {
+	const (
+		w       = 8
+		maxFill = 2
+		n       = 8000
+	)
+	r := rand.New(rand.NewPCG(5, 7))
+	type agg struct{ sum, n float64 }
+	steps := map[int64]*agg{}
+	var order []int64
+	s := newTestSeries(t, Config{Step: time.Minute, Window: w, MaxFill: maxFill,
+		Fill: FillLinear}, 1)
+	var got [][]float64
+	buf := make([]float64, w)
+	collect := func(res Result) {
+		for a := res.Emitted - 1; a >= 0; a-- {
+			if !s.Step(a).Filled && s.WindowAt(buf, a) {
+				got = append(got, slices.Clone(buf))
+			}
+		}
+	}
+	tm := int64(0)
+	for range n {
+		switch x := r.IntN(20); {
+		case x == 0:
+			tm += int64(r.IntN(5)+2) * int64(time.Minute) // a gap of 1 to 5 steps
+		case x < 4:
+			// same time again: a duplicate
+		default:
+			tm += int64(r.IntN(40)) * int64(time.Second)
+		}
+		v := math.Round(r.NormFloat64()*1000) / 8
+		idx := tm / int64(time.Minute)
+		if steps[idx] == nil {
+			steps[idx] = &agg{}
+			order = append(order, idx)
+		}
+		steps[idx].sum += v
+		steps[idx].n++
+		collect(s.Push(&Sample{Time: base.Add(time.Duration(tm)), Values: []float64{v}}))
+	}
+	collect(s.Flush())
+
+	var want [][]float64
+	var seq []float64
+	for i, idx := range order {
+		v := steps[idx].sum / steps[idx].n
+		if i > 0 {
+			gap := idx - order[i-1] - 1
+			if gap > maxFill {
+				seq = nil
+			} else if gap > 0 {
+				last := seq[len(seq)-1]
+				for j := int64(1); j <= gap; j++ {
+					seq = append(seq, last+(v-last)*float64(j)/float64(gap+1))
+				}
+			}
+		}
+		seq = append(seq, v)
+		if len(seq) >= w {
+			want = append(want, slices.Clone(seq[len(seq)-w:]))
+		}
+	}
+	if len(want) < 1000 || len(got) != len(want) {
+		t.Fatalf("%d windows, direct computation gives %d", len(got), len(want))
+	}
+	for i := range want {
+		for k := range want[i] {
+			if d := math.Abs(got[i][k] - want[i][k]); d > 1e-9*math.Max(1, math.Abs(want[i][k])) {
+				t.Fatalf("window %d = %v, want %v", i, got[i], want[i])
+			}
+		}
+	}
+	if st := s.Stats(); st.Duplicates == 0 || st.GapFilled == 0 || st.WindowRestarts == 0 {
+		t.Errorf("stream did not exercise duplicates, fills and restarts: %+v", st)
 	}
 }
