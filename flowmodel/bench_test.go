@@ -120,3 +120,33 @@ func BenchmarkSample(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSplineStack (issue 4) scores with the time-ordered spline stack at
+// the detector's default spline size (W=32, C=1, 8 bins, hidden 64, 4
+// layers) beside the affine stack of the same depth, batch 256.
+func BenchmarkSplineStack(b *testing.B) {
+	for _, layer := range []string{LayerSpline, LayerAffine} {
+		spec := Spec{Window: 32, Hidden: 64, Layers: 4, LayerType: layer}
+		for _, step := range []bool{false, true} {
+			name := layer + "-W32-H64-L4/LogProb/batch-256"
+			if step {
+				name = layer + "-W32-H64-L4/StepLogProb/batch-256"
+			}
+			b.Run(name, func(b *testing.B) {
+				const rows = 256
+				f, x := benchFlow(b, spec, rows)
+				dst := make([]float64, rows*32)
+				b.ReportAllocs()
+				start := cpuTime()
+				for b.Loop() {
+					if step {
+						f.StepLogProb(dst, x, nil)
+					} else {
+						f.LogProb(dst[:rows], x, nil)
+					}
+				}
+				reportWindows(b, rows, start)
+			})
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Package flowmodel implements normalizing flows for windows of time series:
-// masked autoregressive conditioners (MADE), the affine autoregressive
-// layers built on them, exact per-step conditional log-densities for stacks
+// masked autoregressive conditioners (MADE), the affine and spline
+// autoregressive layers built on them, exact per-step conditional log-densities for stacks
 // that keep one time order, conditional sampling, maximum-likelihood training
 // and a versioned model file.
 //
@@ -28,17 +28,25 @@
 //
 //	log p(x | c) = sum_i [ log phi(z_i) + sum_k l_k,i ]
 //
-// Each layer is an affine autoregressive (MAF) transform, Papamakarios et al.
-// (arXiv:1705.07057):
+// Each layer is an element-wise monotone map of coordinate i whose
+// parameters come from a MADE (Germain et al., arXiv:1502.03509) reading only
+// the coordinates before i and the context. Spec.LayerType picks the map:
 //
-//	z_i = (x_i - mu_i) exp(-alpha_i),  alpha_i = kappa tanh(a_i / kappa),
-//	l_k,i = -alpha_i,  inverse  x_i = mu_i + z_i exp(alpha_i),
+//   - LayerAffine, the MAF transform of Papamakarios et al.
+//     (arXiv:1705.07057):
 //
-// where (mu_i, a_i) come from a MADE (Germain et al., arXiv:1502.03509)
-// reading only the coordinates before i and the context. The context enters
-// with degree 0 (Paige and Wood, arXiv:1602.06701), so it reaches every
-// output, the first one included. Spec.ResidualBlocks selects residual MADEs
-// (Nash and Durkan, arXiv:1904.05626).
+//     z_i = (x_i - mu_i) exp(-alpha_i),  alpha_i = kappa tanh(a_i / kappa),
+//     l_k,i = -alpha_i,  inverse  x_i = mu_i + z_i exp(alpha_i);
+//
+//   - LayerSpline, the monotone rational-quadratic spline of Durkan et al.
+//     (Neural Spline Flows, arXiv:1906.04032) with Bins bins on
+//     [-TailBound, TailBound] and the identity outside; its inverse solves
+//     one quadratic in its stable form (flow-math section 7).
+//
+// The context enters every MADE with degree 0 (Paige and Wood,
+// arXiv:1602.06701), so it reaches every output, the first one included.
+// Spec.ResidualBlocks selects residual MADEs (Nash and Durkan,
+// arXiv:1904.05626).
 //
 // Two stacks exist. KindTimeOrdered keeps the window's time order in every
 // layer, so the Jacobian is triangular in that order and the per-coordinate
@@ -49,8 +57,8 @@
 // classic MAF; it scores and samples whole windows, and its StepLogProb and
 // conditional sampling return ErrNotTimeOrdered rather than a number that
 // means nothing. An affine time-ordered stack has Gaussian conditionals
-// (flow-math section 9.4); non-Gaussian conditionals need spline layers,
-// which are not in this package yet.
+// (flow-math section 9.4); spline layers give skewed, heavy-shouldered or
+// multi-modal ones in the same order.
 //
 // # Training and model files
 //

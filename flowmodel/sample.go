@@ -116,9 +116,8 @@ func (f *Flow) invertFromBase(x, c []float64, r int) {
 }
 
 // invertAt sets in[:, i] so that layer k maps it to out[:, i], given the
-// coordinates of in that come before i in the layer's order:
-//
-//	x_i = mu_i + z_i * exp(alpha_i).
+// coordinates of in that come before i in the layer's order: for the affine
+// layer x_i = mu_i + z_i exp(alpha_i), for the spline its quadratic root.
 func (f *Flow) invertAt(k int, in, out, c []float64, r, i int) {
 	d, mc := f.spec.Dim(), &f.sws.mc[k]
 	f.layers[k].forward(in, c, r, mc)

@@ -61,7 +61,9 @@ func (s *rqs) prepare(row []float64, d int) {
 		copy(sum, logits[:d])
 		for j := 1; j < k; j++ {
 			for i, v := range logits[j*d : (j+1)*d] {
-				sum[i] = math.Max(sum[i], v)
+				if v > sum[i] {
+					sum[i] = v
+				}
 			}
 		}
 		for j := range k {
@@ -114,7 +116,13 @@ func (s *rqs) deriv(j int) float64 {
 	return splineMinDeriv + softplus(s.td[j-1]+splineDerivOffset)
 }
 
-func softplus(v float64) float64 { return math.Max(v, 0) + math.Log1p(math.Exp(-math.Abs(v))) }
+// softplus is log(1 + e^v), computed without overflow.
+func softplus(v float64) float64 {
+	if v > 0 {
+		return v + math.Log1p(math.Exp(-v))
+	}
+	return math.Log1p(math.Exp(v))
+}
 
 func sigmoid(v float64) float64 {
 	if v >= 0 {
