@@ -30,6 +30,23 @@ type BacktestOptions struct {
 	Level float64
 	// Seed drives the sampling; origin i uses Seed+i.
 	Seed uint64
+	// CalibFrom, when positive, is the index of the first held-out origin
+	// used to fit a Spread: origins CalibFrom, CalibFrom+CalibStride, ...
+	// whose horizon ends by First. They must lie in data the model did not
+	// train on. The report then also scores the widened forecasts.
+	CalibFrom int
+	// CalibStride is the step between held-out origins (default Stride/4).
+	CalibStride int
+	// Pool is the number of neighbouring steps on each side whose scores
+	// are pooled to fit a step's spread factor (default 2).
+	Pool int
+	// Online, with CalibFrom, refits the spread before every origin with
+	// the scores of the earlier origins whose outcomes are known by then,
+	// as a running forecaster can.
+	Online bool
+	// Recent, when positive, keeps only the newest Recent scores per step
+	// for the spread, so that it follows changes in volatility.
+	Recent int
 }
 
 // Score summarises one method over every origin, step and channel. CRPS
@@ -56,12 +73,21 @@ type BacktestReport struct {
 	To      time.Time `json:"to"`   // last origin
 	// Flow scores the model's sampled forecasts.
 	Flow Score `json:"flow"`
+	// Widened scores the same forecasts widened by Spread; it and Spread
+	// are set only when BacktestOptions.CalibFrom is.
+	Widened *Score  `json:"widened,omitempty"`
+	Spread  *Spread `json:"spread,omitempty"`
+	// CalibOrigins is the number of held-out origins Spread was fitted on.
+	CalibOrigins int `json:"calib_origins,omitempty"`
 	// Naive scores the seasonal-naive baseline with bootstrapped seasonal
 	// differences (SeasonalNaive).
 	Naive Score `json:"naive"`
 	// NaivePointCRPS is the CRPS of the plain seasonal-naive point
 	// forecast, which equals its mean absolute error.
 	NaivePointCRPS float64 `json:"naive_point_crps"`
+	// Clamped is the number of sampled values Options.Bound moved, over
+	// every origin.
+	Clamped int `json:"clamped"`
 	// Seconds is the wall time spent sampling the flow's forecasts.
 	Seconds float64 `json:"seconds"`
 }
@@ -139,7 +165,28 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 
 	rep := BacktestReport{Horizon: hz, Paths: opt.Paths, Level: opt.Level,
 		Season: opt.Season}
-	flow, naive := newAcc(hz), newAcc(hz)
+	var sp *Spread
+	var sf *spreadFitter
+	if opt.CalibFrom > 0 {
+		var err error
+		if sf, rep.CalibOrigins, err = heldOutScores(ctx, m, h, &opt); err != nil {
+			return BacktestReport{}, err
+		}
+		s, err := sf.fit(opt.Pool)
+		if err != nil {
+			return BacktestReport{}, err
+		}
+		sp, rep.Spread = &s, &s
+	}
+	// pending holds the outcomes' scores of origins not yet known.
+	type pendingScore struct {
+		due    int // index of the last outcome
+		k      int
+		sorted []float64
+		y      float64
+	}
+	var pending []pendingScore
+	flow, naive, wide := newAcc(hz), newAcc(hz), newAcc(hz)
 	var pointAbs float64
 	var pointN int
 	nv := SeasonalNaive{Season: opt.Season}
@@ -156,6 +203,23 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 			return BacktestReport{}, fmt.Errorf("forecast: backtest origin %v: %w",
 				h.Times[o], err)
 		}
+		rep.Clamped += fc.Clamped
+		if sf != nil && opt.Online {
+			kept := pending[:0]
+			for _, ps := range pending {
+				if ps.due <= o {
+					sf.add(ps.k, ps.sorted, ps.y)
+				} else {
+					kept = append(kept, ps)
+				}
+			}
+			pending = kept
+			s, err := sf.fit(opt.Pool)
+			if err != nil {
+				return BacktestReport{}, err
+			}
+			sp = &s
+		}
 		for ch := range c {
 			for i := range o + 1 {
 				channel[i] = h.Values[i*c+ch]
@@ -171,6 +235,14 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 				}
 				slices.Sort(col)
 				flow.add(k, col, y, opt.Level)
+				if sp != nil {
+					if opt.Online {
+						pending = append(pending, pendingScore{due: o + 1 + k, k: k,
+							sorted: slices.Clone(col), y: y})
+					}
+					sp.apply(k, col)
+					wide.add(k, col, y, opt.Level)
+				}
 				naive.add(k, base[k], y, opt.Level)
 				pointAbs += math.Abs(nv.Point(channel[:o+1], k+1) - y)
 				pointN++
@@ -184,6 +256,53 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	rep.Flow, rep.Naive = flow.score(), naive.score()
+	if sp != nil {
+		w := wide.score()
+		rep.Widened = &w
+	}
 	rep.NaivePointCRPS = pointAbs / float64(max(pointN, 1))
 	return rep, nil
+}
+
+// heldOutScores collects the conformal scores of the held-out origins of
+// opt.
+func heldOutScores(ctx context.Context, m *scorer.Model, h History,
+	opt *BacktestOptions) (*spreadFitter, int, error) {
+	hz, c := opt.Horizon, m.Meta().Features.Channels
+	if opt.CalibStride == 0 {
+		opt.CalibStride = max(1, opt.Stride/4)
+	}
+	if opt.Pool == 0 {
+		opt.Pool = 2
+	}
+	if opt.CalibFrom < m.Meta().Features.Window || opt.CalibFrom+hz > opt.First {
+		return nil, 0, errors.New("forecast: backtest: held-out origins must have a " +
+			"window before them and end by the first origin")
+	}
+	sf := newSpreadFitter(hz, opt.Level)
+	sf.keep = opt.Recent
+	col := make([]float64, opt.Paths)
+	n := 0
+	for o := opt.CalibFrom; o+hz <= opt.First; o += opt.CalibStride {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		fc, err := Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
+			KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + 1<<40 + uint64(n)})
+		if err != nil {
+			return nil, 0, fmt.Errorf("forecast: backtest held-out origin %v: %w",
+				h.Times[o], err)
+		}
+		for ch := range c {
+			for k := range hz {
+				for r := range opt.Paths {
+					col[r] = fc.Paths[(r*hz+k)*c+ch]
+				}
+				slices.Sort(col)
+				sf.add(k, col, h.Values[(o+1+k)*c+ch])
+			}
+		}
+		n++
+	}
+	return sf, n, nil
 }

@@ -3,6 +3,7 @@ package forecast
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -24,6 +25,16 @@ type Options struct {
 	// Seed drives the sampling: one seed, model and history give one
 	// forecast, bit for bit.
 	Seed uint64
+	// Spread, if not nil, widens the paths around their per-step median
+	// by its factors (see Spread); it needs a factor for every step.
+	Spread *Spread
+	// Bound keeps every sampled value within the range of the history,
+	// widened on each side by Bound times its width (default 1; negative
+	// turns the bound off). An affine flow extrapolates linearly, so a
+	// path that wanders far from anything seen in training can feed on
+	// itself and run off to huge values; the bound stops that, and
+	// Forecast.Clamped counts how often it did.
+	Bound float64
 }
 
 // Limits on Options, so that a request cannot ask for unbounded work.
@@ -43,12 +54,19 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Paths == 0 {
 		o.Paths = 1000
 	}
+	if o.Bound == 0 {
+		o.Bound = 1
+	}
 	if len(o.Levels) == 0 {
 		o.Levels = DefaultLevels
 	}
 	if o.Horizon < 1 || o.Horizon > MaxHorizon || o.Paths < 1 || o.Paths > MaxPaths {
 		return o, fmt.Errorf("forecast: horizon %d or paths %d out of range", o.Horizon,
 			o.Paths)
+	}
+	if o.Spread != nil && len(o.Spread.Scale) < o.Horizon {
+		return o, fmt.Errorf("forecast: spread has %d steps, horizon is %d",
+			len(o.Spread.Scale), o.Horizon)
 	}
 	for _, p := range o.Levels {
 		if !(p > 0 && p < 1) {
@@ -80,6 +98,8 @@ type Forecast struct {
 	Paths []float64 `json:"paths,omitempty"`
 	// NumPaths is N.
 	NumPaths int `json:"num_paths"`
+	// Clamped is the number of sampled values Options.Bound moved.
+	Clamped int `json:"clamped"`
 }
 
 // At returns the quantile at level index j of step k and channel c.
@@ -137,6 +157,7 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 
 	fc := &Forecast{Origin: last, Channels: c, NumPaths: n,
 		Levels: slices.Clone(opt.Levels)}
+	lo, hi := bounds(h.Values, c, opt.Bound, meta.Norm.Apply)
 	for k := range hz {
 		t := last.Add(time.Duration(k+1) * feat.Step)
 		fc.Times = append(fc.Times, t)
@@ -154,16 +175,55 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 			return nil, fmt.Errorf("forecast: step %d: %w", k+1, err)
 		}
 		for r := range n {
+			step := win[r*d+d-c : r*d+d]
+			for ch, v := range step {
+				if v < lo[ch] || v > hi[ch] {
+					step[ch] = min(max(v, lo[ch]), hi[ch])
+					fc.Clamped++
+				}
+			}
 			out := paths[r*hz*c+k*c : r*hz*c+(k+1)*c]
-			copy(out, win[r*d+d-c:r*d+d])
+			copy(out, step)
 			meta.Norm.Invert(out)
 		}
+	}
+	if opt.Spread != nil {
+		widen(paths, n, hz, c, opt.Spread)
 	}
 	summarise(fc, paths, hz, opt.Levels)
 	if opt.KeepPaths {
 		fc.Paths = paths
 	}
 	return fc, nil
+}
+
+// bounds returns, per channel, the normalised range of the history values
+// widened by bound times its width on each side; infinite when bound is
+// negative.
+func bounds(values []float64, c int, bound float64, norm func([]float64)) (lo, hi []float64) {
+	lo, hi = make([]float64, c), make([]float64, c)
+	for ch := range c {
+		lo[ch], hi[ch] = math.Inf(1), math.Inf(-1)
+	}
+	row := make([]float64, c)
+	for i := 0; i < len(values); i += c {
+		copy(row, values[i:i+c])
+		norm(row)
+		for ch, v := range row {
+			lo[ch], hi[ch] = min(lo[ch], v), max(hi[ch], v)
+		}
+	}
+	for ch := range c {
+		w := hi[ch] - lo[ch]
+		if bound < 0 {
+			lo[ch], hi[ch] = math.Inf(-1), math.Inf(1)
+			continue
+		}
+		// A constant history still leaves room: one normalised unit.
+		w = max(w, 1)
+		lo[ch], hi[ch] = lo[ch]-bound*w, hi[ch]+bound*w
+	}
+	return lo, hi
 }
 
 // checkHistory verifies that h ends in W-1 steps one grid step apart.
@@ -204,6 +264,24 @@ func summarise(fc *Forecast, paths []float64, hz int, levels []float64) {
 		slices.Sort(col)
 		for j, p := range levels {
 			fc.Quantiles[j][i] = Quantile(col, p)
+		}
+	}
+}
+
+// widen applies sp to every step and channel of the paths.
+func widen(paths []float64, n, hz, c int, sp *Spread) {
+	col := make([]float64, n)
+	for k := range hz {
+		for ch := range c {
+			i := k*c + ch
+			for r := range n {
+				col[r] = paths[r*hz*c+i]
+			}
+			slices.Sort(col)
+			m, s := Quantile(col, 0.5), sp.Scale[k]
+			for r := range n {
+				paths[r*hz*c+i] = m + s*(paths[r*hz*c+i]-m)
+			}
 		}
 	}
 }

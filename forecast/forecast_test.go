@@ -169,3 +169,30 @@ func TestShortHistory(t *testing.T) {
 		t.Fatal("level 1 accepted")
 	}
 }
+
+// TestBound checks that a tight bound keeps every path inside the history's
+// widened range and counts what it moved.
+func TestBound(t *testing.T) {
+	m := ar1Model(t)
+	h := arHistory(1) // values from -0.5 to 2: width 2.5
+	fc, err := Sample(m, h, Options{Horizon: 10, Paths: 200, Seed: 1, Bound: 0.1,
+		KeepPaths: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := -0.5-0.25, 2.0+0.25
+	for _, v := range fc.Paths {
+		if v < lo-1e-9 || v > hi+1e-9 {
+			t.Fatalf("path value %v outside [%v, %v]", v, lo, hi)
+		}
+	}
+	// The process's stationary sd is 1.67, so many of 2000 values leave
+	// [-0.75, 2.25].
+	if fc.Clamped < 100 {
+		t.Fatalf("Clamped = %d, want many", fc.Clamped)
+	}
+	fc, err = Sample(m, h, Options{Horizon: 10, Paths: 200, Seed: 1, Bound: -1})
+	if err != nil || fc.Clamped != 0 {
+		t.Fatalf("without a bound: Clamped = %d, err %v", fc.Clamped, err)
+	}
+}

@@ -33,6 +33,7 @@ Commands:
   run       consume, score and store anomalies (the default)
   migrate   apply the database schema and exit (migrate down|status: see --help)
   evaluate  replay labelled series (NAB layout) through the detector and score it
+  forecast  sample futures of a CSV series as JSON quantiles (forecast backtest: evaluate)
 
 Run "detector <command> --help" for the settings of a command.
 `
@@ -53,6 +54,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return runMigrate(ctx, args, stdout, stderr, getenv)
 	case "evaluate":
 		return runEvaluate(ctx, args, stdout, stderr, getenv)
+	case "forecast":
+		return runForecast(ctx, args, stdout, stderr, getenv)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeSeasonalCSV writes 10 days of a 30-minute series with a daily cycle
+// and noise, in NAB's layout.
+func writeSeasonalCSV(t *testing.T) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 * 48 {
+		ts := start.Add(time.Duration(i) * 30 * time.Minute)
+		v := 100 + 20*math.Sin(2*math.Pi*float64(i)/48) + 2*rng.NormFloat64()
+		fmt.Fprintf(&b, "%s,%.3f\n", ts.Format("2006-01-02 15:04:05"), v)
+	}
+	path := filepath.Join(t.TempDir(), "series.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestForecastCommand(t *testing.T) {
+	csv := writeSeasonalCSV(t)
+	chart := filepath.Join(t.TempDir(), "fan.svg")
+	var out, errOut strings.Builder
+	err := Run(context.Background(), []string{"forecast", "--csv", csv, "--horizon", "12",
+		"--paths", "200", "--lags", "24h", "--hidden", "16", "--layers", "2",
+		"--epochs", "150", "--chart", chart}, &out, &errOut, envOf(nil))
+	if err != nil {
+		t.Fatalf("forecast: %v\n%s", err, errOut.String())
+	}
+	var fc struct {
+		Origin    time.Time
+		Times     []time.Time
+		Levels    []float64
+		Quantiles [][]float64
+		Mean      []float64
+		NumPaths  int `json:"num_paths"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &fc); err != nil {
+		t.Fatalf("output is not JSON: %v\n%.300s", err, out.String())
+	}
+	wantOrigin := time.Date(2024, 1, 10, 23, 30, 0, 0, time.UTC)
+	if !fc.Origin.Equal(wantOrigin) || len(fc.Times) != 12 || fc.NumPaths != 200 ||
+		len(fc.Quantiles) != 3 || len(fc.Quantiles[0]) != 12 {
+		t.Fatalf("forecast shape: origin %v, %d times, %d paths, %d levels", fc.Origin,
+			len(fc.Times), fc.NumPaths, len(fc.Quantiles))
+	}
+	for k := range 12 {
+		lo, mid, hi := fc.Quantiles[0][k], fc.Quantiles[1][k], fc.Quantiles[2][k]
+		if !(lo < mid && mid < hi) {
+			t.Errorf("step %d: quantiles %v %v %v not increasing", k+1, lo, mid, hi)
+		}
+		// The next half day follows the daily cycle: 100 + 20 sin(...).
+		want := 100 + 20*math.Sin(2*math.Pi*float64(480+k)/48)
+		if math.Abs(mid-want) > 10 {
+			t.Errorf("step %d: median %.1f, the cycle is at %.1f", k+1, mid, want)
+		}
+	}
+	svg, err := os.ReadFile(chart)
+	if err != nil || !strings.Contains(string(svg), "<svg") {
+		t.Fatalf("chart: %v, %.100s", err, svg)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	err = Run(context.Background(), []string{"forecast", "backtest", "--csv", csv,
+		"--horizon", "12", "--paths", "100", "--lags", "24h", "--hidden", "16",
+		"--layers", "2", "--epochs", "15", "--train_frac", "0.6", "--recent", "0"},
+		&out, &errOut, envOf(nil))
+	if err != nil {
+		t.Fatalf("backtest: %v\n%s", err, errOut.String())
+	}
+	var rep struct {
+		Origins int
+		Flow    struct{ CRPS, Coverage float64 }
+		Naive   struct{ CRPS float64 }
+		Widened *struct{ Coverage float64 }
+	}
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// 480 steps, training share 288: origins 287, 299, ... up to 467.
+	if rep.Origins != 16 || rep.Widened == nil || !(rep.Flow.CRPS > 0) ||
+		!(rep.Naive.CRPS > 0) {
+		t.Fatalf("backtest report %+v", rep)
+	}
+	if !strings.Contains(errOut.String(), "CRPS flow") {
+		t.Errorf("no summary on stderr: %q", errOut.String())
+	}
+}
