@@ -190,3 +190,18 @@ func (s Spec) paramsPerValue() int {
 // TimeOrdered reports whether every layer keeps the window's time order, so
 // that StepLogProb and conditional sampling are exact.
 func (s Spec) TimeOrdered() bool { return s.Kind == KindTimeOrdered }
+
+// DefaultSpec returns the stack the detector uses unless configured
+// otherwise: time-ordered rational-quadratic spline layers (8 bins on
+// [-5, 5], for standardised data), 4 layers, MADEs with two hidden layers of
+// 64 ReLU units, widened to the window size when W*C needs more degrees.
+func DefaultSpec(window, channels, context int) Spec {
+	s := Spec{
+		Kind: KindTimeOrdered, Window: window, Channels: channels, Context: context,
+		Hidden: DefaultHidden, Layers: 4, LayerType: LayerSpline,
+	}.WithDefaults()
+	if need := s.minHidden(); s.Hidden < need {
+		s.Hidden = (need + panelWidth - 1) / panelWidth * panelWidth
+	}
+	return s
+}

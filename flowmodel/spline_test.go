@@ -202,3 +202,15 @@ func TestSplineBimodal(t *testing.T) {
 		t.Errorf("samples: %d up, %d down of %d", up, down, draws)
 	}
 }
+
+// TestDefaultSpec: the detector's default is a valid time-ordered spline
+// stack for small and wide windows.
+func TestDefaultSpec(t *testing.T) {
+	for _, tc := range []struct{ w, c, ctx, hidden int }{{32, 1, 0, 64}, {32, 1, 4, 64}, {40, 3, 2, 120}} {
+		s := DefaultSpec(tc.w, tc.c, tc.ctx)
+		if err := s.Validate(); err != nil || s.Hidden != tc.hidden || !s.TimeOrdered() ||
+			s.LayerType != LayerSpline || s.Bins != 8 || s.TailBound != 5 || s.Layers != 4 {
+			t.Errorf("DefaultSpec(%d, %d, %d) = %+v, %v", tc.w, tc.c, tc.ctx, s, err)
+		}
+	}
+}
