@@ -230,6 +230,7 @@ func (d *Detector) handle(ctx context.Context, r *kafka.Reader, msgs []kafka.Mes
 		d.push(&msgs[i])
 	}
 	d.m.messages.Add(float64(len(msgs)))
+	d.applyReloads(wctx) // a champion announced while this batch filled scores it
 	d.score(wctx)
 	if err := d.persist(wctx); err != nil {
 		return err

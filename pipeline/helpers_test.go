@@ -296,16 +296,23 @@ func (e *env) produce(t *testing.T, topic string, msgs []kafka.Message) {
 }
 
 // stage runs fn in a goroutine; the returned stop cancels it and returns
-// its error and how long it took to return.
+// its error and how long it took to return. Calling stop again returns the
+// same result.
 func stage(fn func(context.Context) error) (stop func() (error, time.Duration)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- fn(ctx) }()
+	var once sync.Once
+	var err error
+	var took time.Duration
 	return func() (error, time.Duration) {
-		start := time.Now()
-		cancel()
-		err := <-errc
-		return err, time.Since(start)
+		once.Do(func() {
+			start := time.Now()
+			cancel()
+			err = <-errc
+			took = time.Since(start)
+		})
+		return err, took
 	}
 }
 
