@@ -505,3 +505,5 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func errorsIsNoModel(err error) bool { return errors.Is(err, ErrNoModel) }

@@ -15,8 +15,9 @@ import (
 // detector: it loads champions with Decode and files bootstrap jobs.
 type Registry struct {
 	Store *store.Store
-	// Decode turns a model artifact (store.Model.Artifact) into a Model.
-	Decode func(artifact []byte) (Model, error)
+	// Decode turns a model artifact (store.Model.Artifact) of the given
+	// registry version into a Model; FlowDecoder gives one.
+	Decode func(artifact []byte, version int) (Model, error)
 }
 
 var (
@@ -33,24 +34,12 @@ func (r *Registry) Champion(ctx context.Context, group string) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := r.Decode(m.Artifact)
+	model, err := r.Decode(m.Artifact, m.Version)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: decode model %s v%d: %w", group, m.Version, err)
-	}
-	if model.Version() != m.Version {
-		return &versioned{Model: model, version: m.Version}, nil
+		return nil, fmt.Errorf("pipeline: load model %s v%d: %w", group, m.Version, err)
 	}
 	return model, nil
 }
-
-// versioned reports the registry's version for a model whose artifact does
-// not carry it.
-type versioned struct {
-	Model
-	version int
-}
-
-func (v *versioned) Version() int { return v.version }
 
 // FileBootstrap implements JobFiler with a bootstrap job over [from, to]
 // whose details list the group's series.
