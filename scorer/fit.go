@@ -45,7 +45,8 @@ type Options struct {
 	Lags []time.Duration
 	// Spec overrides the flow's shape; Window, Channels and Context are
 	// always set by Fit. Zero Hidden and Layers pick 64 and 5, or 32 and 3
-	// when data is short.
+	// when data is short; an empty LayerType picks the rational-quadratic
+	// spline, whose conditionals need not be Gaussian.
 	Spec flowmodel.Spec
 	// Train configures flowmodel.Train. Zero Epochs picks 60, or 200 when
 	// data is short (small epochs, early stopping ends them); zero Patience
@@ -95,6 +96,9 @@ func (o Options) withDefaults(steps int, span time.Duration) Options {
 	}
 	if o.Spec.Hidden == 0 {
 		o.Spec.Hidden = pick(short, 32, 64)
+	}
+	if o.Spec.LayerType == "" {
+		o.Spec.LayerType = flowmodel.LayerSpline
 	}
 	if o.Spec.Layers == 0 {
 		o.Spec.Layers = pick(short, 3, 5)

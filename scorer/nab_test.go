@@ -118,16 +118,17 @@ func maxOf(v []float64) float64 {
 // scores the rest. What is measured: for each of the four labelled windows,
 // the share of same-length stretches of unlabelled data after the training
 // rows whose highest score is below the window's highest score. Chance
-// gives 0.5. One seed's number moves with every change to the arithmetic
-// of training (0.58 to 0.79 over seeds 1-4 when this was written), so the
-// test averages the 16 ranks of seeds 1-4, measured at 0.68, and asks for
-// more than 0.6.
+// gives 0.5. One seed's number can move with any change to the arithmetic
+// of training, so the test averages the ranks of seeds 1 and 2 and asks
+// for more than 0.6. Measured when written: [0.94 1.00 0.94 1.00] for both
+// seeds with the spline layers (mean 0.97); the affine layers gave means
+// of 0.60 to 0.77 over seeds 1-4.
 func TestFitOnNAB(t *testing.T) {
 	const name = "realKnownCause/machine_temperature_system_failure.csv"
 	ss := readNAB(t, name)
 	labels := nabWindows(t, name)
 	var ranks []float64
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 2; seed++ {
 		m, err := scorer.Fit(context.Background(), [][]timeseries.Sample{ss[:750]},
 			scorer.Options{Seed: seed})
 		if err != nil {

@@ -84,11 +84,12 @@ func TestPValuesUniformOnHeldOutData(t *testing.T) {
 	if d > crit {
 		t.Fatalf("p-values not uniform: KS distance %.4f > %.4f", d, crit)
 	}
-	// The statistic has power: data whose level moved by one innovation
-	// standard deviation fails it.
+	// The statistic has power: data whose level moved by two innovation
+	// standard deviations (which moves the conditional mean by 0.8 of
+	// one) fails it.
 	shifted := ar1(99, 2000, t0.Add(1000*time.Hour))
 	for i := range shifted {
-		shifted[i].Values[0] += 2
+		shifted[i].Values[0] += 4
 	}
 	_, sc2 := score(t, m, shifted)
 	if d2 := ksUniform(sc2.P); d2 <= crit {

@@ -87,7 +87,7 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	done := make(chan error, 1)
 	logs := &syncWriter{}
 	go func() {
-		done <- Run(runCtx, []string{"run", "--poll", "300ms", "--id", "t1",
+		done <- Run(runCtx, []string{"run", "--poll", "300ms", "--id", "t1", "--model.epochs", "40",
 			"--kafka.brokers", broker.Addr(), "--kafka.samples_topic", topic},
 			logs, logs, dbEnv(db))
 	}()
@@ -203,7 +203,8 @@ func TestTrainFromKafkaRange(t *testing.T) {
 	var b strings.Builder
 	// The range leaves out the first 100 rows.
 	err = Run(context.Background(), []string{"train", "--kafka.brokers", broker.Addr(),
-		"--from", ss[100].Time.Format(time.RFC3339), "--series", "machine", "--out", out},
+		"--from", ss[100].Time.Format(time.RFC3339), "--series", "machine", "--out", out,
+		"--model.epochs", "30"},
 		&b, &b, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())

@@ -54,7 +54,9 @@ func TestTrainPublishPromoteRollback(t *testing.T) {
 		}
 		return b.String()
 	}
-	got := run("train", "--csv", csv, "--out", out, "--group", "nab", "--publish")
+	// Fewer epochs keep the test short; the defaults are the scorer's.
+	got := run("train", "--csv", csv, "--out", out, "--group", "nab", "--publish",
+		"--model.epochs", "40")
 	if !strings.Contains(got, "published nab version 1 as champion") {
 		t.Fatalf("first train printed:\n%s", got)
 	}
@@ -70,7 +72,8 @@ func TestTrainPublishPromoteRollback(t *testing.T) {
 		t.Fatalf("model file metadata %+v", m.Meta())
 	}
 
-	got = run("train", "--csv", csv, "--group", "nab", "--publish", "--model.seed", "2")
+	got = run("train", "--csv", csv, "--group", "nab", "--publish", "--model.seed", "2",
+		"--model.epochs", "40", "--model.layer_type", "affine")
 	if !strings.Contains(got, "published nab version 2 as candidate") {
 		t.Fatalf("second train printed:\n%s", got)
 	}

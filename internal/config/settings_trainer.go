@@ -32,13 +32,14 @@ type Trainer struct {
 // TrainerModel sets the shape and training of the models the trainer
 // builds. Zero values let the trainer choose from the amount of data.
 type TrainerModel struct {
-	Window   int    `yaml:"window" help:"steps per window; 0: 16, or 8 for short data"`
-	Hidden   int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: 64, or 32 for short data"`
-	Layers   int    `yaml:"layers" help:"flow layers; 0: 5, or 3 for short data"`
-	Epochs   int    `yaml:"epochs" help:"most training epochs; 0: 60, or 200 for short data (early stopping ends most runs)"`
-	Calendar string `yaml:"calendar" help:"hour-of-day and day-of-week context: auto (when data spans two weeks), on or off"`
-	TimeZone string `yaml:"time_zone" help:"IANA time zone of the calendar context; empty: UTC"`
-	Seed     int64  `yaml:"seed" help:"seed of the weights and minibatch order; one seed gives one model"`
+	Window    int    `yaml:"window" help:"steps per window; 0: 16, or 8 for short data"`
+	LayerType string `yaml:"layer_type" help:"flow layer: spline (rational-quadratic) or affine; empty: spline"`
+	Hidden    int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: 64, or 32 for short data"`
+	Layers    int    `yaml:"layers" help:"flow layers; 0: 5, or 3 for short data"`
+	Epochs    int    `yaml:"epochs" help:"most training epochs; 0: 60, or 200 for short data (early stopping ends most runs)"`
+	Calendar  string `yaml:"calendar" help:"hour-of-day and day-of-week context: auto (when data spans two weeks), on or off"`
+	TimeZone  string `yaml:"time_zone" help:"IANA time zone of the calendar context; empty: UTC"`
+	Seed      int64  `yaml:"seed" help:"seed of the weights and minibatch order; one seed gives one model"`
 }
 
 // DefaultTrainer returns the trainer's defaults.
