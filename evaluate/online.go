@@ -60,15 +60,18 @@ type Settings struct {
 	Fitter Fitter `json:"-"`
 }
 
-// DefaultSettings returns the product defaults.
+// DefaultSettings returns the product defaults. They were chosen on NAB's
+// development subset (see BENCHMARKS.md) and are the same for every series.
 func DefaultSettings() Settings {
 	return Settings{
-		Window:   8,
-		MaxFill:  3,
-		Calendar: false,
-		Lags:     []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
-		Drift:    drift.Config{Window: 200, Every: 20},
-		Policy:   PolicyConfig{Mode: "cooldown", Alpha: 1e-6},
+		Window:      12,
+		MaxFill:     3,
+		Lags:        []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
+		RetrainRows: 3000,
+		Level:       true,
+		Drift:       drift.Config{Window: 200, Every: 20},
+		Policy: PolicyConfig{Mode: "cooldown", Alpha: 1e-6, Run: 4, Extend: true,
+			Cooldown: 100},
 	}
 }
 

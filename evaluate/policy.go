@@ -35,6 +35,10 @@ type PolicyConfig struct {
 	// the incident's peak so far: a growing event then shows its size
 	// rather than the level at which it was first flagged.
 	Escalate float64 `json:"escalate" yaml:"escalate"`
+	// Extend makes every flag inside a cooldown restart it: an incident
+	// stays open until Cooldown points pass without a flag, so a
+	// sustained anomaly raises one alarm however long it lasts.
+	Extend bool `json:"extend" yaml:"extend"`
 	// Multiplicity, when set, judges each point against the number of
 	// points the series has had scored (its p-value times that count,
 	// a running Bonferroni correction), so a long stream does not turn
@@ -156,6 +160,9 @@ func (p *Policy) Next(surprise float64) Decision {
 	}
 	if p.cooldown > 0 {
 		p.cooldown--
+		if p.cfg.Extend && d.Flagged {
+			p.cooldown = p.cfg.Cooldown
+		}
 		if p.cfg.Escalate > 1 && s > p.peak*p.cfg.Escalate {
 			p.peak = s
 			return d
