@@ -178,7 +178,7 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 		return nil, Windows{}, err
 	}
 	meta.Data = DataInfo{From: all.Time[0], To: all.Time[0], Series: len(series),
-		Steps: steps, Excluded: excluded, Train: train.Len(), Valid: valid.Len(),
+		Samples: steps, Excluded: excluded, Train: train.Len(), Valid: valid.Len(),
 		Calib: calib.Len()}
 	for _, t := range all.Time {
 		meta.Data.From, meta.Data.To = minTime(meta.Data.From, t), maxTime(meta.Data.To, t)

@@ -64,8 +64,8 @@ type DataInfo struct {
 	To   time.Time `json:"to"`
 	// Series is the number of series.
 	Series int `json:"series"`
-	// Steps is the number of grid steps seen, gap-filled ones included.
-	Steps int `json:"steps"`
+	// Samples is the number of samples given to Fit.
+	Samples int `json:"samples"`
 	// Excluded is the number of steps left out because they were flagged
 	// (Options.Exclude); every window holding one was dropped.
 	Excluded int `json:"excluded"`

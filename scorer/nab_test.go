@@ -136,7 +136,7 @@ func TestFitOnNAB(t *testing.T) {
 		}
 		meta := m.Meta()
 		if meta.Features.Window != 8 || meta.Features.Step != 5*time.Minute ||
-			meta.Features.Calendar || meta.Data.Steps != 750 {
+			meta.Features.Calendar || meta.Data.Samples != 750 {
 			t.Fatalf("short-data defaults not taken: %+v %+v", meta.Features, meta.Data)
 		}
 		w, _, err := meta.Features.Build([][]timeseries.Sample{ss}, nil)

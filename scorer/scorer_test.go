@@ -202,8 +202,8 @@ func TestFitExcludesFlaggedSteps(t *testing.T) {
 		t.Fatalf("excluded %d, windows %d; want 3 and %d", d.Excluded,
 			d.Train+d.Valid+d.Calib, 1497-10)
 	}
-	if !d.From.Equal(ss[3].Time) || !d.To.Equal(ss[1499].Time) || d.Steps != 1500 {
-		t.Fatalf("data range %v..%v steps %d", d.From, d.To, d.Steps)
+	if !d.From.Equal(ss[3].Time) || !d.To.Equal(ss[1499].Time) || d.Samples != 1500 {
+		t.Fatalf("data range %v..%v samples %d", d.From, d.To, d.Samples)
 	}
 }
 

@@ -198,7 +198,7 @@ func (w *worker) train(ctx context.Context, job store.Job, log *slog.Logger) (in
 		return 0, fmt.Errorf("fit: %w", err)
 	}
 	meta := cand.Meta()
-	log.Info("model trained", "series", meta.Data.Series, "steps", meta.Data.Steps,
+	log.Info("model trained", "series", meta.Data.Series, "samples", meta.Data.Samples,
 		"excluded", meta.Data.Excluded, "valid_nll", meta.Report.ValidNLL,
 		"calib_score", meta.Report.CalibScore, "seconds", meta.Report.Seconds)
 

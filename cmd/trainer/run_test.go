@@ -120,7 +120,7 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := m.Meta().Data; d.Steps != 800 || !d.To.Equal(ss[799].Time) {
+	if d := m.Meta().Data; d.Samples != 800 || !d.To.Equal(ss[799].Time) {
 		t.Fatalf("champion trained on %+v, want the 800 produced steps", d)
 	}
 	waitJob(t, s, first.ID, store.JobDone)
@@ -220,7 +220,7 @@ func TestTrainFromKafkaRange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := m.Meta().Data; d.Steps != 800 || d.From.Before(ss[100].Time) {
+	if d := m.Meta().Data; d.Samples != 800 || d.From.Before(ss[100].Time) {
 		t.Fatalf("model trained on %+v", d)
 	}
 }

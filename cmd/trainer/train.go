@@ -46,9 +46,9 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		return err
 	}
 	meta := m.Meta()
-	fmt.Fprintf(stdout, "trained %s: %d series, %d steps %s to %s, window %d, "+
+	fmt.Fprintf(stdout, "trained %s: %d series, %d samples %s to %s, window %d, "+
 		"%d/%d/%d train/valid/calibration windows\n", meta.Group, meta.Data.Series,
-		meta.Data.Steps, meta.Data.From.Format("2006-01-02 15:04"),
+		meta.Data.Samples, meta.Data.From.Format("2006-01-02 15:04"),
 		meta.Data.To.Format("2006-01-02 15:04"), meta.Features.Window, meta.Data.Train,
 		meta.Data.Valid, meta.Data.Calib)
 	fmt.Fprintf(stdout, "epochs %d (best %d, %s), valid NLL %.4f, mean calibration score "+

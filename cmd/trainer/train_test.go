@@ -68,7 +68,7 @@ func TestTrainPublishPromoteRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := m.Meta().Data; m.Meta().Group != "nab" || d.Steps != 800 || d.Series != 1 {
+	if d := m.Meta().Data; m.Meta().Group != "nab" || d.Samples != 800 || d.Series != 1 {
 		t.Fatalf("model file metadata %+v", m.Meta())
 	}
 
