@@ -17,8 +17,8 @@ func ExampleFit() {
 	train := ar1(1, 2000, t0)
 	m, err := scorer.Fit(context.Background(), [][]timeseries.Sample{train}, scorer.Options{
 		Window: 4, Seed: 1,
-		Spec:   flowmodel.Spec{Hidden: 16, Layers: 2},
-		Train:  flowmodel.TrainOptions{Epochs: 20},
+		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
+		Train: flowmodel.TrainOptions{Epochs: 20},
 	})
 	if err != nil {
 		fmt.Println(err)
