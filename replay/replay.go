@@ -191,7 +191,12 @@ func readPartition(ctx context.Context, req Request, s span,
 		return fmt.Errorf("replay: seek %s/%d to %d: %w", req.Topic, s.partition, s.start, err)
 	}
 	for {
-		m, err := r.ReadMessage(ctx)
+		m, err := readOne(ctx, r)
+		if errors.Is(err, errIdle) && r.Offset() >= s.end {
+			// The end offset was a transaction marker or a removed
+			// record: nothing more will come below it.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("replay: read %s/%d: %w", req.Topic, s.partition, err)
 		}
@@ -204,6 +209,23 @@ func readPartition(ctx context.Context, req Request, s span,
 			return nil
 		}
 	}
+}
+
+// errIdle means no message arrived within idleTimeout.
+var errIdle = errors.New("no message for " + idleTimeout.String())
+
+// idleTimeout bounds the wait for one message of a range that should be
+// there already.
+const idleTimeout = 10 * time.Second
+
+func readOne(ctx context.Context, r *kafka.Reader) (kafka.Message, error) {
+	rctx, cancel := context.WithTimeout(ctx, idleTimeout)
+	defer cancel()
+	m, err := r.ReadMessage(rctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return m, errIdle
+	}
+	return m, err
 }
 
 func keep(req Request, m kafka.Message, out map[string][]timeseries.Sample, st *Stats) {
