@@ -23,6 +23,7 @@ type maskedDense struct {
 	lo, hi  []int
 	panels  []panel
 	mask    []bool    // per entry of w: inside the MADE mask
+	allow   []bool    // out x in: the MADE mask itself
 	wt      []float64 // per panel, W rows k0..k0+nk over [lo, hi), row-major
 }
 
@@ -36,21 +37,22 @@ type panel struct {
 const panelWidth = 8
 
 // setRanges derives the column ranges from an allow predicate, lays out the
-// panels and returns the number of packed weights. It panics if an allowed
-// set is not contiguous: that would be a bug in degree assignment.
+// panels and returns the number of packed weights. A row's range spans its
+// allowed columns; masks that are not contiguous (parity couplings) keep
+// their gaps as structural zeros through l.mask.
 func (l *maskedDense) setRanges(allow func(k, j int) bool) int {
 	l.lo = make([]int, l.out)
 	l.hi = make([]int, l.out)
+	l.allow = make([]bool, l.out*l.in)
 	for k := range l.out {
 		lo, hi := -1, -1
 		for j := range l.in {
 			if !allow(k, j) {
 				continue
 			}
+			l.allow[k*l.in+j] = true
 			if lo < 0 {
 				lo = j
-			} else if hi != j {
-				panic("flowmodel: internal error: mask row is not contiguous")
 			}
 			hi = j + 1
 		}
@@ -88,7 +90,7 @@ func (l *maskedDense) setRanges(allow func(k, j int) bool) int {
 }
 
 // allowed reports whether weight (k, j) is inside the MADE mask.
-func (l *maskedDense) allowed(k, j int) bool { return j >= l.lo[k] && j < l.hi[k] }
+func (l *maskedDense) allowed(k, j int) bool { return l.allow[k*l.in+j] }
 
 // weight returns W[k, j] (zero outside the stored panels).
 func (l *maskedDense) weight(k, j int) float64 {
@@ -102,8 +104,10 @@ func (l *maskedDense) weight(k, j int) float64 {
 // nonzero returns the number of weights inside the mask.
 func (l *maskedDense) nonzero() int {
 	n := 0
-	for k := range l.out {
-		n += l.hi[k] - l.lo[k]
+	for _, ok := range l.allow {
+		if ok {
+			n++
+		}
 	}
 	return n
 }

@@ -48,15 +48,16 @@
 // Spec.ResidualBlocks selects residual MADEs (Nash and Durkan,
 // arXiv:1904.05626).
 //
-// Two stacks exist. KindTimeOrdered keeps the window's time order in every
+// Three stacks exist. KindTimeOrdered keeps the window's time order in every
 // layer, so the Jacobian is triangular in that order and the per-coordinate
 // terms above are exact conditionals: StepLogProb returns
 // log p(x_t | x_<t, c) for every step t (the last column is the online
 // score of the newest step) and SampleSuffix samples the last h steps given
 // the first W-h exactly. KindMAF reverses the order between layers, the
-// classic MAF; it scores and samples whole windows, and its StepLogProb and
-// conditional sampling return ErrNotTimeOrdered rather than a number that
-// means nothing. An affine time-ordered stack has Gaussian conditionals
+// classic MAF, and KindRealNVP alternates parity couplings (Dinh et al.,
+// arXiv:1605.08803), built as MADEs with two degree levels. Both score and
+// sample whole windows; their StepLogProb and conditional sampling return
+// ErrNotTimeOrdered rather than a number that means nothing. An affine time-ordered stack has Gaussian conditionals
 // (flow-math section 9.4); spline layers give skewed, heavy-shouldered or
 // multi-modal ones in the same order.
 //

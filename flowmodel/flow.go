@@ -76,9 +76,13 @@ func build(spec Spec) (*Flow, error) {
 	for k := range spec.Layers {
 		m0 := make([]int, d)
 		for i := range m0 {
-			m0[i] = i + 1
-			if spec.Kind == KindMAF && k%2 == 1 {
+			switch {
+			case spec.Kind == KindMAF && k%2 == 1:
 				m0[i] = d - i
+			case spec.Kind == KindRealNVP:
+				m0[i] = 1 + (i+k)%2
+			default:
+				m0[i] = i + 1
 			}
 		}
 		f.layers = append(f.layers, newMADE(spec, m0, spec.paramsPerValue()))

@@ -70,7 +70,13 @@ func TestTimeOrder(t *testing.T) {
 // TestMAFNoStepTerms: the reversing stack refuses per-step terms and
 // conditional sampling, but scores and samples whole windows.
 func TestMAFNoStepTerms(t *testing.T) {
-	f := mustNew(t, Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2}, 1)
+	for _, kind := range []string{KindMAF, KindRealNVP} {
+		t.Run(kind, func(t *testing.T) { checkNoStepTerms(t, kind) })
+	}
+}
+
+func checkNoStepTerms(t *testing.T, kind string) {
+	f := mustNew(t, Spec{Kind: kind, Window: 4, Hidden: 8, Layers: 2}, 1)
 	x := make([]float64, 8)
 	if _, err := f.StepLogProb(nil, x, nil); !errors.Is(err, ErrNotTimeOrdered) {
 		t.Errorf("StepLogProb error = %v, want ErrNotTimeOrdered", err)
@@ -97,6 +103,7 @@ func TestInverse(t *testing.T) {
 			TailBound: 2},
 		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, LayerType: LayerSpline, Bins: 6,
 			TailBound: 1.5},
+		{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 4},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -127,6 +134,7 @@ func TestLogDetJacobian(t *testing.T) {
 		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, Activation: ActTanh},
 		{Window: 4, Context: 1, Hidden: 8, Layers: 2, Activation: ActTanh, LayerType: LayerSpline,
 			Bins: 5, TailBound: 3},
+		{Kind: KindRealNVP, Window: 6, Hidden: 8, Layers: 4, Activation: ActTanh},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {
@@ -204,6 +212,7 @@ func TestNormalised(t *testing.T) {
 		{Spec{Window: 2, Hidden: 6, Layers: 3}, 16, 0.04},
 		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1}, 16, 0.04},
 		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
+		{Spec{Kind: KindRealNVP, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 	} {
 		f := mustNew(t, tc.spec, 2)
 		s := f.Spec()

@@ -1,18 +1,22 @@
 package flowmodel
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // made is a masked autoregressive conditioner (Germain et al., MADE,
 // arXiv:1502.03509) with p outputs per input variable, laid out
 // parameter-major: output p*d + i belongs to variable i.
 //
-// Degrees. Input i has degree m0[i] in 1..d (the variable order); the
+// Degrees. Input i has degree m0[i] in 1..g (a variable order when the
+// degrees are a permutation of 1..d; g = 2 gives a coupling layer); the
 // context has degree 0 (Paige and Wood, arXiv:1602.06701). Hidden unit k of
 // every hidden layer has the degree
 //
-//	mh[k] = lo + floor(k * (d - lo) / h),   lo = 0 with a context, else 1,
+//	mh[k] = lo + floor(k * (g - lo) / h),   lo = 0 with a context, else 1,
 //
-// which is sorted and contains every degree lo..d-1. Connections follow the
+// which is sorted and contains every degree lo..g-1. Connections follow the
 // MADE rules: a hidden unit reads inputs and hidden units of degree <= its
 // own, an output of variable i reads hidden units of degree < m0[i]. Sorted
 // degrees make every mask row a contiguous range, which maskedDense exploits.
@@ -52,13 +56,13 @@ func newMADE(s Spec, m0 []int, p int) *made {
 		residual: s.ResidualBlocks > 0,
 		m0:       m0,
 	}
-	lo := 1
+	lo, g := 1, slices.Max(m0)
 	if s.Context > 0 {
 		lo = 0
 	}
 	m.mh = make([]int, h)
 	for k := range h {
-		m.mh[k] = lo + k*(d-lo)/h
+		m.mh[k] = lo + k*(g-lo)/h
 	}
 	m.first = &maskedDense{in: d, out: h}
 	m.first.setRanges(func(k, j int) bool { return m0[j] <= m.mh[k] })

@@ -3,6 +3,7 @@ package flowmodel
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ func randomSpecs(rng *rand.Rand, n int) []Spec {
 			HiddenLayers:   1 + rng.IntN(3),
 			ResidualBlocks: rng.IntN(2) * (1 + rng.IntN(2)),
 			Activation:     []string{ActReLU, ActTanh}[rng.IntN(2)],
-			Kind:           []string{KindTimeOrdered, KindMAF}[rng.IntN(2)],
+			Kind:           []string{KindTimeOrdered, KindMAF, KindRealNVP}[rng.IntN(3)],
 			LayerType:      []string{LayerAffine, LayerSpline}[rng.IntN(2)],
 		}
 		if s.LayerType == LayerSpline {
@@ -108,7 +109,7 @@ func checkHiddenDegrees(t *testing.T, name string, m *made) {
 	if m.nctx > 0 {
 		lo = 0
 	}
-	for g := lo; g < m.d; g++ {
+	for g := lo; g < slices.Max(m.m0); g++ {
 		if !seen[g] {
 			t.Errorf("%s: hidden degree %d missing", name, g)
 		}

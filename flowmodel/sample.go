@@ -1,6 +1,9 @@
 package flowmodel
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"slices"
+)
 
 // Sample draws one window per row of dst from the flow (unconditionally) and
 // returns dst. dst holds rows windows of W*C values and c one context vector
@@ -79,7 +82,7 @@ func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
 			if k > 0 {
 				in = ws.h[k-1]
 			}
-			f.invertAt(k, in, ws.h[k], c, r, i)
+			f.invertAt(k, in, ws.h[k], c, r, i, true)
 		}
 	}
 }
@@ -96,31 +99,48 @@ func (f *Flow) invertAll(x, c []float64, r int, rng *rand.Rand) {
 }
 
 // invertFromBase writes into x the windows that the flow maps to the r base
-// points held in the sampling workspace's last layer buffer.
+// points held in the sampling workspace's last layer buffer. Each layer is
+// inverted one degree at a time: coordinates of equal degree depend only on
+// coordinates of lower degree, so one conditioner pass serves them all (two
+// passes for a coupling layer, D for an autoregressive one).
 func (f *Flow) invertFromBase(x, c []float64, r int) {
 	ws, d, nl := f.sws, f.spec.Dim(), len(f.layers)
-	var order [maxDim]int
 	for k := nl - 1; k >= 0; k-- {
 		in := x
 		if k > 0 {
 			in = ws.h[k-1]
 		}
 		clear(in[:r*d])
-		for i, m := range f.layers[k].m0 {
-			order[m-1] = i
+		m0 := f.layers[k].m0
+		for g := 1; g <= slices.Max(m0); g++ {
+			f.invertDegree(k, in, ws.h[k], c, r, g)
 		}
-		for _, i := range order[:d] {
-			f.invertAt(k, in, ws.h[k], c, r, i)
+	}
+}
+
+// invertDegree inverts layer k at every coordinate of degree g.
+func (f *Flow) invertDegree(k int, in, out, c []float64, r, g int) {
+	first := true
+	for i, m := range f.layers[k].m0 {
+		if m != g {
+			continue
 		}
+		f.invertAt(k, in, out, c, r, i, first)
+		first = false
 	}
 }
 
 // invertAt sets in[:, i] so that layer k maps it to out[:, i], given the
 // coordinates of in that come before i in the layer's order: for the affine
 // layer x_i = mu_i + z_i exp(alpha_i), for the spline its quadratic root.
-func (f *Flow) invertAt(k int, in, out, c []float64, r, i int) {
+//
+// The conditioner runs only when pass is set; otherwise the previous pass,
+// made for a coordinate of the same degree, is still valid.
+func (f *Flow) invertAt(k int, in, out, c []float64, r, i int, pass bool) {
 	d, mc := f.spec.Dim(), &f.sws.mc[k]
-	f.layers[k].forward(in, c, r, mc)
+	if pass {
+		f.layers[k].forward(in, c, r, mc)
+	}
 	if f.spec.LayerType == LayerSpline {
 		pd := f.spec.paramsPerValue() * d
 		s := &f.sws.spl

@@ -13,6 +13,12 @@ const (
 	// (arXiv:1705.07057): every other layer reverses the order. It gives
 	// LogProb but no per-step terms and no conditional sampling.
 	KindMAF = "maf"
+	// KindRealNVP stacks affine (or spline) coupling layers (Dinh et al.,
+	// RealNVP, arXiv:1605.08803) with alternating parity masks: each layer
+	// transforms the odd or the even coordinates given the others (and the
+	// context), and gives the pass-through coordinates a learned element-wise
+	// affine map of the context. No per-step terms, no conditional sampling.
+	KindRealNVP = "realnvp"
 )
 
 // Layer types accepted in Spec.LayerType.
@@ -137,7 +143,7 @@ const maxDim = 1 << 12
 // package can build.
 func (s Spec) Validate() error {
 	switch {
-	case s.Kind != KindTimeOrdered && s.Kind != KindMAF:
+	case s.Kind != KindTimeOrdered && s.Kind != KindMAF && s.Kind != KindRealNVP:
 		return fmt.Errorf("flowmodel: unknown stack kind %q", s.Kind)
 	case s.LayerType != LayerAffine && s.LayerType != LayerSpline:
 		return fmt.Errorf("flowmodel: unknown layer type %q", s.LayerType)
@@ -153,6 +159,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("flowmodel: window %d x %d channels out of range", s.Window, s.Channels)
 	case s.Dim() < 2 && s.Context == 0:
 		return fmt.Errorf("flowmodel: a 1-value window needs a context to condition on")
+	case s.Dim() < 2 && s.Kind == KindRealNVP:
+		return fmt.Errorf("flowmodel: a coupling stack needs at least 2 values per window")
 	case s.Context < 0 || s.Context > maxDim:
 		return fmt.Errorf("flowmodel: context width %d out of range", s.Context)
 	case s.Hidden < s.minHidden() || s.Hidden > maxDim:
@@ -170,13 +178,18 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// minHidden is the number of distinct hidden degrees: 1..D-1, or 0..D-1 with
-// a context (degree-0 units read only the context).
+// minHidden is the number of distinct hidden degrees: 1..g-1, or 0..g-1
+// with a context (degree-0 units read only the context), where g is the
+// largest input degree: D for autoregressive layers, 2 for couplings.
 func (s Spec) minHidden() int {
-	if s.Context > 0 {
-		return s.Dim()
+	g := s.Dim()
+	if s.Kind == KindRealNVP {
+		g = 2
 	}
-	return s.Dim() - 1
+	if s.Context > 0 {
+		return g
+	}
+	return g - 1
 }
 
 // paramsPerValue is the number of conditioner outputs per window value.
