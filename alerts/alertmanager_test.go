@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/store"
 )
 
 // startAlertmanager runs Debian's prometheus-alertmanager on a free
@@ -167,12 +169,14 @@ func TestAlertmanagerIncident(t *testing.T) {
 		as, err := amAlerts(am)
 		return len(as) == 0, err
 	})
-	msgs, err := s.ListAlerts(context.Background(), SinkAlertmanager)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != 2 || msgs[0].Kind != "open" || msgs[1].Kind != "resolve" ||
-		msgs[0].State != "sent" || msgs[1].State != "sent" {
-		t.Errorf("outbox = %+v; want open and resolve, both sent", msgs)
+	// The delivery is marked in the outbox after the send.
+	var msgs []store.OutboxState
+	waitFor(t, 5*time.Second, "both messages marked sent", func() (bool, error) {
+		msgs, err = s.ListAlerts(context.Background(), SinkAlertmanager)
+		return len(msgs) == 2 && msgs[1].State == "sent", err
+	})
+	if msgs[0].Kind != "open" || msgs[1].Kind != "resolve" || msgs[0].State != "sent" {
+		t.Errorf("outbox: %s %s, %s %s; want open and resolve, both sent",
+			msgs[0].Kind, msgs[0].State, msgs[1].Kind, msgs[1].State)
 	}
 }

@@ -44,49 +44,70 @@ func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger) 
 	if err != nil {
 		return 0, err
 	}
+	// Deliveries are marked in groups, one commit for many sends; a group
+	// lost to a crash is sent again.
+	bg := context.WithoutCancel(ctx)
+	var sent []int64
+	lastMark := time.Now()
+	mark := func() error {
+		err := s.store.MarkAlertsSent(bg, sent)
+		sent, lastMark = sent[:0], time.Now()
+		return err
+	}
 	done := 0
 	for i, om := range msgs {
-		wait, err := s.deliver(ctx, sink, om, log)
+		ok, wait, err := s.deliver(ctx, sink, om, log)
 		if err != nil {
-			return done, err
+			return done, errors.Join(err, mark())
+		}
+		if ok {
+			sent = append(sent, om.ID)
+			if len(sent) >= markEvery || time.Since(lastMark) > time.Second {
+				if err := mark(); err != nil {
+					return done, err
+				}
+			}
 		}
 		if wait == 0 {
 			done++
 			continue
 		}
-		for _, rest := range msgs[i+1:] {
-			// Background: a message must not stay leased because ctx ended.
-			if err := s.store.DeferAlert(context.WithoutCancel(ctx), rest.ID, wait); err != nil {
-				return done, err
-			}
+		rest := make([]int64, 0, len(msgs)-i-1)
+		for _, r := range msgs[i+1:] {
+			rest = append(rest, r.ID)
 		}
-		return done, nil
+		// Background: a message must not stay leased because ctx ended.
+		return done, errors.Join(s.store.DeferAlerts(bg, rest, wait), mark())
 	}
-	return done, nil
+	return done, mark()
 }
 
-// deliver sends one message and records the outcome. It returns the wait
-// before the next attempt when the send failed and will be retried, or 0.
+// markEvery is the most deliveries marked in one commit.
+const markEvery = 100
+
+// deliver sends one message and records a failure. It reports whether
+// the message was delivered (for the caller to mark), and the wait before
+// the next attempt when the send failed and will be retried.
 func (s *Service) deliver(ctx context.Context, sink Sink, om store.OutboxMessage,
-	log *slog.Logger) (time.Duration, error) {
+	log *slog.Logger) (bool, time.Duration, error) {
 	name := sink.Name()
 	bg := context.WithoutCancel(ctx)
 	var m Message
 	if err := json.Unmarshal(om.Payload, &m); err != nil {
 		s.m.dead.WithLabelValues(name).Inc()
 		log.Error("alert payload unreadable, giving up", "message_id", om.MessageID, "err", err)
-		return 0, s.store.MarkAlertDead(bg, om.ID, "payload: "+err.Error())
+		return false, 0, s.store.MarkAlertDead(bg, om.ID, "payload: "+err.Error())
 	}
 
 	err := sink.Send(ctx, &m)
 	if err == nil {
 		s.m.sent.WithLabelValues(name).Inc()
 		s.m.latency.WithLabelValues(name).Observe(time.Since(om.CreatedAt).Seconds())
-		return 0, s.store.MarkAlertSent(bg, om.ID)
+		return true, 0, nil
 	}
 	if ctx.Err() != nil {
-		// Stopping: the attempt did not really happen; let the lease lapse.
-		return 0, s.store.DeferAlert(bg, om.ID, 0)
+		// Stopping: the attempt did not really happen; let it be due now.
+		return false, time.Nanosecond, s.store.DeferAlerts(bg, []int64{om.ID}, 0)
 	}
 
 	s.m.failed.WithLabelValues(name).Inc()
@@ -95,13 +116,13 @@ func (s *Service) deliver(ctx context.Context, sink Sink, om store.OutboxMessage
 		s.m.dead.WithLabelValues(name).Inc()
 		log.Error("alert not delivered, giving up", "message_id", om.MessageID,
 			"attempts", attempts, "err", err)
-		return 0, s.store.MarkAlertDead(bg, om.ID, err.Error())
+		return false, 0, s.store.MarkAlertDead(bg, om.ID, err.Error())
 	}
 	wait := s.backoff(attempts)
 	s.m.retried.WithLabelValues(name).Inc()
 	log.Warn("alert delivery failed, will retry", "message_id", om.MessageID,
 		"attempts", attempts, "retry_in", wait, "err", err)
-	return wait, s.store.RetryAlert(bg, om.ID, wait, err.Error())
+	return false, wait, s.store.RetryAlert(bg, om.ID, wait, err.Error())
 }
 
 // backoff is the wait after the given number of failed attempts: base

@@ -213,10 +213,12 @@ func TestWebhookOutage(t *testing.T) {
 		len(latUp), float64(len(latUp))/2, upP50, quantile(latUp, 0.9))
 	t.Logf("anomaly writes, receiver down: %d batches, %.0f/s, p50 %s, p90 %s",
 		len(latDown), float64(len(latDown))/outage.Seconds(), downP50, quantile(latDown, 0.9))
-	// The machine is shared and small, so the bound is loose: a blocked
-	// write path would show as seconds (the webhook timeout), not as a
-	// fraction of a millisecond.
-	if downP50 > 2*upP50+2*time.Millisecond {
+	// A write path that waited for the sink would take the webhook timeout
+	// (1 s) or the retry backoff per batch. Other engineers' tests share
+	// this machine's two cores and PostgreSQL, so the bound on the median
+	// leaves room for their load: 3 times the median with the receiver up,
+	// plus 5 ms.
+	if downP50 > 3*upP50+5*time.Millisecond {
 		t.Errorf("median anomaly write took %s with the receiver down, %s with it up",
 			downP50, upP50)
 	}

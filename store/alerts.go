@@ -455,14 +455,25 @@ func sortByID(ms []OutboxMessage) {
 	}
 }
 
-// MarkAlertSent records a successful attempt.
-func (s *Store) MarkAlertSent(ctx context.Context, id int64) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE alert_outbox SET state = 'sent', sent_at = now(), last_error = '',
-		       attempts = attempts + 1
-		WHERE id = $1`, id)
+// MarkAlertsSent records successful attempts. The commit does not wait
+// for the disk: a crash may lose the mark, and the message is then sent
+// again, which at-least-once delivery allows.
+func (s *Store) MarkAlertsSent(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE alert_outbox SET state = 'sent', sent_at = now(), last_error = '',
+			       attempts = attempts + 1
+			WHERE id = ANY($1)`, ids)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store: mark alert %d sent: %w", id, err)
+		return fmt.Errorf("store: mark %d alerts sent: %w", len(ids), err)
 	}
 	return nil
 }
@@ -480,14 +491,17 @@ func (s *Store) RetryAlert(ctx context.Context, id int64, wait time.Duration,
 	return nil
 }
 
-// DeferAlert hands a claimed message back, due after wait, without
+// DeferAlerts hands claimed messages back, due after wait, without
 // counting an attempt.
-func (s *Store) DeferAlert(ctx context.Context, id int64, wait time.Duration) error {
+func (s *Store) DeferAlerts(ctx context.Context, ids []int64, wait time.Duration) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	_, err := s.pool.Exec(ctx, `
 		UPDATE alert_outbox SET next_attempt_at = now() + $2 * interval '1 microsecond'
-		WHERE id = $1`, id, wait.Microseconds())
+		WHERE id = ANY($1)`, ids, wait.Microseconds())
 	if err != nil {
-		return fmt.Errorf("store: defer alert %d: %w", id, err)
+		return fmt.Errorf("store: defer %d alerts: %w", len(ids), err)
 	}
 	return nil
 }
