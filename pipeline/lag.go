@@ -17,7 +17,11 @@ func (d *Detector) monitor(ctx context.Context) {
 	cl := &kafka.Client{Addr: kafka.TCP(d.cfg.Brokers...), Timeout: 5 * time.Second}
 	for {
 		d.observeGroup(ctx, cl)
-		if !sleep(ctx, d.cfg.LagInterval) {
+		wait := d.cfg.LagInterval
+		if !d.joined.Load() {
+			wait = min(wait, time.Second) // readiness should not wait for the lag
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 	}

@@ -13,12 +13,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flowguard/flowguard/internal/config"
+	"github.com/flowguard/flowguard/internal/embedkafka"
+	"github.com/flowguard/flowguard/pipeline"
 	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
 )
 
-// runDetector starts the detector and serves until ctx ends.
+// modelPoll is how often the detector compares its models with the
+// registry, in case a notification was lost.
+const modelPoll = time.Minute
+
+// runDetector starts the ingest and scoring stages and the HTTP listener,
+// and serves until ctx ends; then each stage finishes its batch in hand,
+// commits and leaves its group, all within shutdown_timeout.
 func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultDetector()
@@ -43,9 +53,121 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 		log.Info("schema ready", "version", v)
 	}
 
+	brokers, closeBroker, err := kafkaBrokers(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+	topics := append([]string{cfg.Kafka.SamplesTopic, cfg.Kafka.DeadLetterTopic},
+		cfg.Kafka.InputTopics...)
+	if err := pipeline.EnsureTopics(ctx, brokers, cfg.Kafka.Partitions, topics...); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(
 		collectors.ProcessCollectorOpts{}))
+	st, err := newStages(cfg, brokers, s, pipeline.NewMetrics(reg), log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, cfg, handler(reg, s, st.detector), st)
+}
+
+// kafkaBrokers returns the configured brokers, or starts the in-process
+// broker when there are none.
+func kafkaBrokers(cfg *config.Detector, log *slog.Logger) ([]string, func(), error) {
+	if len(cfg.Kafka.Brokers) > 0 {
+		return cfg.Kafka.Brokers, func() {}, nil
+	}
+	b, err := embedkafka.Start(embedkafka.Config{Addr: cfg.Kafka.EmbeddedAddr,
+		Partitions: cfg.Kafka.Partitions, DataDir: cfg.Kafka.EmbeddedDir})
+	if err != nil {
+		return nil, nil, fmt.Errorf("no kafka.brokers set and the in-process broker "+
+			"did not start: %w", err)
+	}
+	log.Info("in-process kafka broker started", "addr", b.Addr(),
+		"data_dir", cfg.Kafka.EmbeddedDir)
+	return []string{b.Addr()}, b.Close, nil
+}
+
+// stages are the long-running parts of the detector.
+type stages struct {
+	ingest   *pipeline.Ingest
+	detector *pipeline.Detector
+	store    *store.Store
+	log      *slog.Logger
+}
+
+func newStages(cfg *config.Detector, brokers []string, s *store.Store, m *pipeline.Metrics,
+	log *slog.Logger) (*stages, error) {
+	dec, err := decoder(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	// A stage's stop has two bounded parts (last batch, leaving the
+	// group); stages stop in parallel, so a third each keeps the whole
+	// stop inside shutdown_timeout.
+	stop := cfg.ShutdownTimeout / 3
+	in, err := pipeline.NewIngest(pipeline.IngestConfig{
+		Brokers: brokers, Topics: cfg.Kafka.InputTopics, Group: cfg.Kafka.Group + ".ingest",
+		Decoder: dec, SamplesTopic: cfg.Kafka.SamplesTopic,
+		DeadLetterTopic: cfg.Kafka.DeadLetterTopic, StopTimeout: stop,
+	}, m, log)
+	if err != nil {
+		return nil, err
+	}
+	sc := cfg.Scoring
+	grid := timeseries.Config{Step: sc.Step, Window: sc.Window, MaxFill: sc.MaxFill,
+		Fill: timeseries.FillLinear, Lateness: sc.Lateness, Calendar: sc.Calendar,
+		IdleAfter: sc.IdleAfter}
+	rules, err := pipeline.ParseGroups(sc.Groups, sc.PerSeries, sc.Alphas)
+	if err != nil {
+		return nil, err
+	}
+	registry := &pipeline.Registry{Store: s, Decode: pipeline.FlowDecoder(grid)}
+	det, err := pipeline.NewDetector(pipeline.DetectorConfig{
+		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
+		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,
+		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
+	}, s, registry, registry, m, log)
+	if err != nil {
+		return nil, err
+	}
+	return &stages{ingest: in, detector: det, store: s, log: log}, nil
+}
+
+// decoder builds the input decoder named by kafka.format.
+func decoder(k config.Kafka) (timeseries.Decoder, error) {
+	switch k.Format {
+	case "json":
+		return timeseries.NewJSONDecoder(timeseries.JSONConfig{}), nil
+	case "influx":
+		return timeseries.NewLineDecoder(timeseries.LineConfig{})
+	case "csv":
+		// CSV rows carry no series name: the input topic gives it.
+		name := "csv"
+		if len(k.InputTopics) > 0 {
+			name = k.InputTopics[0]
+		}
+		return timeseries.NewCSVDecoder(timeseries.CSVConfig{
+			Series: timeseries.NewSeriesID(name, nil)})
+	}
+	return nil, fmt.Errorf("kafka.format %q: want json, influx or csv", k.Format)
+}
+
+// run runs the stages until ctx ends or one fails.
+func (st *stages) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return st.ingest.Run(gctx) })
+	g.Go(func() error { return st.detector.Run(gctx) })
+	g.Go(func() error {
+		return pipeline.WatchModels(gctx, st.store, st.detector, modelPoll, st.log)
+	})
+	return g.Wait()
+}
+
+func handler(reg *prometheus.Registry, s *store.Store, d *pipeline.Detector) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -56,33 +178,48 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 			http.Error(w, "postgres: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if err := d.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
-	return serve(ctx, log, cfg, mux)
+	return mux
 }
 
-// serve runs the HTTP listener until ctx ends, then shuts it down within
-// the configured time.
-func serve(ctx context.Context, log *slog.Logger, cfg *config.Detector, h http.Handler) error {
+// serve runs the HTTP listener and the stages until ctx ends or a stage
+// fails, then stops both within the configured time.
+func serve(ctx context.Context, log *slog.Logger, cfg *config.Detector, h http.Handler,
+	st *stages) error {
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
 	log.Info("detector started", "http_addr", ln.Addr().String())
 
+	sctx, cancelStages := context.WithCancel(ctx)
+	defer cancelStages()
+	stageErr := make(chan error, 1)
+	go func() { stageErr <- st.run(sctx) }()
+
 	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+		cancelStages()
+		err = errors.Join(err, <-stageErr)
+	case err = <-stageErr:
+		// A stage failed (or ctx ended and they all stopped).
 	}
 	log.Info("detector stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// The stages used two thirds of the time; in-flight requests get the rest.
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout/3)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
+	if serr := srv.Shutdown(shutCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("http shutdown: %w", serr))
 	}
-	return nil
+	log.Info("detector stopped")
+	return err
 }

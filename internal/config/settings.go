@@ -17,6 +17,8 @@ type Kafka struct {
 	DeadLetterTopic string   `yaml:"dead_letter_topic" help:"topic for messages that cannot be decoded"`
 	Group           string   `yaml:"group" help:"consumer group of the detectors"`
 	Partitions      int      `yaml:"partitions" help:"partitions of topics flowguard creates"`
+	EmbeddedAddr    string   `yaml:"embedded_addr" help:"listen address of the in-process broker (no brokers set); port 0: any free port"`
+	EmbeddedDir     string   `yaml:"embedded_dir" help:"directory keeping the in-process broker's data across restarts; empty: memory only"`
 }
 
 // Log sets the command's structured logging.
@@ -72,6 +74,7 @@ func DefaultDetector() *Detector {
 			DeadLetterTopic: "flowguard.dead-letter",
 			Group:           "flowguard-detector",
 			Partitions:      8,
+			EmbeddedAddr:    "127.0.0.1:9092",
 		},
 		Scoring: Scoring{
 			Step:      time.Minute,
