@@ -224,3 +224,62 @@ func TestTrainFromKafkaRange(t *testing.T) {
 		t.Fatalf("model trained on %+v", d)
 	}
 }
+
+// TestWorkerReleasesJobOnStop stops the worker in the middle of training:
+// it must return promptly and put the job back in the queue.
+func TestWorkerReleasesJobOnStop(t *testing.T) {
+	const topic = "flowguard.samples"
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{topic}, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	produceNAB(t, broker.Addr(), topic, 800)
+	db := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonBootstrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	logs := &syncWriter{}
+	go func() {
+		// A large model with no early stop keeps it training until stopped.
+		done <- Run(runCtx, []string{"run", "--kafka.brokers", broker.Addr(),
+			"--kafka.samples_topic", topic, "--model.hidden", "512", "--model.epochs", "100000"},
+			logs, logs, dbEnv(db))
+	}()
+	for !strings.Contains(logs.String(), "replayed") {
+		if ctx.Err() != nil {
+			t.Fatalf("worker never replayed:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("worker did not stop within 10s")
+	}
+	j, err := s.Job(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != store.JobPending || j.Attempts != 1 {
+		t.Fatalf("job after stop: %s, attempt %d; want pending after 1\n%s", j.State,
+			j.Attempts, logs.String())
+	}
+}
