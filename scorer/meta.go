@@ -144,9 +144,9 @@ func (f Features) location() (*time.Location, error) {
 	return loc, nil
 }
 
-// LogScale returns sum over channels of log Scale: subtract it from a score
-// (a negative log-density in normalised units) to get the negative
-// log-density of the raw values, for a one-channel step.
+// LogScale returns the sum over channels of log Scale. Added to a point
+// score (a negative log-density of normalised values) it gives the negative
+// log-density of the raw values, since p_raw(x) = p_norm(z) / prod Scale.
 func (m *Meta) LogScale() float64 {
 	var s float64
 	for _, v := range m.Norm.Scale {
