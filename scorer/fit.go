@@ -31,7 +31,7 @@ type Options struct {
 	// the first series.
 	Step time.Duration
 	// Window is W; zero picks 16, or 8 when there are fewer than
-	// ShortSteps steps.
+	// ShortSteps samples.
 	Window int
 	// MaxFill is the longest gap filled, in steps (default 3).
 	MaxFill int
@@ -65,8 +65,9 @@ type Options struct {
 	Seed uint64
 }
 
-// ShortSteps is the number of grid steps below which Fit picks its small
-// defaults: NAB's probation periods (at most 750 rows) fall below it.
+// ShortSteps is the number of samples (all series together) below which
+// Fit picks its small defaults: NAB's probation periods (at most 750 rows)
+// fall below it.
 const ShortSteps = 2000
 
 // Minimum windows per split; below them a fit would not mean much.
