@@ -34,8 +34,9 @@
 // routed sink for each change, and moves the cursor. The cursor follows
 // (transaction id, row id) and stops below the oldest running transaction,
 // so an anomaly whose id was handed out before a later one's but committed
-// after it is never skipped. A long-running write transaction anywhere in
-// the database therefore delays incidents (not scoring) until it ends.
+// after it is never skipped. Transaction ids are server-wide, so a
+// long-running write transaction in any database of the PostgreSQL server
+// delays incidents (not scoring) until it ends.
 //
 // # Delivery
 //

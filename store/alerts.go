@@ -143,6 +143,10 @@ func (t *AlertTx) SetCursor(ctx context.Context, name string, c AlertCursor) err
 // together with the cursor of the last one returned (c itself if none). It
 // returns only rows written by transactions older than every transaction
 // still running, so no row can later appear behind the returned cursor.
+//
+// TODO(flowguard): the horizon is server-wide, so a long write
+// transaction in another database holds incidents back; bounding it by
+// this database's backends (pg_stat_activity.backend_xid) would not.
 func (t *AlertTx) AnomaliesAfter(ctx context.Context, c AlertCursor, limit int) ([]NewAnomaly,
 	AlertCursor, error) {
 	rows, err := t.tx.Query(ctx, `
