@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -65,6 +66,16 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 	d.Reload(DefaultGroup)
 	e.produce(t, inputTopic, data.messages(cut2, n))
 	waitFor(t, 20*time.Second, "part three scored", func() bool { return lastScored(t, e, data, n-2) })
+	// Lag is end minus committed offsets; the ingest wrote one message per
+	// sample, so the ends sum to the sample count.
+	waitFor(t, 10*time.Second, "the lag gauge", func() bool {
+		var lag, done float64
+		for p, off := range committed(t, e.broker, "detect", samplesTopic, 2) {
+			lag += value(m.lag.WithLabelValues(samplesTopic, strconv.Itoa(p)))
+			done += float64(off)
+		}
+		return done > 0 && lag == float64(4*n)-done
+	})
 	if err, _ := stop(); err != nil {
 		t.Fatal(err)
 	}
