@@ -15,7 +15,7 @@ import (
 )
 
 // newStore returns a migrated store on a fresh database.
-func newStore(t *testing.T) *store.Store {
+func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, pgtest.NewDatabase(t))

@@ -240,3 +240,40 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// TestRestartResumes: a new service picks up where a stopped one left
+// off; anomalies read before the stop are not read again.
+func TestRestartResumes(t *testing.T) {
+	s := newStore(t)
+	cfg := fastConfig("rec")
+	rec := &recorder{name: "rec"}
+	svc1, err := NewWithSinks(s, cfg, testLogger(t), nil, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, svc1)
+	save(t, s, point("r", t0, 0.01), point("r", t0.Add(time.Minute), 0.01),
+		point("r", t0.Add(2*time.Minute), 0.01))
+	waitFor(t, 10*time.Second, "open", func() (bool, error) {
+		return len(rec.received()) == 1, nil
+	})
+	stop()
+
+	save(t, s, point("r", t0.Add(3*time.Minute), 0.01), point("r", t0.Add(4*time.Minute), 0.01))
+	svc2, err := NewWithSinks(s, cfg, testLogger(t), nil, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, svc2)
+	advance(t, s, "r", t0.Add(time.Hour))
+	waitFor(t, 10*time.Second, "resolve", func() (bool, error) {
+		return len(rec.received()) == 2, nil
+	})
+	time.Sleep(100 * time.Millisecond)
+	got := rec.received()
+	if len(got) != 2 || got[1].Kind != KindResolve || got[1].Points != 5 ||
+		got[0].IncidentID != got[1].IncidentID {
+		t.Fatalf("messages %q; want one incident opened, then resolved with 5 points",
+			summary(got))
+	}
+}
