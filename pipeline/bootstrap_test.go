@@ -27,7 +27,7 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 	cfg := detectorConfig(e.broker)
 	cfg.Bootstrap = 100
 	m := NewMetrics(nil)
-	d, err := NewDetector(cfg, e.store, models, &Registry{Store: e.store}, m, nil)
+	d, err := NewDetector(cfg, e.store, models, &Registry{Store: e.store, Grid: cfg.Grid}, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +45,12 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("no bootstrap job: ok %v err %v", ok, err)
 	}
-	var details struct{ Series []string }
+	var details BootstrapDetails
 	if err := json.Unmarshal(job.Details, &details); err != nil {
 		t.Fatal(err)
+	}
+	if details.Step != "1m0s" || details.Window != testWindow || details.MaxFill != 3 {
+		t.Errorf("bootstrap job asks for grid %+v, want the detector's", details)
 	}
 	first := data.t0.Add(time.Duration(testWindow-1) * time.Minute)
 	if job.Reason != store.ReasonBootstrap || job.Group != DefaultGroup ||

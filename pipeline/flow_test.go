@@ -52,7 +52,7 @@ func TestFlowModelFromRegistry(t *testing.T) {
 	}
 	grid := timeseries.Config{Step: time.Minute, Window: testWindow, MaxFill: 3,
 		Fill: timeseries.FillLinear}
-	reg := &Registry{Store: e.store, Decode: FlowDecoder(grid)}
+	reg := &Registry{Store: e.store, Grid: grid}
 	model, err := reg.Champion(ctx, DefaultGroup)
 	if err != nil {
 		t.Fatal(err)

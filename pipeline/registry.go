@@ -9,15 +9,30 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
 )
 
 // Registry adapts the store's model registry and job queue to the
-// detector: it loads champions with Decode and files bootstrap jobs.
+// detector: it loads champions and files bootstrap jobs.
 type Registry struct {
 	Store *store.Store
+	// Grid is the detector's grid. Models must have been trained on it,
+	// and bootstrap jobs ask the trainer for it.
+	Grid timeseries.Config
 	// Decode turns a model artifact (store.Model.Artifact) of the given
-	// registry version into a Model; FlowDecoder gives one.
+	// registry version into a Model; nil means FlowDecoder(Grid).
 	Decode func(artifact []byte, version int) (Model, error)
+}
+
+// BootstrapDetails is the JSON of a bootstrap job's details: the group's
+// series and the grid the model must be trained on, so the detector can
+// use it. Step is a Go duration string such as "1m0s".
+type BootstrapDetails struct {
+	Series   []string `json:"series"`
+	Step     string   `json:"step"`
+	Window   int      `json:"window"`
+	MaxFill  int      `json:"max_fill"`
+	Calendar bool     `json:"calendar"`
 }
 
 var (
@@ -34,7 +49,11 @@ func (r *Registry) Champion(ctx context.Context, group string) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := r.Decode(m.Artifact, m.Version)
+	decode := r.Decode
+	if decode == nil {
+		decode = FlowDecoder(r.Grid)
+	}
+	model, err := decode(m.Artifact, m.Version)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: load model %s v%d: %w", group, m.Version, err)
 	}
@@ -42,10 +61,11 @@ func (r *Registry) Champion(ctx context.Context, group string) (Model, error) {
 }
 
 // FileBootstrap implements JobFiler with a bootstrap job over [from, to]
-// whose details list the group's series.
+// whose details are BootstrapDetails.
 func (r *Registry) FileBootstrap(ctx context.Context, group string, from, to time.Time,
 	series []string) error {
-	details, err := json.Marshal(map[string]any{"series": series})
+	details, err := json.Marshal(BootstrapDetails{Series: series, Step: r.Grid.Step.String(),
+		Window: r.Grid.Window, MaxFill: r.Grid.MaxFill, Calendar: r.Grid.Calendar})
 	if err != nil {
 		return fmt.Errorf("pipeline: bootstrap details: %w", err)
 	}

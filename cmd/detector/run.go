@@ -125,7 +125,7 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store, m *pipeli
 	if err != nil {
 		return nil, err
 	}
-	registry := &pipeline.Registry{Store: s, Decode: pipeline.FlowDecoder(grid)}
+	registry := &pipeline.Registry{Store: s, Grid: grid}
 	det, err := pipeline.NewDetector(pipeline.DetectorConfig{
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
 		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,

@@ -78,8 +78,8 @@ func DefaultDetector() *Detector {
 		},
 		Scoring: Scoring{
 			Step:      time.Minute,
-			Window:    32,
-			MaxFill:   5,
+			Window:    16,
+			MaxFill:   3,
 			IdleAfter: 24 * time.Hour,
 			Alpha:     0.001,
 			BatchSize: 2000,
