@@ -132,7 +132,17 @@ func (a *Alertmanager) alerts(m *Message) []amAlert {
 // of one cluster share alerts, and firing alerts are resent anyway. It
 // fails with every error when none did.
 func (a *Alertmanager) Send(ctx context.Context, m *Message) error {
-	body, err := json.Marshal(a.alerts(m))
+	return a.SendAll(ctx, []*Message{m})
+}
+
+// SendAll posts ms in one request to every Alertmanager, as Send does for
+// one message; the resend of all firing alerts uses it.
+func (a *Alertmanager) SendAll(ctx context.Context, ms []*Message) error {
+	var alerts []amAlert
+	for _, m := range ms {
+		alerts = append(alerts, a.alerts(m)...)
+	}
+	body, err := json.Marshal(alerts)
 	if err != nil {
 		return fmt.Errorf("%w: alertmanager: encode: %v", ErrPermanent, err)
 	}

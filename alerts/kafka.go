@@ -34,6 +34,9 @@ func NewKafka(brokers []string, topic string, timeout time.Duration) *Kafka {
 			WriteTimeout: timeout,
 			ReadTimeout:  timeout,
 			MaxAttempts:  1, // the outbox retries
+			// Asks a broker that allows it (the embedded one, say) to
+			// create a missing topic instead of failing every write.
+			AllowAutoTopicCreation: true,
 		},
 		timeout: timeout,
 	}

@@ -135,9 +135,9 @@ func (s *Service) route(group string) []string {
 }
 
 // Run builds incidents and delivers alerts until ctx ends, then closes the
-// sinks. It returns nil after ctx ends; database and sink failures are
-// logged and retried, never returned, so that alerts never stop the
-// detector.
+// sinks and returns what closing them returned (nil, normally). Database
+// and sink failures meanwhile are logged and retried, never returned, so
+// that alerts never stop the detector. Run must be called once.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("alerts started", "sinks", s.sinkNames())
 	g, ctx := errgroup.WithContext(ctx)
@@ -209,7 +209,7 @@ func (s *Service) housekeepingLoop(ctx context.Context) {
 }
 
 // resendLoop sends every open incident routed to am again each resend
-// interval, so that Alertmanager does not let it expire.
+// interval, in one request, so that Alertmanager does not let it expire.
 func (s *Service) resendLoop(ctx context.Context, am *Alertmanager) {
 	every := s.cfg.Alertmanager.Resend
 	if every <= 0 {
@@ -223,14 +223,18 @@ func (s *Service) resendLoop(ctx context.Context, am *Alertmanager) {
 			}
 			continue
 		}
+		var ms []*Message
 		for i := range open {
-			if !slices.Contains(s.route(open[i].ModelGroup), am.Name()) {
-				continue
+			if slices.Contains(s.route(open[i].ModelGroup), am.Name()) {
+				ms = append(ms, newMessage(KindUpdate, &open[i], open[i].Severity,
+					s.cfg.DashboardURL))
 			}
-			m := newMessage(KindUpdate, &open[i], open[i].Severity, s.cfg.DashboardURL)
-			if err := am.Send(ctx, m); err != nil && ctx.Err() == nil {
-				s.log.Warn("resend alert", "sink", am.Name(), "message_id", m.ID, "err", err)
-			}
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		if err := am.SendAll(ctx, ms); err != nil && ctx.Err() == nil {
+			s.log.Warn("resend firing alerts", "sink", am.Name(), "alerts", len(ms), "err", err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import "time"
 // detector: how anomalies group into incidents, how the outbox is delivered
 // and where each model group's alerts go.
 type Alerts struct {
+	// Enabled says whether the detector runs the alerts component at all.
 	Enabled bool `yaml:"enabled" help:"turn anomalies into incidents and deliver alerts"`
 
 	// Gap is measured in series time: a point further than Gap after the
@@ -34,7 +35,8 @@ type Alerts struct {
 	DashboardURL string `yaml:"dashboard_url" help:"dashboard base URL for links; empty: none"`
 
 	// Routes maps a model group to the sinks its alerts go to; the key "*"
-	// serves every group without its own entry. File only.
+	// serves every group without its own entry. A group with neither gets
+	// incidents but no alerts. File only.
 	Routes map[string][]string `yaml:"routes" help:"model group to sinks; * is the default"`
 
 	Alertmanager AlertmanagerSink `yaml:"alertmanager"`
