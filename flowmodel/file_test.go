@@ -34,6 +34,8 @@ func TestSaveLoad(t *testing.T) {
 	for _, spec := range []Spec{
 		{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3, ResidualBlocks: 1},
 		{Window: 5, Context: 1, Hidden: 8, Layers: 2, LayerType: LayerSpline, Bins: 6},
+		{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 77},
+		{Kind: KindRealNVP, Window: 3, Channels: 2, Hidden: 8, Layers: 4},
 	} {
 		checkSaveLoad(t, spec, meta)
 	}

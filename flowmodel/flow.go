@@ -75,6 +75,14 @@ func build(spec Spec) (*Flow, error) {
 	d := spec.Dim()
 	for k := range spec.Layers {
 		m0 := make([]int, d)
+		if spec.Permutation == PermRandom {
+			perm := rand.New(rand.NewPCG(spec.PermutationSeed, uint64(k))).Perm(d)
+			for i, p := range perm {
+				m0[i] = p + 1
+			}
+			f.layers = append(f.layers, newMADE(spec, m0, spec.paramsPerValue()))
+			continue
+		}
 		for i := range m0 {
 			switch {
 			case spec.Kind == KindMAF && k%2 == 1:

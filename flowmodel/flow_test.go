@@ -104,6 +104,7 @@ func TestInverse(t *testing.T) {
 		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, LayerType: LayerSpline, Bins: 6,
 			TailBound: 1.5},
 		{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 4},
+		{Kind: KindMAF, Window: 6, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 4},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -135,6 +136,8 @@ func TestLogDetJacobian(t *testing.T) {
 		{Window: 4, Context: 1, Hidden: 8, Layers: 2, Activation: ActTanh, LayerType: LayerSpline,
 			Bins: 5, TailBound: 3},
 		{Kind: KindRealNVP, Window: 6, Hidden: 8, Layers: 4, Activation: ActTanh},
+		{Kind: KindMAF, Window: 5, Context: 1, Hidden: 8, Layers: 3, Activation: ActTanh,
+			Permutation: PermRandom, PermutationSeed: 1},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {

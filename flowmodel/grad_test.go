@@ -27,6 +27,8 @@ func TestGradients(t *testing.T) {
 			Activation: ActTanh}},
 		{"maf-residual", Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2, ResidualBlocks: 1,
 			Activation: ActTanh}},
+		{"maf-random-permutation", Spec{Kind: KindMAF, Window: 5, Context: 1, Hidden: 8, Layers: 3,
+			Activation: ActTanh, Permutation: PermRandom, PermutationSeed: 9}},
 		{"realnvp-context", Spec{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 3,
 			Activation: ActTanh}},
 		{"realnvp-spline", Spec{Kind: KindRealNVP, Window: 2, Channels: 2, Hidden: 6, Layers: 2,

@@ -25,6 +25,9 @@ func randomSpecs(rng *rand.Rand, n int) []Spec {
 		if s.LayerType == LayerSpline {
 			s.Bins = 2 + rng.IntN(4)
 		}
+		if s.Kind == KindMAF && rng.IntN(2) == 0 {
+			s.Permutation, s.PermutationSeed = PermRandom, rng.Uint64()
+		}
 		s.Hidden = s.WithDefaults().minHidden() + rng.IntN(7)
 		specs = append(specs, s)
 	}

@@ -93,7 +93,18 @@ type Spec struct {
 	// TailBound is B: the spline acts on [-B, B] and is the identity outside
 	// (LayerSpline only, default 5, for standardised data).
 	TailBound float64 `json:"tail_bound,omitempty"`
+	// Permutation is how a KindMAF stack changes the order between layers:
+	// PermReverse (default) or PermRandom, a fixed random permutation per
+	// layer drawn from PermutationSeed, so the spec alone rebuilds it.
+	Permutation     string `json:"permutation,omitempty"`
+	PermutationSeed uint64 `json:"permutation_seed,omitempty"`
 }
+
+// Orders between the layers of a KindMAF stack, for Spec.Permutation.
+const (
+	PermReverse = "reverse"
+	PermRandom  = "random"
+)
 
 // Dim returns W*C, the number of values in one window.
 func (s Spec) Dim() int { return s.Window * s.Channels }
@@ -123,6 +134,9 @@ func (s Spec) WithDefaults() Spec {
 	}
 	if s.Clamp == 0 {
 		s.Clamp = DefaultClamp
+	}
+	if s.Kind == KindMAF && s.Permutation == "" {
+		s.Permutation = PermReverse
 	}
 	if s.LayerType == LayerSpline {
 		if s.Bins == 0 {
@@ -159,6 +173,10 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("flowmodel: window %d x %d channels out of range", s.Window, s.Channels)
 	case s.Dim() < 2 && s.Context == 0:
 		return fmt.Errorf("flowmodel: a 1-value window needs a context to condition on")
+	case s.Kind == KindMAF && s.Permutation != PermReverse && s.Permutation != PermRandom:
+		return fmt.Errorf("flowmodel: unknown permutation %q", s.Permutation)
+	case s.Kind != KindMAF && (s.Permutation != "" || s.PermutationSeed != 0):
+		return fmt.Errorf("flowmodel: permutations apply to %q stacks only", KindMAF)
 	case s.Dim() < 2 && s.Kind == KindRealNVP:
 		return fmt.Errorf("flowmodel: a coupling stack needs at least 2 values per window")
 	case s.Context < 0 || s.Context > maxDim:
