@@ -149,9 +149,11 @@ func TestAlertmanagerIncident(t *testing.T) {
 	if got.Status.State != "active" {
 		t.Errorf("state = %q, want active", got.Status.State)
 	}
-	// endsAt is 4 resend intervals ahead of the last send.
-	if ahead := time.Until(got.EndsAt); ahead < 2*time.Second || ahead > 5*time.Second {
-		t.Errorf("endsAt %s ahead, want about 4 s", ahead)
+	// endsAt is 4 resend intervals ahead of the last send (the read may
+	// come a while after the send on a busy machine, hence no lower bound
+	// but the future).
+	if ahead := time.Until(got.EndsAt); ahead <= 0 || ahead > 4*time.Second+time.Second/2 {
+		t.Errorf("endsAt %s ahead, want up to 4 s", ahead)
 	}
 
 	// Past the first endsAt the alert is still active: it was resent.
@@ -161,11 +163,11 @@ func TestAlertmanagerIncident(t *testing.T) {
 		t.Fatalf("after 5 s: alerts %+v, %v; want the one alert still active", as, err)
 	}
 
-	// Resolved well before the last endsAt (4 s after the last resend),
-	// so the alert went away because it was resolved, not because it
-	// expired.
+	// Resolved before the last endsAt (4 s after the last resend, at most
+	// 1 s ago), so the alert went away because it was resolved, not
+	// because it expired.
 	advance(t, s, series, t0.Add(time.Hour))
-	waitFor(t, 2*time.Second, "alert resolved in Alertmanager", func() (bool, error) {
+	waitFor(t, 2500*time.Millisecond, "alert resolved in Alertmanager", func() (bool, error) {
 		as, err := amAlerts(am)
 		return len(as) == 0, err
 	})
