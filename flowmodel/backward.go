@@ -21,14 +21,18 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 		dz[i] = scale * v
 	}
 	for k := len(f.layers) - 1; k >= 0; k-- {
-		in := x[:nd]
+		lin := x[:nd] // the layer's input
 		if k > 0 {
-			in = ws.h[k-1][:nd]
+			lin = ws.h[k-1][:nd]
 		}
+		in := f.layerInput(ws, k, lin)[:nd] // what the transform reads
 		out, alpha, ee, mc := ws.h[k], ws.alpha[k], ws.e[k], &ws.mc[k]
 		if f.spec.LayerType == LayerSpline {
 			f.splineBackward(mc.out, in, dz, dprev, ws.dout, rows, scale, &ws.spl)
 			f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
+			if f.an != nil {
+				f.an[k].backward(dprev, dprev, lin, rows, scale)
+			}
 			dz, dprev = dprev, dz
 			continue
 		}
@@ -45,6 +49,9 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 			}
 		}
 		f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
+		if f.an != nil {
+			f.an[k].backward(dprev, dprev, lin, rows, scale)
+		}
 		dz, dprev = dprev, dz
 	}
 	if dx != nil {

@@ -43,6 +43,11 @@
 //     [-TailBound, TailBound] and the identity outside; its inverse solves
 //     one quadratic in its stable form (flow-math section 7).
 //
+// Spec.ActNorm adds Glow's ActNorm before every layer (a per-coordinate
+// affine map, set from the first training windows; the file records that it
+// was). Spec.Permutation chooses reversal or fixed random orders between the
+// layers of a KindMAF stack.
+//
 // The context enters every MADE with degree 0 (Paige and Wood,
 // arXiv:1602.06701), so it reaches every output, the first one included.
 // Spec.ResidualBlocks selects residual MADEs (Nash and Durkan,
@@ -72,7 +77,7 @@
 // Flow.Save and Load write and read a versioned binary file: a header
 // (magic, FileVersion, payload length, CRC-32C), the spec as JSON, an opaque
 // metadata blob the caller owns (normalisation, calibration scores, training
-// range) and the weights. Load tells a foreign file, a truncated one, a
+// range), the weights and the ActNorm flag. Load tells a foreign file, a truncated one, a
 // damaged one, a newer version and inconsistent content apart with
 // ErrNotModel, ErrTruncated, ErrChecksum, ErrVersion and ErrCorrupt.
 //

@@ -17,7 +17,8 @@ import (
 //	        payload length uint64, CRC-32C of the payload uint32
 //	payload spec JSON length uint32, spec JSON,
 //	        metadata length uint32, metadata,
-//	        parameter count uint64, parameters as IEEE-754 float64
+//	        parameter count uint64, parameters as IEEE-754 float64,
+//	        flags uint32 (bit 0: the ActNorm layers were set from data)
 //
 // The version is read before anything else after the magic, so a later
 // format may change everything that follows it.
@@ -34,6 +35,9 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// flagActNormInit marks a model whose ActNorm layers were set from data.
+const flagActNormInit = 1
+
 // Save writes f and meta (an opaque blob the caller owns, such as JSON with
 // normalisation statistics, calibration scores and the training range) to w
 // in the versioned model-file format. Load returns both unchanged.
@@ -46,7 +50,7 @@ func (f *Flow) Save(w io.Writer, meta []byte) error {
 		return fmt.Errorf("flowmodel: save: metadata of %d bytes too large", len(meta))
 	}
 	var p bytes.Buffer
-	p.Grow(4 + len(spec) + 4 + len(meta) + 8 + 8*len(f.theta))
+	p.Grow(4 + len(spec) + 4 + len(meta) + 8 + 8*len(f.theta) + 4)
 	p.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(spec))))
 	p.Write(spec)
 	p.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))))
@@ -57,6 +61,11 @@ func (f *Flow) Save(w io.Writer, meta []byte) error {
 		binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
 		p.Write(b[:])
 	}
+	var flags uint32
+	if f.anInit {
+		flags |= flagActNormInit
+	}
+	p.Write(binary.LittleEndian.AppendUint32(nil, flags))
 	h := make([]byte, 0, headerSize)
 	h = append(h, fileMagic...)
 	h = binary.LittleEndian.AppendUint32(h, FileVersion)
@@ -159,8 +168,12 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: no parameter count", ErrCorrupt)
 	}
 	count := binary.LittleEndian.Uint64(b)
-	if count != uint64(len(p))/8 || len(p)%8 != 0 {
+	if len(p) < 4 || count != uint64(len(p)-4)/8 || (len(p)-4)%8 != 0 {
 		return nil, nil, fmt.Errorf("%w: %d parameters in %d bytes", ErrCorrupt, count, len(p))
+	}
+	flags := binary.LittleEndian.Uint32(p[len(p)-4:])
+	if flags&^flagActNormInit != 0 || (flags != 0 && !spec.ActNorm) {
+		return nil, nil, fmt.Errorf("%w: flags %#x", ErrCorrupt, flags)
 	}
 	f, err := build(spec)
 	if err != nil {
@@ -180,6 +193,7 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 	if err := f.checkMasks(); err != nil {
 		return nil, nil, err
 	}
+	f.anInit = flags&flagActNormInit != 0
 	return f, append([]byte(nil), meta...), nil
 }
 

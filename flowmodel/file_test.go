@@ -20,6 +20,7 @@ func savedModel(t testing.TB, s Spec, meta []byte) (*Flow, []byte) {
 	t.Helper()
 	f := mustNew(t, s, 5)
 	randomize(f, rand.New(rand.NewPCG(1, 2)), 0.5)
+	f.anInit = f.an != nil
 	var buf bytes.Buffer
 	if err := f.Save(&buf, meta); err != nil {
 		t.Fatal(err)
@@ -36,6 +37,7 @@ func TestSaveLoad(t *testing.T) {
 		{Window: 5, Context: 1, Hidden: 8, Layers: 2, LayerType: LayerSpline, Bins: 6},
 		{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 77},
 		{Kind: KindRealNVP, Window: 3, Channels: 2, Hidden: 8, Layers: 4},
+		{Window: 4, Context: 1, Hidden: 8, Layers: 2, ActNorm: true},
 	} {
 		checkSaveLoad(t, spec, meta)
 	}
@@ -43,11 +45,14 @@ func TestSaveLoad(t *testing.T) {
 
 func checkSaveLoad(t *testing.T, spec Spec, meta []byte) {
 	f, file := savedModel(t, spec, meta)
+	if spec.ActNorm && !f.anInit {
+		t.Fatal("savedModel did not mark the ActNorm layers as set")
+	}
 	g, gotMeta, err := Load(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Spec() != f.Spec() || !bytes.Equal(gotMeta, meta) {
+	if g.Spec() != f.Spec() || !bytes.Equal(gotMeta, meta) || g.anInit != f.anInit {
 		t.Fatalf("spec %+v meta %q, want %+v %q", g.Spec(), gotMeta, f.Spec(), meta)
 	}
 	for i := range f.theta {
@@ -138,7 +143,7 @@ func withMaskedWeight(t *testing.T, file []byte) []byte {
 		}
 	}
 	out := append([]byte(nil), file...)
-	off := len(out) - 8*len(f.theta) + 8*idx
+	off := len(out) - 4 - 8*len(f.theta) + 8*idx
 	binary.LittleEndian.PutUint64(out[off:], math.Float64bits(0.5))
 	sum := crc32.Checksum(out[headerSize:], castagnoli)
 	binary.LittleEndian.PutUint32(out[20:], sum)

@@ -32,6 +32,8 @@ type Flow struct {
 	kappa  float64
 	theta  []float64  // every parameter, in a fixed order (the model file's)
 	grad   []float64  // gradients, same layout
+	an     []*actNorm // per layer when Spec.ActNorm, else nil
+	anInit bool       // the ActNorm layers were set from data
 	ws     *workspace // scoring, chunks of scoreChunk windows
 	sws    *workspace // sampling, every layer kept
 }
@@ -95,16 +97,30 @@ func build(spec Spec) (*Flow, error) {
 		}
 		f.layers = append(f.layers, newMADE(spec, m0, spec.paramsPerValue()))
 	}
-	var c cursor
-	for _, m := range f.layers {
-		m.bind(&c)
+	if spec.ActNorm {
+		f.an = make([]*actNorm, len(f.layers))
+		for k := range f.an {
+			f.an[k] = &actNorm{}
+		}
 	}
+	var c cursor
+	f.bind(&c)
 	f.theta, f.grad = make([]float64, c.n), make([]float64, c.n)
 	c = cursor{theta: f.theta, grad: f.grad}
-	for _, m := range f.layers {
-		m.bind(&c)
-	}
+	f.bind(&c)
 	return f, nil
+}
+
+// bind lays the parameters out in the model file's order: per layer, the
+// ActNorm (if any) and then the MADE.
+func (f *Flow) bind(c *cursor) {
+	d := f.spec.Dim()
+	for k, m := range f.layers {
+		if f.an != nil {
+			f.an[k].bind(c, d)
+		}
+		m.bind(c)
+	}
 }
 
 // Spec returns the flow's spec with defaults filled in.
@@ -122,6 +138,7 @@ func (f *Flow) Clone() *Flow {
 		panic("flowmodel: internal error: clone of a valid spec failed: " + err.Error())
 	}
 	copy(g.theta, f.theta)
+	g.anInit = f.anInit
 	return g
 }
 
@@ -135,6 +152,8 @@ type workspace struct {
 	alpha                  [][]float64 // clamped log-scales per layer (keep only)
 	e                      [][]float64 // exp(-alpha) per layer (keep only)
 	alphaRow, eRow, tmpRow []float64
+	an                     [][]float64 // ActNorm outputs per layer (one buffer unless keep)
+	anScale                []float64
 	spl                    rqs       // spline scratch
 	terms                  []float64 // per-coordinate log-density terms
 	dh, dh2                []float64
@@ -147,7 +166,21 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 	d := f.spec.Dim()
 	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d),
 		alphaRow: make([]float64, d), eRow: make([]float64, d), tmpRow: make([]float64, d),
-		spl: rqs{k: f.spec.Bins, b: f.spec.TailBound}}
+		spl: rqs{k: f.spec.Bins, b: f.spec.TailBound}, anScale: make([]float64, d)}
+	if f.an != nil {
+		n := 1
+		if keep {
+			n = len(f.layers)
+		}
+		ws.an = make([][]float64, len(f.layers))
+		for k := range ws.an {
+			if k < n {
+				ws.an[k] = make([]float64, rows*d)
+			} else {
+				ws.an[k] = ws.an[0]
+			}
+		}
+	}
 	nl := len(f.layers)
 	if !keep {
 		ws.mc = []madeCache{f.layers[0].newCache(rows)}
@@ -187,6 +220,10 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 		mc, out := &ws.mc[0], ws.h[k%2]
 		if ws.keep {
 			mc, out = &ws.mc[k], ws.h[k]
+		}
+		if f.an != nil {
+			f.an[k].forward(ws.an[k], in, terms, ws.anScale, rows)
+			in = ws.an[k][:nd]
 		}
 		m.forward(in, c, rows, mc)
 		if f.spec.LayerType == LayerSpline {

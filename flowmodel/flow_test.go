@@ -21,6 +21,7 @@ func TestTimeOrder(t *testing.T) {
 		{Window: 7, Channels: 3, Context: 1, Hidden: 24, Layers: 4, HiddenLayers: 1},
 		{Window: 6, Channels: 1, Context: 1, Hidden: 8, Layers: 3, LayerType: LayerSpline,
 			TailBound: 2},
+		{Window: 5, Channels: 2, Hidden: 12, Layers: 2, ActNorm: true},
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows = 9
@@ -105,6 +106,8 @@ func TestInverse(t *testing.T) {
 			TailBound: 1.5},
 		{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 4},
 		{Kind: KindMAF, Window: 6, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 4},
+		{Window: 5, Context: 1, Hidden: 8, Layers: 3, ActNorm: true, LayerType: LayerSpline,
+			TailBound: 2},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -138,6 +141,7 @@ func TestLogDetJacobian(t *testing.T) {
 		{Kind: KindRealNVP, Window: 6, Hidden: 8, Layers: 4, Activation: ActTanh},
 		{Kind: KindMAF, Window: 5, Context: 1, Hidden: 8, Layers: 3, Activation: ActTanh,
 			Permutation: PermRandom, PermutationSeed: 1},
+		{Window: 4, Hidden: 8, Layers: 2, Activation: ActTanh, ActNorm: true},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {
@@ -216,6 +220,7 @@ func TestNormalised(t *testing.T) {
 		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1}, 16, 0.04},
 		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 		{Spec{Kind: KindRealNVP, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
+		{Spec{Window: 2, Hidden: 6, Layers: 2, ActNorm: true}, 16, 0.04},
 	} {
 		f := mustNew(t, tc.spec, 2)
 		s := f.Spec()

@@ -21,6 +21,11 @@ func unmasked(f *Flow) []bool {
 	// Walks the parameters in made.bind's order.
 	free := make([]bool, 0, len(f.theta))
 	for _, m := range f.layers {
+		if f.an != nil {
+			for range 2 * f.spec.Dim() {
+				free = append(free, true)
+			}
+		}
 		for _, l := range m.dense() {
 			free = append(free, l.mask...)
 			for range l.out {

@@ -111,6 +111,7 @@ func (f *Flow) invertFromBase(x, c []float64, r int) {
 			in = ws.h[k-1]
 		}
 		clear(in[:r*d])
+		clear(f.layerInput(ws, k, in)[:r*d])
 		m0 := f.layers[k].m0
 		for g := 1; g <= slices.Max(m0); g++ {
 			f.invertDegree(k, in, ws.h[k], c, r, g)
@@ -138,8 +139,9 @@ func (f *Flow) invertDegree(k int, in, out, c []float64, r, g int) {
 // made for a coordinate of the same degree, is still valid.
 func (f *Flow) invertAt(k int, in, out, c []float64, r, i int, pass bool) {
 	d, mc := f.spec.Dim(), &f.sws.mc[k]
+	src := f.layerInput(f.sws, k, in)
 	if pass {
-		f.layers[k].forward(in, c, r, mc)
+		f.layers[k].forward(src, c, r, mc)
 	}
 	if f.spec.LayerType == LayerSpline {
 		pd := f.spec.paramsPerValue() * d
@@ -147,13 +149,16 @@ func (f *Flow) invertAt(k int, in, out, c []float64, r, i int, pass bool) {
 		for n := range r {
 			s.prepare(mc.out[n*pd:n*pd+pd], d)
 			s.load(i)
-			in[n*d+i] = s.inverse(out[n*d+i])
+			src[n*d+i] = s.inverse(out[n*d+i])
 		}
-		return
+	} else {
+		for n := range r {
+			mu := mc.out[2*n*d+i]
+			al := clampOne(mc.out[2*n*d+d+i], f.kappa)
+			src[n*d+i] = mu + out[n*d+i]*expGo(al)
+		}
 	}
-	for n := range r {
-		mu := mc.out[2*n*d+i]
-		al := clampOne(mc.out[2*n*d+d+i], f.kappa)
-		in[n*d+i] = mu + out[n*d+i]*expGo(al)
+	if f.an != nil {
+		f.an[k].inverseAt(in, src, r, i)
 	}
 }

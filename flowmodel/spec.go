@@ -98,6 +98,9 @@ type Spec struct {
 	// layer drawn from PermutationSeed, so the spec alone rebuilds it.
 	Permutation     string `json:"permutation,omitempty"`
 	PermutationSeed uint64 `json:"permutation_seed,omitempty"`
+	// ActNorm puts an ActNorm layer (Glow) before every flow layer, set from
+	// the first training windows by Train.
+	ActNorm bool `json:"actnorm,omitempty"`
 }
 
 // Orders between the layers of a KindMAF stack, for Spec.Permutation.

@@ -96,6 +96,9 @@ func (o TrainOptions) withDefaults() TrainOptions {
 // best validation NLL are kept and training stops after Patience epochs
 // without improvement; without it the last weights are kept.
 //
+// A flow with ActNorm layers that were never set from data has them set
+// from the first 1024 training windows before the first step.
+//
 // Cancelling ctx stops training between steps; f then holds the best weights
 // so far and the error wraps ctx.Err(). Train returns an error wrapping
 // ErrNonFinite if the initial validation NLL is not finite. Wrong widths
@@ -107,6 +110,9 @@ func Train(ctx context.Context, f *Flow, train, valid Data, opt TrainOptions) (R
 	f.checkBatch(valid.X, valid.Context)
 	if rows == 0 || opt.Epochs < 0 || opt.BatchSize < 1 {
 		return Report{}, fmt.Errorf("flowmodel: train: need training data, epochs >= 0, batch >= 1")
+	}
+	if f.an != nil && !f.anInit {
+		f.initActNorm(train.X, train.Context)
 	}
 	t := newTrainer(f, opt, rows)
 	rep := Report{BestValidNLL: math.NaN(), Stopped: StopMaxEpochs}
