@@ -77,9 +77,10 @@
 // Flow.Save and Load write and read a versioned binary file: a header
 // (magic, FileVersion, payload length, CRC-32C), the spec as JSON, an opaque
 // metadata blob the caller owns (normalisation, calibration scores, training
-// range), the weights and the ActNorm flag. Load tells a foreign file, a truncated one, a
-// damaged one, a newer version and inconsistent content apart with
-// ErrNotModel, ErrTruncated, ErrChecksum, ErrVersion and ErrCorrupt.
+// range), the weights and the ActNorm flag. Load tells a foreign file, a
+// truncated one, a damaged one, a newer version and inconsistent content
+// apart with ErrNotModel, ErrTruncated, ErrChecksum, ErrVersion and
+// ErrCorrupt.
 //
 // # Errors and panics
 //
