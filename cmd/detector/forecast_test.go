@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +13,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/internal/pgtest"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
 )
 
 // writeSeasonalCSV writes 10 days of a 30-minute series with a daily cycle
@@ -101,5 +109,70 @@ func TestForecastCommand(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "CRPS flow") {
 		t.Errorf("no summary on stderr: %q", errOut.String())
+	}
+}
+
+// TestForecastFromRegistry forecasts with a group's champion read from
+// the database, and with the same model from a file: one seed, one model,
+// one answer.
+func TestForecastFromRegistry(t *testing.T) {
+	ctx := context.Background()
+	csv := writeSeasonalCSV(t)
+	samples, err := readCSV(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scorer.Fit(ctx, [][]timeseries.Sample{samples}, scorer.Options{Window: 4,
+		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
+		Train: flowmodel.TrainOptions{Epochs: 5}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL := pgtest.NewDatabase(t)
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.SaveModel(ctx, store.NewModel{Group: "taxi", Spec: []byte("{}"),
+		Artifact: art})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Promote(ctx, "taxi", info.Version); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "model.bin")
+	if err := os.WriteFile(file, art, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(args ...string) string {
+		var out, errOut strings.Builder
+		args = append([]string{"forecast", "--csv", csv, "--horizon", "5", "--paths", "50"},
+			args...)
+		env := envOf(map[string]string{"FLOWGUARD_DATABASE_URL": dbURL})
+		if err := Run(ctx, args, &out, &errOut, env); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	fromDB, fromFile := run("--group", "taxi"), run("--model", file)
+	if fromDB != fromFile || !strings.Contains(fromDB, `"num_paths": 50`) {
+		t.Fatalf("champion and file forecasts differ or are wrong:\n%.300s\n%.300s",
+			fromDB, fromFile)
+	}
+	var errOut strings.Builder
+	err = Run(ctx, []string{"forecast", "--csv", csv, "--group", "none"}, io.Discard,
+		&errOut, envOf(map[string]string{"FLOWGUARD_DATABASE_URL": dbURL}))
+	if !errors.Is(err, store.ErrNoModel) {
+		t.Fatalf("unknown group: %v, want ErrNoModel", err)
 	}
 }
