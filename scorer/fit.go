@@ -33,7 +33,8 @@ type Options struct {
 	// Window is W; zero picks 16, or 8 when there are fewer than
 	// ShortSteps samples.
 	Window int
-	// MaxFill is the longest gap filled, in steps (default 3).
+	// MaxFill is the longest gap filled, in steps; zero picks 3 and a
+	// negative value fills nothing.
 	MaxFill int
 	// Calendar adds hour-of-day and day-of-week context. Auto turns it on
 	// when the data spans at least two weeks, so every weekday is seen
@@ -86,8 +87,11 @@ func (o Options) withDefaults(steps int, span time.Duration) Options {
 	if o.Window == 0 {
 		o.Window = pick(short, 8, 16)
 	}
-	if o.MaxFill == 0 {
+	switch {
+	case o.MaxFill == 0:
 		o.MaxFill = 3
+	case o.MaxFill < 0:
+		o.MaxFill = 0
 	}
 	if o.Calendar == Auto {
 		o.Calendar = Off

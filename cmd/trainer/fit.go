@@ -17,6 +17,7 @@ import (
 // fitOptions turns the model settings into scorer options.
 func fitOptions(m config.TrainerModel, group string) (scorer.Options, error) {
 	opt := scorer.Options{Group: group, Window: m.Window, TimeZone: m.TimeZone,
+		Step: m.Step, MaxFill: m.MaxFill,
 		Spec:  flowmodel.Spec{Hidden: m.Hidden, Layers: m.Layers, LayerType: m.LayerType},
 		Train: flowmodel.TrainOptions{Epochs: m.Epochs},
 		Seed:  uint64(m.Seed)}

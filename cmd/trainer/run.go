@@ -62,12 +62,44 @@ type worker struct {
 	log *slog.Logger
 }
 
-// jobDetails is what the trainer reads from a job's details JSON.
+// jobDetails is what the trainer reads from a job's details JSON (the
+// detector writes pipeline.BootstrapDetails).
 type jobDetails struct {
 	// Series restricts the replay to these series keys; without it the
 	// trainer asks the series table for the group's series, and failing
 	// that uses every series of the range.
 	Series []string `json:"series"`
+	// The detector's grid, which the model must be trained on to be
+	// loadable there. Step is a Go duration; an empty Step leaves the grid
+	// to the model settings.
+	Step     string `json:"step"`
+	Window   int    `json:"window"`
+	MaxFill  int    `json:"max_fill"`
+	Calendar bool   `json:"calendar"`
+}
+
+// apply sets the grid of opt from the details, if they carry one.
+func (d jobDetails) apply(opt *scorer.Options) error {
+	if d.Step == "" {
+		return nil
+	}
+	step, err := time.ParseDuration(d.Step)
+	if err != nil || step <= 0 {
+		return fmt.Errorf("job details: step %q: want a positive duration", d.Step)
+	}
+	opt.Step = step
+	if d.Window > 0 {
+		opt.Window = d.Window
+	}
+	opt.MaxFill = d.MaxFill
+	if d.MaxFill == 0 {
+		opt.MaxFill = -1 // none, not the default
+	}
+	opt.Calendar = scorer.Off
+	if d.Calendar {
+		opt.Calendar = scorer.On
+	}
+	return nil
 }
 
 // run is the worker loop. It returns nil when ctx ends; a job in progress
@@ -173,7 +205,13 @@ func (w *worker) handle(ctx context.Context, job store.Job) {
 // train replays the job's data, fits a candidate, stores it and promotes
 // it when the group has no champion or the candidate beats the champion.
 func (w *worker) train(ctx context.Context, job store.Job, log *slog.Logger) (int64, error) {
-	series, err := w.replay(ctx, job, log)
+	var det jobDetails
+	if len(job.Details) > 0 {
+		if err := json.Unmarshal(job.Details, &det); err != nil {
+			return 0, fmt.Errorf("job details: %w", err)
+		}
+	}
+	series, err := w.replay(ctx, job, det.Series, log)
 	if err != nil {
 		return 0, err
 	}
@@ -190,6 +228,9 @@ func (w *worker) train(ctx context.Context, job store.Job, log *slog.Logger) (in
 	}
 	opt, err := fitOptions(w.cfg.Model, job.Group)
 	if err != nil {
+		return 0, err
+	}
+	if err := det.apply(&opt); err != nil {
 		return 0, err
 	}
 	opt.Exclude = excluder(flagged)
@@ -258,15 +299,8 @@ func (w *worker) challenge(ctx context.Context, job store.Job, champ store.Model
 }
 
 // replay reads the job's range of the group's series from Kafka.
-func (w *worker) replay(ctx context.Context, job store.Job,
+func (w *worker) replay(ctx context.Context, job store.Job, keys []string,
 	log *slog.Logger) ([][]timeseries.Sample, error) {
-	var det jobDetails
-	if len(job.Details) > 0 {
-		if err := json.Unmarshal(job.Details, &det); err != nil {
-			return nil, fmt.Errorf("job details: %w", err)
-		}
-	}
-	keys := det.Series
 	if len(keys) == 0 {
 		var err error
 		if keys, err = w.s.GroupSeries(ctx, job.Group); err != nil {

@@ -96,7 +96,8 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	file := func(reason string) store.Job {
 		t.Helper()
 		job, created, err := s.FileJob(ctx, store.JobRequest{Group: "machines",
-			Reason: reason, From: &from, To: &to, Details: []byte(`{"series":["machine{}"]}`)})
+			Reason: reason, From: &from, To: &to, Details: []byte(`{"series":["machine{}"],"step":"5m0s","window":12,"max_fill":0,` +
+				`"calendar":true}`)})
 		if err != nil || !created {
 			t.Fatalf("file %s job: created %v, %v", reason, created, err)
 		}
@@ -122,6 +123,12 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	}
 	if d := m.Meta().Data; d.Samples != 800 || !d.To.Equal(ss[799].Time) {
 		t.Fatalf("champion trained on %+v, want the 800 produced steps", d)
+	}
+	// The job's grid wins over the model settings, so the detector that
+	// filed it can load the model.
+	if f := m.Meta().Features; f.Window != 12 || f.Step != 5*time.Minute || f.MaxFill != 0 ||
+		!f.Calendar {
+		t.Fatalf("champion features %+v, want the job's grid", f)
 	}
 	waitJob(t, s, first.ID, store.JobDone)
 

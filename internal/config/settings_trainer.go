@@ -34,12 +34,17 @@ type Trainer struct {
 type TrainerModel struct {
 	Window    int    `yaml:"window" help:"steps per window; 0: 16, or 8 for short data"`
 	LayerType string `yaml:"layer_type" help:"flow layer: spline (rational-quadratic) or affine; empty: spline"`
-	Hidden    int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: 64, or 32 for short data"`
-	Layers    int    `yaml:"layers" help:"flow layers; 0: 5, or 3 for short data"`
-	Epochs    int    `yaml:"epochs" help:"most training epochs; 0: 60, or 200 for short data (early stopping ends most runs)"`
-	Calendar  string `yaml:"calendar" help:"hour-of-day and day-of-week context: auto (when data spans two weeks), on or off"`
-	TimeZone  string `yaml:"time_zone" help:"IANA time zone of the calendar context; empty: UTC"`
-	Seed      int64  `yaml:"seed" help:"seed of the weights and minibatch order; one seed gives one model"`
+	// Step and MaxFill must match the detector's grid for the detector to
+	// load the model; jobs filed by a detector carry its grid and override
+	// them.
+	Step     time.Duration `yaml:"step" help:"grid step; 0: the median spacing of the data (jobs carry the detector's)"`
+	MaxFill  int           `yaml:"max_fill" help:"longest gap filled, in steps; 0: 3, -1: none (jobs carry the detector's)"`
+	Hidden   int           `yaml:"hidden" help:"width of the flow's hidden layers; 0: 64, or 32 for short data"`
+	Layers   int           `yaml:"layers" help:"flow layers; 0: 5, or 3 for short data"`
+	Epochs   int           `yaml:"epochs" help:"most training epochs; 0: 60, or 200 for short data (early stopping ends most runs)"`
+	Calendar string        `yaml:"calendar" help:"hour-of-day and day-of-week context: auto (when data spans two weeks), on or off"`
+	TimeZone string        `yaml:"time_zone" help:"IANA time zone of the calendar context; empty: UTC"`
+	Seed     int64         `yaml:"seed" help:"seed of the weights and minibatch order; one seed gives one model"`
 }
 
 // DefaultTrainer returns the trainer's defaults.
