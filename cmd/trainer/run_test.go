@@ -95,9 +95,10 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	from, to := ss[0].Time, ss[len(ss)-1].Time.Add(time.Second)
 	file := func(reason string) store.Job {
 		t.Helper()
+		details := `{"series":["machine{}"],"step":"5m0s","window":12,"max_fill":0,` +
+			`"calendar":true}`
 		job, created, err := s.FileJob(ctx, store.JobRequest{Group: "machines",
-			Reason: reason, From: &from, To: &to, Details: []byte(`{"series":["machine{}"],"step":"5m0s","window":12,"max_fill":0,` +
-				`"calendar":true}`)})
+			Reason: reason, From: &from, To: &to, Details: []byte(details)})
 		if err != nil || !created {
 			t.Fatalf("file %s job: created %v, %v", reason, created, err)
 		}
