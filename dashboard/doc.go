@@ -10,5 +10,6 @@
 // Recent values do not live in PostgreSQL: the series table keeps only the
 // newest score. The series page asks an optional RecentValues source (the
 // detector's in-memory windows) for them and, without one, plots the
-// flagged points alone.
+// flagged points alone. The forecast fan comes from an optional Forecaster;
+// FlowForecaster makes one from the forecast package's endpoint.
 package dashboard
