@@ -11,13 +11,32 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-// deliverLoop sends the due outbox messages of sink until ctx ends.
+// deliverLoop sends the due outbox messages of sink until ctx ends. While
+// the sink fails, the loop probes it with one message at a time, waiting
+// the backoff of its consecutive failures in between and ignoring news of
+// queued messages: a sink that is down costs one claim per wait, however
+// many messages pile up.
 func (s *Service) deliverLoop(ctx context.Context, sink Sink) {
 	log := s.log.With("sink", sink.Name())
+	failing := 0 // consecutive failed attempts
 	for {
-		n, err := s.deliverOnce(ctx, sink, log)
+		limit := s.cfg.Batch
+		if failing > 0 {
+			limit = 1
+		}
+		n, failed, err := s.deliverOnce(ctx, sink, log, limit)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("deliver alerts", "err", err)
+		}
+		switch {
+		case failed:
+			failing++
+			if !sleep(ctx, s.backoff(failing), nil) {
+				return
+			}
+			continue
+		case n > 0:
+			failing = 0
 		}
 		if n > 0 && err == nil && ctx.Err() == nil {
 			continue // the next messages may be due already
@@ -35,14 +54,16 @@ func (s *Service) lease() time.Duration {
 		2*s.cfg.Kafka.Timeout)
 }
 
-// deliverOnce claims one batch of sink's due messages and sends them in
-// order. After a failure that may pass, the rest of the batch waits too,
-// without an attempt counted: the sink is most likely down. It returns the
-// number of messages delivered or given up on.
-func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger) (int, error) {
-	msgs, err := s.store.ClaimAlerts(ctx, sink.Name(), s.cfg.Batch, s.lease())
+// deliverOnce claims up to limit of sink's due messages and sends them in
+// order. It stops at the first failure that may pass and hands the rest
+// back, due at once and without an attempt counted. It returns the number
+// of messages delivered or given up on, and whether a send failed and will
+// be retried.
+func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger,
+	limit int) (int, bool, error) {
+	msgs, err := s.store.ClaimAlerts(ctx, sink.Name(), limit, s.lease())
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// Deliveries are marked in groups, one commit for many sends; a group
 	// lost to a crash is sent again.
@@ -56,19 +77,19 @@ func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger) 
 	}
 	done := 0
 	for i, om := range msgs {
-		ok, wait, err := s.deliver(ctx, sink, om, log)
+		ok, retry, err := s.deliver(ctx, sink, om, log)
 		if err != nil {
-			return done, errors.Join(err, mark())
+			return done, retry, errors.Join(err, mark())
 		}
 		if ok {
 			sent = append(sent, om.ID)
 			if len(sent) >= markEvery || time.Since(lastMark) > time.Second {
 				if err := mark(); err != nil {
-					return done, err
+					return done, false, err
 				}
 			}
 		}
-		if wait == 0 {
+		if !retry {
 			done++
 			continue
 		}
@@ -77,37 +98,37 @@ func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger) 
 			rest = append(rest, r.ID)
 		}
 		// Background: a message must not stay leased because ctx ended.
-		return done, errors.Join(s.store.DeferAlerts(bg, rest, wait), mark())
+		return done, true, errors.Join(s.store.DeferAlerts(bg, rest, 0), mark())
 	}
-	return done, mark()
+	return done, false, mark()
 }
 
 // markEvery is the most deliveries marked in one commit.
 const markEvery = 100
 
 // deliver sends one message and records a failure. It reports whether
-// the message was delivered (for the caller to mark), and the wait before
-// the next attempt when the send failed and will be retried.
+// the message was delivered (for the caller to mark), and whether it
+// failed and will be retried.
 func (s *Service) deliver(ctx context.Context, sink Sink, om store.OutboxMessage,
-	log *slog.Logger) (bool, time.Duration, error) {
+	log *slog.Logger) (sent, retry bool, err error) {
 	name := sink.Name()
 	bg := context.WithoutCancel(ctx)
 	var m Message
 	if err := json.Unmarshal(om.Payload, &m); err != nil {
 		s.m.dead.WithLabelValues(name).Inc()
 		log.Error("alert payload unreadable, giving up", "message_id", om.MessageID, "err", err)
-		return false, 0, s.store.MarkAlertDead(bg, om.ID, "payload: "+err.Error())
+		return false, false, s.store.MarkAlertDead(bg, om.ID, "payload: "+err.Error())
 	}
 
-	err := sink.Send(ctx, &m)
+	err = sink.Send(ctx, &m)
 	if err == nil {
 		s.m.sent.WithLabelValues(name).Inc()
 		s.m.latency.WithLabelValues(name).Observe(time.Since(om.CreatedAt).Seconds())
-		return true, 0, nil
+		return true, false, nil
 	}
 	if ctx.Err() != nil {
 		// Stopping: the attempt did not really happen; let it be due now.
-		return false, time.Nanosecond, s.store.DeferAlerts(bg, []int64{om.ID}, 0)
+		return false, false, s.store.DeferAlerts(bg, []int64{om.ID}, 0)
 	}
 
 	s.m.failed.WithLabelValues(name).Inc()
@@ -116,13 +137,13 @@ func (s *Service) deliver(ctx context.Context, sink Sink, om store.OutboxMessage
 		s.m.dead.WithLabelValues(name).Inc()
 		log.Error("alert not delivered, giving up", "message_id", om.MessageID,
 			"attempts", attempts, "err", err)
-		return false, 0, s.store.MarkAlertDead(bg, om.ID, err.Error())
+		return false, false, s.store.MarkAlertDead(bg, om.ID, err.Error())
 	}
 	wait := s.backoff(attempts)
 	s.m.retried.WithLabelValues(name).Inc()
 	log.Warn("alert delivery failed, will retry", "message_id", om.MessageID,
 		"attempts", attempts, "retry_in", wait, "err", err)
-	return false, wait, s.store.RetryAlert(bg, om.ID, wait, err.Error())
+	return false, true, s.store.RetryAlert(bg, om.ID, wait, err.Error())
 }
 
 // backoff is the wait after the given number of failed attempts: base

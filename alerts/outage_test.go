@@ -96,23 +96,28 @@ type scoringLoad struct {
 func (l *scoringLoad) run(t *testing.T, d time.Duration) []time.Duration {
 	var lat []time.Duration
 	for end := time.Now().Add(d); time.Now().Before(end); {
-		ts := t0.Add(time.Duration(l.minute) * time.Minute)
-		k := l.minute % l.nSeries
-		r := store.Results{Anomalies: []store.Anomaly{point(fmt.Sprintf("s%02d", k), ts, 0.001)}}
-		for i := range l.nSeries {
-			key := fmt.Sprintf("s%02d", i)
-			r.Series = append(r.Series, store.SeriesUpdate{Key: key, Name: key, Group: "g",
-				LastTS: ts})
-		}
 		start := time.Now()
-		if _, err := l.s.SaveResults(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
+		l.batch(t)
 		lat = append(lat, time.Since(start))
-		l.minute++
 		time.Sleep(5 * time.Millisecond) // a detector between batches
 	}
 	return lat
+}
+
+// batch writes the next minute of series time.
+func (l *scoringLoad) batch(t testing.TB) {
+	ts := t0.Add(time.Duration(l.minute) * time.Minute)
+	k := l.minute % l.nSeries
+	r := store.Results{Anomalies: []store.Anomaly{point(fmt.Sprintf("s%02d", k), ts, 0.001)}}
+	for i := range l.nSeries {
+		key := fmt.Sprintf("s%02d", i)
+		r.Series = append(r.Series, store.SeriesUpdate{Key: key, Name: key, Group: "g",
+			LastTS: ts})
+	}
+	if _, err := l.s.SaveResults(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	l.minute++
 }
 
 func quantile(ds []time.Duration, q float64) time.Duration {
