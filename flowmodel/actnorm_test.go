@@ -48,7 +48,8 @@ func TestActNormInit(t *testing.T) {
 		t.Errorf("constant channel: log-scale %v, want %v", got, -math.Log(actNormMinStd))
 	}
 
-	if _, err := Train(context.Background(), f, Data{X: x}, Data{}, TrainOptions{Epochs: 1, Seed: 1}); err != nil {
+	opt := TrainOptions{Epochs: 1, Seed: 1}
+	if _, err := Train(context.Background(), f, Data{X: x}, Data{}, opt); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
@@ -70,7 +71,7 @@ func TestActNormInit(t *testing.T) {
 	for i := range shifted {
 		shifted[i] += 100
 	}
-	opt := TrainOptions{Epochs: 1, LearningRate: 1e-12, Seed: 1}
+	opt = TrainOptions{Epochs: 1, LearningRate: 1e-12, Seed: 1}
 	if _, err := Train(context.Background(), g, Data{X: shifted}, Data{}, opt); err != nil {
 		t.Fatal(err)
 	}

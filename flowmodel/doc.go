@@ -62,9 +62,10 @@
 // classic MAF, and KindRealNVP alternates parity couplings (Dinh et al.,
 // arXiv:1605.08803), built as MADEs with two degree levels. Both score and
 // sample whole windows; their StepLogProb and conditional sampling return
-// ErrNotTimeOrdered rather than a number that means nothing. An affine time-ordered stack has Gaussian conditionals
-// (flow-math section 9.4); spline layers give skewed, heavy-shouldered or
-// multi-modal ones in the same order.
+// ErrNotTimeOrdered rather than a number that means nothing. An affine
+// time-ordered stack has Gaussian conditionals (flow-math section 9.4);
+// spline layers give skewed, heavy-shouldered or multi-modal ones in the
+// same order.
 //
 // # Training and model files
 //

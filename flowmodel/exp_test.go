@@ -10,7 +10,9 @@ import (
 // [-708, 708]) and the vectorised path against expGo bit for bit.
 func TestExp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	xs := []float64{0, -0.0, 1, -1, 0.5 * math.Ln2, -0.5 * math.Ln2, 3, -3, 708, -708, 700.5, -707.9}
+	xs := []float64{
+		0, -0.0, 1, -1, 0.5 * math.Ln2, -0.5 * math.Ln2, 3, -3, 708, -708, 700.5, -707.9,
+	}
 	for range 20000 {
 		xs = append(xs, (2*rng.Float64()-1)*708, (2*rng.Float64()-1)*4)
 	}

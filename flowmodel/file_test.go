@@ -35,7 +35,8 @@ func TestSaveLoad(t *testing.T) {
 	for _, spec := range []Spec{
 		{Window: 6, Channels: 2, Context: 2, Hidden: 14, Layers: 3, ResidualBlocks: 1},
 		{Window: 5, Context: 1, Hidden: 8, Layers: 2, LayerType: LayerSpline, Bins: 6},
-		{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 77},
+		{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 3, Permutation: PermRandom,
+			PermutationSeed: 77},
 		{Kind: KindRealNVP, Window: 3, Channels: 2, Hidden: 8, Layers: 4},
 		{Window: 4, Context: 1, Hidden: 8, Layers: 2, ActNorm: true},
 	} {
@@ -154,7 +155,8 @@ func withMaskedWeight(t *testing.T, file []byte) []byte {
 // every failure with one of its sentinels, and a model it accepts must
 // survive a Save and Load unchanged.
 func FuzzLoad(f *testing.F) {
-	_, file := savedModel(f, Spec{Window: 2, Hidden: 2, Layers: 1, HiddenLayers: 1}, []byte(`{"a":1}`))
+	spec := Spec{Window: 2, Hidden: 2, Layers: 1, HiddenLayers: 1}
+	_, file := savedModel(f, spec, []byte(`{"a":1}`))
 	f.Add(file)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, meta, err := Load(bytes.NewReader(data))
@@ -187,20 +189,22 @@ func TestWriteCorpus(t *testing.T) {
 	if !*updateCorpus {
 		entries, err := os.ReadDir(dir)
 		if err != nil || len(entries) < 5 {
-			t.Fatalf("seed corpus %s missing (%v); run go test -run WriteCorpus -update-corpus", dir, err)
+			t.Fatalf("seed corpus %s missing (%v); rewrite it with "+
+				"go test -run WriteCorpus -update-corpus", dir, err)
 		}
 		return
 	}
 	_, file := savedModel(t, Spec{Window: 2, Context: 1, Hidden: 2, Layers: 1, HiddenLayers: 1},
 		[]byte(`{"train":[0,100]}`))
 	seeds := map[string][]byte{
-		"valid":          file,
-		"truncated":      file[:len(file)/2],
-		"header-only":    file[:headerSize],
-		"newer-version":  withVersion(file, FileVersion+1),
-		"masked-weight":  withMaskedWeight(t, file),
-		"foreign":        []byte("not a flowguard model"),
-		"huge-length":    append(append([]byte(nil), file[:12]...), bytes.Repeat([]byte{0xff}, 12)...),
+		"valid":         file,
+		"truncated":     file[:len(file)/2],
+		"header-only":   file[:headerSize],
+		"newer-version": withVersion(file, FileVersion+1),
+		"masked-weight": withMaskedWeight(t, file),
+		"foreign":       []byte("not a flowguard model"),
+		"huge-length": append(append([]byte(nil), file[:12]...),
+			bytes.Repeat([]byte{0xff}, 12)...),
 		"flipped-weight": append(file[:len(file)-3:len(file)-3], 0x7f, 0xf0, 0x00),
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -83,7 +83,8 @@ func checkNoStepTerms(t *testing.T, kind string) {
 		t.Errorf("StepLogProb error = %v, want ErrNotTimeOrdered", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	if _, err := f.SampleSuffix(make([]float64, 8), make([]float64, 6), 1, nil, rng); !errors.Is(err, ErrNotTimeOrdered) {
+	_, err := f.SampleSuffix(make([]float64, 8), make([]float64, 6), 1, nil, rng)
+	if !errors.Is(err, ErrNotTimeOrdered) {
 		t.Errorf("SampleSuffix error = %v, want ErrNotTimeOrdered", err)
 	}
 	if _, err := f.LogProb(nil, x, nil); err != nil {
@@ -105,7 +106,8 @@ func TestInverse(t *testing.T) {
 		{Kind: KindMAF, Window: 5, Hidden: 8, Layers: 3, LayerType: LayerSpline, Bins: 6,
 			TailBound: 1.5},
 		{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 4},
-		{Kind: KindMAF, Window: 6, Hidden: 8, Layers: 3, Permutation: PermRandom, PermutationSeed: 4},
+		{Kind: KindMAF, Window: 6, Hidden: 8, Layers: 3, Permutation: PermRandom,
+			PermutationSeed: 4},
 		{Window: 5, Context: 1, Hidden: 8, Layers: 3, ActNorm: true, LayerType: LayerSpline,
 			TailBound: 2},
 	}
@@ -213,18 +215,21 @@ func TestNormalised(t *testing.T) {
 		spec   Spec
 		lim, h float64
 	}{
-		{Spec{Window: 2, Hidden: 6, Layers: 3, LayerType: LayerSpline, Bins: 6, TailBound: 3}, 8, 0.02},
+		{Spec{Window: 2, Hidden: 6, Layers: 3, LayerType: LayerSpline, Bins: 6, TailBound: 3},
+			8, 0.02},
 		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 3, LayerType: LayerSpline, TailBound: 3},
 			8, 0.03},
 		{Spec{Window: 2, Hidden: 6, Layers: 3}, 16, 0.04},
-		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1}, 16, 0.04},
+		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ResidualBlocks: 1},
+			16, 0.04},
 		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 		{Spec{Kind: KindRealNVP, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 		{Spec{Window: 2, Hidden: 6, Layers: 2, ActNorm: true}, 16, 0.04},
 	} {
 		f := mustNew(t, tc.spec, 2)
 		s := f.Spec()
-		t.Run(fmt.Sprintf("2d-%s-%s-%dx%d", s.Kind, s.LayerType, s.Window, s.Channels), func(t *testing.T) {
+		name := fmt.Sprintf("2d-%s-%s-%dx%d", s.Kind, s.LayerType, s.Window, s.Channels)
+		t.Run(name, func(t *testing.T) {
 			randomize(f, rng, 0.5)
 			var g2 []float64
 			for v := -tc.lim + tc.h/2; v < tc.lim; v += tc.h {
@@ -341,7 +346,8 @@ func TestNonFinite(t *testing.T) {
 	f := mustNew(t, Spec{Window: 3, Hidden: 4, Layers: 1}, 1)
 	x := []float64{0, 0, 0, 1, math.Inf(1), 0}
 	_, err := f.LogProb(nil, x, nil)
-	if !errors.Is(err, ErrNonFinite) || err.Error() != "flowmodel: non-finite log-density: window 1" {
+	const want = "flowmodel: non-finite log-density: window 1"
+	if !errors.Is(err, ErrNonFinite) || err.Error() != want {
 		t.Errorf("LogProb error = %v", err)
 	}
 	if _, err := f.StepLogProb(nil, x, nil); !errors.Is(err, ErrNonFinite) {
@@ -354,11 +360,15 @@ func TestShapePanics(t *testing.T) {
 	f := mustNew(t, Spec{Window: 3, Context: 2, Hidden: 4, Layers: 1}, 1)
 	rng := rand.New(rand.NewPCG(1, 1))
 	cases := map[string]func(){
-		"x width":     func() { f.LogProb(nil, make([]float64, 4), make([]float64, 2)) },
-		"ctx width":   func() { f.LogProb(nil, make([]float64, 6), make([]float64, 2)) },
-		"dst size":    func() { f.StepLogProb(make([]float64, 2), make([]float64, 3), make([]float64, 2)) },
-		"prefix size": func() { f.SampleSuffix(make([]float64, 3), make([]float64, 3), 1, make([]float64, 2), rng) },
-		"h range":     func() { f.SampleSuffix(make([]float64, 3), nil, 4, make([]float64, 2), rng) },
+		"x width":   func() { f.LogProb(nil, make([]float64, 4), make([]float64, 2)) },
+		"ctx width": func() { f.LogProb(nil, make([]float64, 6), make([]float64, 2)) },
+		"dst size": func() {
+			f.StepLogProb(make([]float64, 2), make([]float64, 3), make([]float64, 2))
+		},
+		"prefix size": func() {
+			f.SampleSuffix(make([]float64, 3), make([]float64, 3), 1, make([]float64, 2), rng)
+		},
+		"h range": func() { f.SampleSuffix(make([]float64, 3), nil, 4, make([]float64, 2), rng) },
 	}
 	for name, fn := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -41,7 +41,8 @@ func TestSplineInverse(t *testing.T) {
 				// error of about ulp(y)/(h dy/dx).
 				tol := 1e-5 + 4e-16*math.Max(1, math.Abs(y))/(h*math.Exp(ld))
 				if num := math.Log((up - down) / (2 * h)); math.Abs(num-ld) > tol {
-					t.Fatalf("trial %d: log dy/dx at %v: analytic %v, numeric %v", trial, x, ld, num)
+					t.Fatalf("trial %d: log dy/dx at %v: analytic %v, numeric %v",
+						trial, x, ld, num)
 				}
 			}
 		}
@@ -206,7 +207,8 @@ func TestSplineBimodal(t *testing.T) {
 // TestDefaultSpec: the detector's default is a valid time-ordered spline
 // stack for small and wide windows.
 func TestDefaultSpec(t *testing.T) {
-	for _, tc := range []struct{ w, c, ctx, hidden int }{{32, 1, 0, 64}, {32, 1, 4, 64}, {40, 3, 2, 120}} {
+	cases := []struct{ w, c, ctx, hidden int }{{32, 1, 0, 64}, {32, 1, 4, 64}, {40, 3, 2, 120}}
+	for _, tc := range cases {
 		s := DefaultSpec(tc.w, tc.c, tc.ctx)
 		if err := s.Validate(); err != nil || s.Hidden != tc.hidden || !s.TimeOrdered() ||
 			s.LayerType != LayerSpline || s.Bins != 8 || s.TailBound != 5 || s.Layers != 4 {
