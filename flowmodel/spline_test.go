@@ -163,7 +163,8 @@ func TestSplineBimodal(t *testing.T) {
 	}
 	t.Logf("spline training: %+v", rep)
 	affine := mustNew(t, Spec{Window: w, Hidden: 32, Layers: 2}, 5)
-	if _, err := Train(context.Background(), affine, Data{X: train}, Data{X: valid}, opt); err != nil {
+	_, err = Train(context.Background(), affine, Data{X: train}, Data{X: valid}, opt)
+	if err != nil {
 		t.Fatal(err)
 	}
 	ns, na := lastNLL(spline), lastNLL(affine)

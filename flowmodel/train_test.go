@@ -82,7 +82,8 @@ func TestTrainAR2(t *testing.T) {
 	t.Logf("last-step NLL: model %.4f, true conditional on the same windows %.4f, entropy %.4f",
 		model, truth, entropy)
 	if math.Abs(model-entropy) > 0.03 {
-		t.Errorf("model last-step NLL %.4f is %.4f from the entropy %.4f", model, model-entropy, entropy)
+		t.Errorf("model last-step NLL %.4f is %.4f from the entropy %.4f",
+			model, model-entropy, entropy)
 	}
 
 	const ns = 8192
