@@ -237,15 +237,21 @@ func TestScoreDoesNotAllocate(t *testing.T) {
 
 // BenchmarkScore scores batches of 1,024 windows with untrained flows of
 // the sizes Fit picks for long data (W 16, 64 hidden, 5 layers) and short
-// data (W 8, 32 hidden, 3 layers); speed does not depend on the weights.
+// data (W 8, 32 hidden, 3 layers), spline layers as Fit picks and affine
+// ones for comparison; speed does not depend on the weights.
 func BenchmarkScore(b *testing.B) {
 	for _, bc := range []struct {
 		name                   string
 		window, hidden, layers int
-	}{{"default", 16, 64, 5}, {"short", 8, 32, 3}} {
+		layer                  string
+	}{
+		{"default", 16, 64, 5, flowmodel.LayerSpline},
+		{"short", 8, 32, 3, flowmodel.LayerSpline},
+		{"default-affine", 16, 64, 5, flowmodel.LayerAffine},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			flow, err := flowmodel.New(flowmodel.Spec{Window: bc.window, Hidden: bc.hidden,
-				Layers: bc.layers}, 1)
+				Layers: bc.layers, LayerType: bc.layer}, 1)
 			if err != nil {
 				b.Fatal(err)
 			}
