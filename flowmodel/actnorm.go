@@ -109,10 +109,20 @@ func (f *Flow) initActNorm(x, c []float64) {
 }
 
 // layerInput returns the buffer the conditioner of layer k reads in the
-// workspace: the ActNorm output when there is one, else the layer input.
+// workspace: the channel-mixing output, else the ActNorm output, else the
+// layer input in.
 func (f *Flow) layerInput(ws *workspace, k int, in []float64) []float64 {
-	if f.an == nil {
-		return in
+	if f.mix != nil {
+		return ws.mx[k]
 	}
-	return ws.an[k]
+	return f.mixInput(ws, k, in)
+}
+
+// mixInput returns the buffer the channel mixing of layer k reads: the
+// ActNorm output, else the layer input in.
+func (f *Flow) mixInput(ws *workspace, k int, in []float64) []float64 {
+	if f.an != nil {
+		return ws.an[k]
+	}
+	return in
 }

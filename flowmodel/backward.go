@@ -30,9 +30,7 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 		if f.spec.LayerType == LayerSpline {
 			f.splineBackward(mc.out, in, dz, dprev, ws.dout, rows, scale, &ws.spl)
 			f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
-			if f.an != nil {
-				f.an[k].backward(dprev, dprev, lin, rows, scale)
-			}
+			f.backwardPre(k, ws, lin, dprev, rows, scale)
 			dz, dprev = dprev, dz
 			continue
 		}
@@ -49,9 +47,7 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 			}
 		}
 		f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
-		if f.an != nil {
-			f.an[k].backward(dprev, dprev, lin, rows, scale)
-		}
+		f.backwardPre(k, ws, lin, dprev, rows, scale)
 		dz, dprev = dprev, dz
 	}
 	if dx != nil {
@@ -76,5 +72,16 @@ func (f *Flow) splineBackward(params, x, dz, dx, dparams []float64, rows int, sc
 			s.load(i)
 			dx[j] = s.backward(x[j], dz[j], -scale, grow, d, i)
 		}
+	}
+}
+
+// backwardPre carries the adjoint d of the transform input of layer k back
+// through its channel mixing and ActNorm to the layer input lin, in place.
+func (f *Flow) backwardPre(k int, ws *workspace, lin, d []float64, rows int, scale float64) {
+	if f.mix != nil {
+		f.mix[k].backward(d, d, f.mixInput(ws, k, lin), rows*f.spec.Window, scale)
+	}
+	if f.an != nil {
+		f.an[k].backward(d, d, lin, rows, scale)
 	}
 }

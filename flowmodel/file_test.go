@@ -39,6 +39,7 @@ func TestSaveLoad(t *testing.T) {
 			PermutationSeed: 77},
 		{Kind: KindRealNVP, Window: 3, Channels: 2, Hidden: 8, Layers: 4},
 		{Window: 4, Context: 1, Hidden: 8, Layers: 2, ActNorm: true},
+		{Window: 3, Channels: 2, Hidden: 8, Layers: 2, ActNorm: true, ChannelMixing: true},
 	} {
 		checkSaveLoad(t, spec, meta)
 	}

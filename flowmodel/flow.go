@@ -34,6 +34,7 @@ type Flow struct {
 	grad   []float64  // gradients, same layout
 	an     []*actNorm // per layer when Spec.ActNorm, else nil
 	anInit bool       // the ActNorm layers were set from data
+	mix    []*luMix   // per layer when Spec.ChannelMixing, else nil
 	ws     *workspace // scoring, chunks of scoreChunk windows
 	sws    *workspace // sampling, every layer kept
 }
@@ -103,6 +104,12 @@ func build(spec Spec) (*Flow, error) {
 			f.an[k] = &actNorm{}
 		}
 	}
+	if spec.ChannelMixing {
+		f.mix = make([]*luMix, len(f.layers))
+		for k := range f.mix {
+			f.mix[k] = newLUMix(spec.Channels)
+		}
+	}
 	var c cursor
 	f.bind(&c)
 	f.theta, f.grad = make([]float64, c.n), make([]float64, c.n)
@@ -112,12 +119,15 @@ func build(spec Spec) (*Flow, error) {
 }
 
 // bind lays the parameters out in the model file's order: per layer, the
-// ActNorm (if any) and then the MADE.
+// ActNorm and the channel mixing (if any) and then the MADE.
 func (f *Flow) bind(c *cursor) {
 	d := f.spec.Dim()
 	for k, m := range f.layers {
 		if f.an != nil {
 			f.an[k].bind(c, d)
+		}
+		if f.mix != nil {
+			f.mix[k].bind(c)
 		}
 		m.bind(c)
 	}
@@ -153,6 +163,7 @@ type workspace struct {
 	e                      [][]float64 // exp(-alpha) per layer (keep only)
 	alphaRow, eRow, tmpRow []float64
 	an                     [][]float64 // ActNorm outputs per layer (one buffer unless keep)
+	mx                     [][]float64 // channel-mixing outputs, likewise
 	anScale                []float64
 	spl                    rqs       // spline scratch
 	terms                  []float64 // per-coordinate log-density terms
@@ -167,19 +178,26 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 	ws := &workspace{rows: rows, keep: keep, terms: make([]float64, rows*d),
 		alphaRow: make([]float64, d), eRow: make([]float64, d), tmpRow: make([]float64, d),
 		spl: rqs{k: f.spec.Bins, b: f.spec.TailBound}, anScale: make([]float64, d)}
-	if f.an != nil {
+	perLayer := func() [][]float64 {
 		n := 1
 		if keep {
 			n = len(f.layers)
 		}
-		ws.an = make([][]float64, len(f.layers))
-		for k := range ws.an {
+		bufs := make([][]float64, len(f.layers))
+		for k := range bufs {
 			if k < n {
-				ws.an[k] = make([]float64, rows*d)
+				bufs[k] = make([]float64, rows*d)
 			} else {
-				ws.an[k] = ws.an[0]
+				bufs[k] = bufs[0]
 			}
 		}
+		return bufs
+	}
+	if f.an != nil {
+		ws.an = perLayer()
+	}
+	if f.mix != nil {
+		ws.mx = perLayer()
 	}
 	nl := len(f.layers)
 	if !keep {
@@ -224,6 +242,10 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 		if f.an != nil {
 			f.an[k].forward(ws.an[k], in, terms, ws.anScale, rows)
 			in = ws.an[k][:nd]
+		}
+		if f.mix != nil {
+			f.mix[k].forward(ws.mx[k], in, terms, rows*f.spec.Window)
+			in = ws.mx[k][:nd]
 		}
 		m.forward(in, c, rows, mc)
 		if f.spec.LayerType == LayerSpline {

@@ -22,6 +22,8 @@ func TestTimeOrder(t *testing.T) {
 		{Window: 6, Channels: 1, Context: 1, Hidden: 8, Layers: 3, LayerType: LayerSpline,
 			TailBound: 2},
 		{Window: 5, Channels: 2, Hidden: 12, Layers: 2, ActNorm: true},
+		{Window: 4, Channels: 3, Context: 1, Hidden: 12, Layers: 3, ActNorm: true,
+			ChannelMixing: true, LayerType: LayerSpline, TailBound: 2},
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows = 9
@@ -110,6 +112,9 @@ func TestInverse(t *testing.T) {
 			PermutationSeed: 4},
 		{Window: 5, Context: 1, Hidden: 8, Layers: 3, ActNorm: true, LayerType: LayerSpline,
 			TailBound: 2},
+		{Window: 3, Channels: 3, Context: 1, Hidden: 9, Layers: 3, ActNorm: true,
+			ChannelMixing: true},
+		{Kind: KindMAF, Window: 3, Channels: 2, Hidden: 8, Layers: 3, ChannelMixing: true},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -144,6 +149,7 @@ func TestLogDetJacobian(t *testing.T) {
 		{Kind: KindMAF, Window: 5, Context: 1, Hidden: 8, Layers: 3, Activation: ActTanh,
 			Permutation: PermRandom, PermutationSeed: 1},
 		{Window: 4, Hidden: 8, Layers: 2, Activation: ActTanh, ActNorm: true},
+		{Window: 2, Channels: 3, Hidden: 8, Layers: 2, Activation: ActTanh, ChannelMixing: true},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {
@@ -225,6 +231,8 @@ func TestNormalised(t *testing.T) {
 		{Spec{Kind: KindMAF, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 		{Spec{Kind: KindRealNVP, Window: 2, Hidden: 6, Layers: 4}, 16, 0.04},
 		{Spec{Window: 2, Hidden: 6, Layers: 2, ActNorm: true}, 16, 0.04},
+		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ChannelMixing: true},
+			16, 0.04},
 	} {
 		f := mustNew(t, tc.spec, 2)
 		s := f.Spec()

@@ -26,6 +26,12 @@ func unmasked(f *Flow) []bool {
 				free = append(free, true)
 			}
 		}
+		if f.mix != nil {
+			c := f.spec.Channels
+			for range c*(c-1) + 2*c {
+				free = append(free, true)
+			}
+		}
 		for _, l := range m.dense() {
 			free = append(free, l.mask...)
 			for range l.out {

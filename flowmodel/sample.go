@@ -66,23 +66,32 @@ func (f *Flow) SampleSuffix(dst, prefix []float64, h int, c []float64,
 	return dst, firstNonFinite(dst, d)
 }
 
-// fillSuffix completes coordinates p..D-1 of r windows in x in place.
+// fillSuffix completes steps p/C.. of r windows in x in place, one step at
+// a time: the base values of the step are drawn, then each layer is
+// inverted on that step, its channels in order and then its channel mixing
+// and ActNorm.
 func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
-	ws, d, nl := f.sws, f.spec.Dim(), len(f.layers)
+	ws, nl := f.sws, len(f.layers)
+	w, ch, d := f.spec.Window, f.spec.Channels, f.spec.Dim()
 	// The prefix pass leaves every layer's input and output at the known
 	// coordinates; the placeholder suffix does not reach them.
 	f.forward(x, c, r, ws)
-	for i := p; i < d; i++ {
+	for t := p / ch; t < w; t++ {
 		z := ws.h[nl-1]
 		for n := range r {
-			z[n*d+i] = rng.NormFloat64()
+			for j := range ch {
+				z[n*d+t*ch+j] = rng.NormFloat64()
+			}
 		}
 		for k := nl - 1; k >= 0; k-- {
 			in := x
 			if k > 0 {
 				in = ws.h[k-1]
 			}
-			f.invertAt(k, in, ws.h[k], c, r, i, true)
+			for j := range ch {
+				f.invertAt(k, in, ws.h[k], c, r, t*ch+j, true)
+			}
+			f.invertPre(k, in, r, t, t+1)
 		}
 	}
 }
@@ -111,11 +120,13 @@ func (f *Flow) invertFromBase(x, c []float64, r int) {
 			in = ws.h[k-1]
 		}
 		clear(in[:r*d])
+		clear(f.mixInput(ws, k, in)[:r*d])
 		clear(f.layerInput(ws, k, in)[:r*d])
 		m0 := f.layers[k].m0
 		for g := 1; g <= slices.Max(m0); g++ {
 			f.invertDegree(k, in, ws.h[k], c, r, g)
 		}
+		f.invertPre(k, in, r, 0, f.spec.Window)
 	}
 }
 
@@ -158,7 +169,24 @@ func (f *Flow) invertAt(k int, in, out, c []float64, r, i int, pass bool) {
 			src[n*d+i] = mu + out[n*d+i]*expGo(al)
 		}
 	}
+}
+
+// invertPre inverts the channel mixing and the ActNorm of layer k on steps
+// t0..t1-1, from the transform input back to the layer input in.
+func (f *Flow) invertPre(k int, in []float64, r, t0, t1 int) {
+	ws, d, ch := f.sws, f.spec.Dim(), f.spec.Channels
+	src, mid := f.layerInput(ws, k, in), f.mixInput(ws, k, in)
+	if f.mix != nil {
+		for n := range r {
+			for t := t0; t < t1; t++ {
+				o := n*d + t*ch
+				f.mix[k].inverseStep(mid[o:o+ch], src[o:o+ch])
+			}
+		}
+	}
 	if f.an != nil {
-		f.an[k].inverseAt(in, src, r, i)
+		for i := t0 * ch; i < t1*ch; i++ {
+			f.an[k].inverseAt(in, mid, r, i)
+		}
 	}
 }

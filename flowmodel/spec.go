@@ -101,6 +101,11 @@ type Spec struct {
 	// ActNorm puts an ActNorm layer (Glow) before every flow layer, set from
 	// the first training windows by Train.
 	ActNorm bool `json:"actnorm,omitempty"`
+	// ChannelMixing puts an LU-parameterised C x C linear map of the
+	// channels of every step (Glow's 1x1 convolution) before every flow
+	// layer, after the ActNorm. It needs Channels >= 2 and keeps per-step
+	// terms exact.
+	ChannelMixing bool `json:"channel_mixing,omitempty"`
 }
 
 // Orders between the layers of a KindMAF stack, for Spec.Permutation.
@@ -180,6 +185,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("flowmodel: unknown permutation %q", s.Permutation)
 	case s.Kind != KindMAF && (s.Permutation != "" || s.PermutationSeed != 0):
 		return fmt.Errorf("flowmodel: permutations apply to %q stacks only", KindMAF)
+	case s.ChannelMixing && s.Channels < 2:
+		return fmt.Errorf("flowmodel: channel mixing needs at least 2 channels")
 	case s.Dim() < 2 && s.Kind == KindRealNVP:
 		return fmt.Errorf("flowmodel: a coupling stack needs at least 2 values per window")
 	case s.Context < 0 || s.Context > maxDim:
