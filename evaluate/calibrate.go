@@ -34,7 +34,6 @@ type Calibration struct {
 	k      int       // calibration scores above u
 	live   []float64 // ring of live scores in sorted, oldest at liveAt
 	liveAt int
-	shape  float64 // generalised Pareto shape of the tail, 0: exponential
 }
 
 // minCalibration is the fewest held-out scores a calibration accepts.
@@ -42,7 +41,7 @@ const minCalibration = 20
 
 // NewCalibration returns the calibration for held-out scores. It fails
 // with fewer than 20 scores or a non-finite one.
-func NewCalibration(scores []float64, shape float64) (*Calibration, error) {
+func NewCalibration(scores []float64) (*Calibration, error) {
 	if len(scores) < minCalibration {
 		return nil, errors.New("evaluate: calibration: fewer than 20 scores")
 	}
@@ -53,7 +52,7 @@ func NewCalibration(scores []float64, shape float64) (*Calibration, error) {
 		}
 	}
 	slices.Sort(s)
-	c := &Calibration{sorted: s, shape: max(shape, 0)}
+	c := &Calibration{sorted: s}
 	c.fitTail()
 	return c, nil
 }
@@ -109,11 +108,7 @@ func (c *Calibration) PValue(s float64) float64 {
 func (c *Calibration) Surprise(s float64) float64 {
 	n := len(c.sorted)
 	if s > c.u {
-		x := (s - c.u) / c.beta
-		if c.shape > 0 {
-			x = math.Log1p(c.shape*x) / c.shape
-		}
-		return math.Log(float64(n+1)/float64(c.k)) + x
+		return math.Log(float64(n+1)/float64(c.k)) + (s-c.u)/c.beta
 	}
 	return -math.Log(c.PValue(s))
 }

@@ -10,7 +10,7 @@ func TestCalibrationPValue(t *testing.T) {
 	for i := range scores {
 		scores[i] = float64(i + 1) // 1..100
 	}
-	c, err := NewCalibration(scores, 0)
+	c, err := NewCalibration(scores)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestCalibrationPValue(t *testing.T) {
 	if c.Surprise(math.Inf(1)) != math.Inf(1) {
 		t.Error("Surprise(+Inf) is not +Inf")
 	}
-	if _, err := NewCalibration(scores[:19], 0); err == nil {
+	if _, err := NewCalibration(scores[:19]); err == nil {
 		t.Error("19 scores accepted")
 	}
 }
@@ -47,7 +47,7 @@ func TestCalibrationLive(t *testing.T) {
 	for i := range scores {
 		scores[i] = float64(i) / 40
 	}
-	c, err := NewCalibration(scores, 0)
+	c, err := NewCalibration(scores)
 	if err != nil {
 		t.Fatal(err)
 	}

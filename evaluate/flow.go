@@ -17,7 +17,7 @@ type FlowFitter struct {
 	// Train overrides the training options (zero fields: scorer's
 	// defaults).
 	Train flowmodel.TrainOptions
-	// Seed fixes the weights and minibatch order.
+	// Seed fixes the weights and the minibatch order.
 	Seed uint64
 }
 

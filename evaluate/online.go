@@ -42,14 +42,9 @@ type Settings struct {
 	RetrainGap int
 	// NoRetrain turns retraining on drift off.
 	NoRetrain bool
-	// KeepFlagged lets retrains learn on flagged rows too.
-	KeepFlagged bool
 	// LiveCalibration adds every scored point to the calibration set, up
 	// to this many live points (0: off, negative: no limit).
 	LiveCalibration int
-	// TailShape is the generalised Pareto shape of the calibration tail
-	// beyond the held-out scores (0: exponential).
-	TailShape float64
 	// Level adds a level test: how far the value is from the median of
 	// the training values, against their own spread, so a slow move to
 	// a level never seen is found even when every step looks plausible.
@@ -64,14 +59,14 @@ type Settings struct {
 // development subset (see BENCHMARKS.md) and are the same for every series.
 func DefaultSettings() Settings {
 	return Settings{
-		Window:      12,
-		MaxFill:     3,
-		Lags:        []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
-		RetrainRows: 3000,
-		Level:       true,
-		Drift:       drift.Config{Window: 200, Every: 20},
-		Policy: PolicyConfig{Mode: "cooldown", Alpha: 1e-6, Run: 4, Extend: true,
-			Cooldown: 100},
+		Window:          12,
+		MaxFill:         3,
+		Lags:            []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
+		RetrainRows:     3000,
+		Level:           true,
+		LiveCalibration: -1,
+		Drift:           drift.Config{Window: 200, Every: 20},
+		Policy:          PolicyConfig{Alpha: 1e-6, Quiet: 100, Run: 4},
 	}
 }
 
@@ -271,13 +266,13 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 	}
 	t0 := later(begin, r.samples[warm].Time.Add(need+feat.Step))
 	exclude := func(t time.Time) bool {
-		return t.Before(t0) || (!r.set.KeepFlagged && r.flagged[t.UnixNano()/int64(feat.Step)])
+		return t.Before(t0) || r.flagged[t.UnixNano()/int64(feat.Step)]
 	}
 	m, err := r.set.Fitter.Fit(ctx, r.samples[warm:to+1], feat, exclude)
 	if err != nil {
 		return err
 	}
-	cal, err := NewCalibration(m.Calibration(), r.set.TailShape)
+	cal, err := NewCalibration(m.Calibration())
 	if err != nil {
 		return err
 	}
@@ -390,6 +385,6 @@ func (r *replayer) fitLevel(from, to int) error {
 		v[i] = 0.5 * z * z
 	}
 	r.norm = norm
-	r.level, err = NewCalibration(v, r.set.TailShape)
+	r.level, err = NewCalibration(v)
 	return err
 }

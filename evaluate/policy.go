@@ -1,49 +1,30 @@
 package evaluate
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // PolicyConfig sets how a Policy turns p-values into anomaly scores and
 // alarms. The zero value of a field means its default.
 type PolicyConfig struct {
-	// Alpha is the p-value below which a point is flagged (default 1e-4).
+	// Alpha is the p-value below which a point is flagged (default 1e-6).
+	// Points are tested one after another for as long as the stream
+	// lives, so it is far below the textbook 0.05: at 1e-6 a calibrated
+	// series of 5-minute steps raises a chance flag about once in ten
+	// years.
 	Alpha float64 `json:"alpha" yaml:"alpha"`
-	// Cooldown is the number of points after an alarm during which new
-	// flags join the same incident and raise no new alarm (default 200).
-	// Scores inside the cooldown are damped, so a long improbable run is
-	// one early spike rather than a plateau.
-	Cooldown int `json:"cooldown" yaml:"cooldown"`
-	// Damp multiplies the anomaly score inside the cooldown (default 0.1).
+	// Quiet is the number of points without a flag that close an incident
+	// (default 100). Flags while an incident is open join it and raise no
+	// new alarm, so a sustained anomaly is one alarm however long it
+	// lasts.
+	Quiet int `json:"quiet" yaml:"quiet"`
+	// Damp multiplies the anomaly score of every point after the first of
+	// an incident (default 0.1), so a long improbable run is one early
+	// spike rather than a plateau.
 	Damp float64 `json:"damp" yaml:"damp"`
 	// Run is the number of recent points whose surprises are pooled into
-	// a run (collective) p-value, which catches a sustained drift of
-	// moderately improbable points; 0 means the default 8, negative turns
+	// a run (collective) p-value, which catches a sustained stretch of
+	// moderately improbable points; 0 means the default 4, negative turns
 	// it off.
 	Run int `json:"run" yaml:"run"`
-	// Margin is how much more surprising (in nats of -ln p) than every
-	// point of the last Cooldown points a point must be to count as a new
-	// event (default ln 10: ten times less probable). Negative means 0.
-	Margin float64 `json:"margin" yaml:"margin"`
-	// Mode selects the suppression: "record" (default) damps every point
-	// not Margin beyond the recent maximum; "cooldown" damps every point
-	// for Cooldown points after an alarm.
-	Mode string `json:"mode" yaml:"mode"`
-	// Escalate, when above 1, lets a point inside a cooldown raise the
-	// incident again, undamped, when its surprise exceeds Escalate times
-	// the incident's peak so far: a growing event then shows its size
-	// rather than the level at which it was first flagged.
-	Escalate float64 `json:"escalate" yaml:"escalate"`
-	// Extend makes every flag inside a cooldown restart it: an incident
-	// stays open until Cooldown points pass without a flag, so a
-	// sustained anomaly raises one alarm however long it lasts.
-	Extend bool `json:"extend" yaml:"extend"`
-	// Multiplicity, when set, judges each point against the number of
-	// points the series has had scored (its p-value times that count,
-	// a running Bonferroni correction), so a long stream does not turn
-	// chance into alarms.
-	Multiplicity bool `json:"multiplicity" yaml:"multiplicity"`
 	// Scale is the surprise -ln p that maps to anomaly score 0.5
 	// (default 20).
 	Scale float64 `json:"scale" yaml:"scale"`
@@ -51,23 +32,16 @@ type PolicyConfig struct {
 
 func (c PolicyConfig) withDefaults() PolicyConfig {
 	if c.Alpha <= 0 || c.Alpha >= 1 {
-		c.Alpha = 1e-4
+		c.Alpha = 1e-6
 	}
-	if c.Cooldown <= 0 {
-		c.Cooldown = 200
+	if c.Quiet <= 0 {
+		c.Quiet = 100
 	}
 	if c.Damp <= 0 || c.Damp > 1 {
 		c.Damp = 0.1
 	}
 	if c.Run == 0 {
-		c.Run = 8
-	}
-	if c.Margin == 0 {
-		c.Margin = math.Ln10
-	}
-	c.Margin = max(c.Margin, 0)
-	if c.Mode == "" {
-		c.Mode = "record"
+		c.Run = 4
 	}
 	if c.Scale <= 0 {
 		c.Scale = 20
@@ -77,16 +51,15 @@ func (c PolicyConfig) withDefaults() PolicyConfig {
 
 // Decision is what a Policy makes of one point.
 type Decision struct {
-	// Score is the anomaly score in [0, 1], monotone in the surprise
-	// outside a cooldown.
+	// Score is the anomaly score in [0, 1]: s / (s + Scale) for surprise
+	// s, times Damp inside an open incident.
 	Score float64
 	// Surprise is -ln of the smaller of the point and run p-values, with
 	// a Bonferroni correction for taking the smaller of two.
 	Surprise float64
 	// Flagged reports a surprise beyond -ln Alpha.
 	Flagged bool
-	// Alarm reports a flag that opens a new incident: the first flag
-	// after a cooldown.
+	// Alarm reports a flag that opens a new incident.
 	Alarm bool
 }
 
@@ -94,33 +67,27 @@ type Decision struct {
 // anomalies and which of those raise an alarm. It is not safe for
 // concurrent use.
 type Policy struct {
-	cfg      PolicyConfig
-	ring     []float64 // the last Run point surprises
-	next     int
-	n        int
-	sum      float64
-	cooldown int       // points left in the current cooldown
-	recent   []float64 // ring of the last Cooldown combined surprises
-	rnext    int
-	seen     int     // points decided on
-	peak     float64 // largest surprise of the current incident
+	cfg   PolicyConfig
+	ring  []float64 // the last Run pooled point surprises
+	next  int
+	n     int
+	sum   float64
+	quiet int // points left before the open incident closes; 0: none open
 }
 
 // NewPolicy returns a Policy for cfg (zero fields take their defaults).
 func NewPolicy(cfg PolicyConfig) *Policy {
 	cfg = cfg.withDefaults()
 	p := &Policy{cfg: cfg}
-	p.recent = make([]float64, cfg.Cooldown)
 	if cfg.Run > 0 {
 		p.ring = make([]float64, cfg.Run)
 	}
 	return p
 }
 
-// Next takes the p-value of the next point, in (0, 1], as -ln p (its
-// surprise, which keeps far-tail points apart), and decides on it.
+// Next takes the p-value of the next point as its surprise -ln p (which
+// keeps far-tail points apart) and decides on it.
 func (p *Policy) Next(surprise float64) Decision {
-	p.seen++
 	u := max(surprise, 0)
 	s := u
 	if p.ring != nil {
@@ -135,9 +102,6 @@ func (p *Policy) Next(surprise float64) Decision {
 			s = max(u, gammaSurprise(p.n, p.sum)) - math.Ln2
 		}
 	}
-	if p.cfg.Multiplicity {
-		s -= math.Log(float64(p.seen))
-	}
 	d := Decision{Surprise: s, Flagged: s > -math.Log(p.cfg.Alpha)}
 	switch {
 	case s <= 0:
@@ -147,33 +111,17 @@ func (p *Policy) Next(surprise float64) Decision {
 	default:
 		d.Score = s / (s + p.cfg.Scale)
 	}
-	if p.cfg.Mode == "record" {
-		top := slices.Max(p.recent)
-		p.recent[p.rnext] = s
-		p.rnext = (p.rnext + 1) % len(p.recent)
-		if s <= top+p.cfg.Margin {
-			d.Score *= p.cfg.Damp
-			return d
-		}
-		d.Alarm = d.Flagged
-		return d
-	}
-	if p.cooldown > 0 {
-		p.cooldown--
-		if p.cfg.Extend && d.Flagged {
-			p.cooldown = p.cfg.Cooldown
-		}
-		if p.cfg.Escalate > 1 && s > p.peak*p.cfg.Escalate {
-			p.peak = s
-			return d
+	if p.quiet > 0 {
+		p.quiet--
+		if d.Flagged {
+			p.quiet = p.cfg.Quiet
 		}
 		d.Score *= p.cfg.Damp
 		return d
 	}
 	if d.Flagged {
 		d.Alarm = true
-		p.cooldown = p.cfg.Cooldown
-		p.peak = s
+		p.quiet = p.cfg.Quiet
 	}
 	return d
 }
@@ -189,19 +137,14 @@ func gammaSurprise(k int, x float64) float64 {
 	if x <= 0 {
 		return 0
 	}
-	// ln of the sum, by log-sum-exp over the terms.
-	lt := make([]float64, 0, 16)
-	term, top := 0.0, math.Inf(-1)
+	// ln of the sum by log-sum-exp over its terms.
+	top := float64(k-1)*math.Log(max(x, 1)) + 1 // an upper bound of every term's log
+	s, term := 0.0, 0.0
 	for j := range k {
 		if j > 0 {
 			term += math.Log(x) - math.Log(float64(j))
 		}
-		lt = append(lt, term)
-		top = max(top, term)
-	}
-	s := 0.0
-	for _, v := range lt {
-		s += math.Exp(v - top)
+		s += math.Exp(term - top)
 	}
 	return max(x-top-math.Log(s), 0)
 }

@@ -17,14 +17,13 @@ func TestGammaSurprise(t *testing.T) {
 	}
 }
 
-func TestPolicyCooldown(t *testing.T) {
-	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Cooldown: 10, Damp: 0.1, Run: -1,
-		Scale: 20, Mode: "cooldown"})
+func TestPolicyIncidents(t *testing.T) {
+	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Quiet: 10, Damp: 0.1, Run: -1, Scale: 20})
 	flag := -math.Log(1e-6) + 1 // a surprise beyond the flag level
 	var alarms []int
-	for i := range 30 {
+	for i := range 45 {
 		u := 0.5
-		if i == 3 || i == 5 || i == 20 {
+		if i == 3 || i == 5 || i == 30 {
 			u = flag
 		}
 		d := p.Next(u)
@@ -32,8 +31,10 @@ func TestPolicyCooldown(t *testing.T) {
 			alarms = append(alarms, i)
 		}
 		want := u / (u + 20)
-		if (i > 3 && i <= 13) || i > 20 {
-			want *= 0.1 // inside the cooldowns of the alarms at 3 and 20
+		if (i > 3 && i <= 15) || (i > 30 && i <= 40) {
+			// Inside an incident: the one opened at 3 and extended by the
+			// flag at 5 closes after 10 quiet points, at 15.
+			want *= 0.1
 		}
 		if math.Abs(d.Score-want) > 1e-12 {
 			t.Errorf("point %d: score %v, want %v", i, d.Score, want)
@@ -42,8 +43,8 @@ func TestPolicyCooldown(t *testing.T) {
 			t.Errorf("point %d: flagged %v", i, d.Flagged)
 		}
 	}
-	if len(alarms) != 2 || alarms[0] != 3 || alarms[1] != 20 {
-		t.Errorf("alarms at %v, want [3 20]: the flag at 5 joins the first", alarms)
+	if len(alarms) != 2 || alarms[0] != 3 || alarms[1] != 30 {
+		t.Errorf("alarms at %v, want [3 30]: the flag at 5 joins the first", alarms)
 	}
 }
 
@@ -51,7 +52,7 @@ func TestPolicyRun(t *testing.T) {
 	// Eight points at p = 0.01 each: none is flagged at alpha 1e-6 alone,
 	// but together they are a run with Fisher surprise
 	// -ln P(Gamma(8) >= 8 ln 100), about 17.6 nats, minus ln 2.
-	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Run: 8, Mode: "cooldown"})
+	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Run: 8})
 	u := math.Log(100)
 	var d Decision
 	for range 8 {
