@@ -45,8 +45,12 @@
 //
 // Spec.ActNorm adds Glow's ActNorm before every layer (a per-coordinate
 // affine map, set from the first training windows; the file records that it
-// was). Spec.Permutation chooses reversal or fixed random orders between the
-// layers of a KindMAF stack.
+// was). Spec.ChannelMixing adds, after it, an LU-parameterised C x C map of
+// the channels of every step (Glow's 1x1 convolution); being the same map at
+// every step, it keeps per-step terms and conditional sampling exact, though
+// a step's split into channel terms then means nothing. Spec.Permutation
+// chooses reversal or fixed random orders between the layers of a KindMAF
+// stack.
 //
 // The context enters every MADE with degree 0 (Paige and Wood,
 // arXiv:1602.06701), so it reaches every output, the first one included.
