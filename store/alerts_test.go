@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -268,5 +270,50 @@ func TestExpiryCandidates(t *testing.T) {
 	saveAnomaly(t, s, "x", alertT0.Add(4*time.Minute)) // within the gap, not read yet
 	if c := candidates(); len(c) != 0 {
 		t.Fatalf("candidates = %+v with an anomaly waiting within the gap; want none", c)
+	}
+}
+
+// BenchmarkClaimAlertsBacklog claims one message from a backlog of 4000
+// (open and resolve of 2000 incidents), as a worker probing a sink that is
+// down does. A zero lease leaves the message due, so every iteration sees
+// the same backlog.
+func BenchmarkClaimAlertsBacklog(b *testing.B) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, pgtest.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	err = s.InAlertTx(ctx, func(tx *store.AlertTx) error {
+		for i := range 2000 {
+			inc := store.Incident{SeriesKey: fmt.Sprint("s", i), ModelGroup: "g",
+				State: "resolved", Severity: "warning", FirstTS: alertT0, LastTS: alertT0,
+				Points: 1, MinPValue: 0.001, MaxScore: 5, Revision: 2, OpenedAt: alertT0,
+				UpdatedAt: alertT0}
+			if err := tx.InsertIncident(ctx, &inc); err != nil {
+				return err
+			}
+			for _, kind := range []string{"open", "resolve"} {
+				err := tx.QueueAlert(ctx, store.OutboxMessage{MessageID: fmt.Sprint(inc.ID, kind),
+					IncidentID: inc.ID, Sink: "hook", Kind: kind, Payload: []byte(`{}`)})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ms, err := s.ClaimAlerts(ctx, "hook", 1, 0)
+		if err != nil || len(ms) != 1 {
+			b.Fatalf("claimed %d, %v; want 1", len(ms), err)
+		}
 	}
 }
