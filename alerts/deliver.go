@@ -61,6 +61,7 @@ func (s *Service) lease() time.Duration {
 // be retried.
 func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger,
 	limit int) (int, bool, error) {
+	claimed := time.Now()
 	msgs, err := s.store.ClaimAlerts(ctx, sink.Name(), limit, s.lease())
 	if err != nil {
 		return 0, false, err
@@ -77,6 +78,11 @@ func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger,
 	}
 	done := 0
 	for i, om := range msgs {
+		if ctx.Err() != nil || time.Since(claimed) > s.lease()/2 {
+			// Stopping, or a slow receiver: hand the rest back before the
+			// lease runs out and another worker sends them too.
+			return done, false, errors.Join(s.store.DeferAlerts(bg, ids(msgs[i:]), 0), mark())
+		}
 		ok, retry, err := s.deliver(ctx, sink, om, log)
 		if err != nil {
 			return done, retry, errors.Join(err, mark())
@@ -93,14 +99,18 @@ func (s *Service) deliverOnce(ctx context.Context, sink Sink, log *slog.Logger,
 			done++
 			continue
 		}
-		rest := make([]int64, 0, len(msgs)-i-1)
-		for _, r := range msgs[i+1:] {
-			rest = append(rest, r.ID)
-		}
 		// Background: a message must not stay leased because ctx ended.
-		return done, true, errors.Join(s.store.DeferAlerts(bg, rest, 0), mark())
+		return done, true, errors.Join(s.store.DeferAlerts(bg, ids(msgs[i+1:]), 0), mark())
 	}
 	return done, false, mark()
+}
+
+func ids(ms []store.OutboxMessage) []int64 {
+	out := make([]int64, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
 }
 
 // markEvery is the most deliveries marked in one commit.
