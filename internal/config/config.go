@@ -54,11 +54,11 @@ func Load(name string, cfg any, args []string, env func(string) string,
 	configFile := env(EnvPrefix + "CONFIG")
 	fs.StringVar(&configFile, "config", configFile,
 		"YAML file with settings (env "+EnvPrefix+"CONFIG)")
-	flagged := map[string]*string{}
+	flagged := map[string]*flagValue{}
 	for _, s := range settings {
-		v := new(string)
+		v := &flagValue{isBool: s.value.Kind() == reflect.Bool}
 		flagged[s.key] = v
-		fs.Func(s.key, s.help, func(x string) error { *v = x; return nil })
+		fs.Var(v, s.key, s.help)
 	}
 	fs.Usage = func() { Usage(out, name, settings) }
 
@@ -84,12 +84,36 @@ func Load(name string, cfg any, args []string, env func(string) string,
 	}
 	for _, s := range settings {
 		if setByFlag[s.key] {
-			if err := setScalar(s.value, *flagged[s.key]); err != nil {
+			if err := setScalar(s.value, flagged[s.key].text(s.value.Kind() == reflect.Slice)); err != nil {
 				return nil, fmt.Errorf("config: flag --%s: %w", s.key, err)
 			}
 		}
 	}
 	return fs.Args(), nil
+}
+
+// flagValue collects a setting's flag values. A boolean flag may stand alone
+// (--migrate means --migrate=true); a list flag may be repeated, each
+// occurrence adding to the list.
+type flagValue struct {
+	isBool bool
+	values []string
+}
+
+func (f *flagValue) String() string   { return strings.Join(f.values, ",") }
+func (f *flagValue) IsBoolFlag() bool { return f.isBool }
+
+func (f *flagValue) Set(x string) error {
+	f.values = append(f.values, x)
+	return nil
+}
+
+// text is what the flag says: the last value, or for a list all of them.
+func (f *flagValue) text(list bool) string {
+	if list {
+		return strings.Join(f.values, ",")
+	}
+	return f.values[len(f.values)-1]
 }
 
 // EnvName is the environment variable of a setting key.

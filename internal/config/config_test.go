@@ -142,3 +142,26 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolFlagAloneAndRepeatedLists(t *testing.T) {
+	c := defaults()
+	c.Migrate = false
+	_, err := Load("x", c, []string{"--migrate", "--kafka.brokers", "a:1",
+		"--kafka.brokers", "b:2,c:3"}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Migrate {
+		t.Error("--migrate alone did not set true")
+	}
+	if !reflect.DeepEqual(c.Kafka.Brokers, []string{"a:1", "b:2", "c:3"}) {
+		t.Errorf("repeated list flag = %v", c.Kafka.Brokers)
+	}
+	c = defaults()
+	if _, err := Load("x", c, []string{"--migrate=false"}, noEnv, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Migrate {
+		t.Error("--migrate=false left it true")
+	}
+}
