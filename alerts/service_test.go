@@ -277,3 +277,32 @@ func TestRestartResumes(t *testing.T) {
 			summary(got))
 	}
 }
+
+// TestRunOpensAcrossBatches: the run test sees weak anomalies read in
+// earlier transactions, rebuilt from the table.
+func TestRunOpensAcrossBatches(t *testing.T) {
+	s := newStore(t)
+	cfg := fastConfig("rec")
+	cfg.OpenPValue, cfg.RunLength, cfg.RunPValue = 1e-3, 3, 1e-4
+	rec := &recorder{name: "rec"}
+	svc, err := NewWithSinks(s, cfg, testLogger(t), nil, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, svc)
+	weak := svc.m.suppressed.WithLabelValues(reasonWeak)
+	for i := range 2 {
+		save(t, s, point("w", t0.Add(time.Duration(i)*time.Minute), 0.005))
+		waitFor(t, 10*time.Second, "weak anomaly read", func() (bool, error) {
+			return metricValue(weak) == float64(i+1), nil
+		})
+	}
+	save(t, s, point("w", t0.Add(2*time.Minute), 0.005))
+	waitFor(t, 10*time.Second, "open", func() (bool, error) {
+		return len(rec.received()) == 1, nil
+	})
+	m := rec.received()[0]
+	if m.Kind != KindOpen || m.Points != 3 || !m.FirstTS.Equal(t0) || m.PValue != 0.005 {
+		t.Errorf("open = %+v; want 3 points from t0", m)
+	}
+}
