@@ -37,30 +37,56 @@ func tile1x8(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
 }
 
 func tile4x8Go(a []float64, ars, ast int, b []float64, bst, n int, out *[32]float64) {
-	var acc [32]float64
-	for t := range n {
-		bt := b[t*bst : t*bst+8]
-		for r := range 4 {
-			av := a[r*ars+t*ast]
-			o := acc[r*8 : r*8+8]
-			for c, bv := range bt {
-				o[c] += av * bv
-			}
+	// Two passes of 4x4 accumulators, held in locals so the compiler can
+	// keep them in registers; each output still sums its terms in order of
+	// t, as tile1x8Go does.
+	for half := 0; half < 8; half += 4 {
+		var c00, c01, c02, c03, c10, c11, c12, c13 float64
+		var c20, c21, c22, c23, c30, c31, c32, c33 float64
+		for t := range n {
+			bt := b[t*bst+half : t*bst+half+4]
+			a0, a1 := a[t*ast], a[ars+t*ast]
+			a2, a3 := a[2*ars+t*ast], a[3*ars+t*ast]
+			b0, b1, b2, b3 := bt[0], bt[1], bt[2], bt[3]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c02 += a0 * b2
+			c03 += a0 * b3
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c12 += a1 * b2
+			c13 += a1 * b3
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c22 += a2 * b2
+			c23 += a2 * b3
+			c30 += a3 * b0
+			c31 += a3 * b1
+			c32 += a3 * b2
+			c33 += a3 * b3
 		}
+		out[half], out[half+1], out[half+2], out[half+3] = c00, c01, c02, c03
+		out[8+half], out[8+half+1], out[8+half+2], out[8+half+3] = c10, c11, c12, c13
+		out[16+half], out[16+half+1], out[16+half+2], out[16+half+3] = c20, c21, c22, c23
+		out[24+half], out[24+half+1], out[24+half+2], out[24+half+3] = c30, c31, c32, c33
 	}
-	*out = acc
 }
 
 func tile1x8Go(a []float64, ast int, b []float64, bst, n int, out *[8]float64) {
-	var acc [8]float64
+	var c0, c1, c2, c3, c4, c5, c6, c7 float64
 	for t := range n {
 		av := a[t*ast]
 		bt := b[t*bst : t*bst+8]
-		for c, bv := range bt {
-			acc[c] += av * bv
-		}
+		c0 += av * bt[0]
+		c1 += av * bt[1]
+		c2 += av * bt[2]
+		c3 += av * bt[3]
+		c4 += av * bt[4]
+		c5 += av * bt[5]
+		c6 += av * bt[6]
+		c7 += av * bt[7]
 	}
-	*out = acc
+	*out = [8]float64{c0, c1, c2, c3, c4, c5, c6, c7}
 }
 
 // tile4x8Out computes the 4x8 tile, adds bias[0:8], applies max(0, .) when
