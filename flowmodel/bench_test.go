@@ -82,7 +82,11 @@ func BenchmarkStepLogProb(b *testing.B) {
 // BenchmarkTrainStep times one optimizer step (forward, backward, clipping,
 // Adam) on a minibatch of 256 windows.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, sz := range benchSizes {
+	sizes := append(benchSizes[:len(benchSizes):len(benchSizes)], struct {
+		name string
+		spec Spec
+	}{"spline-W32-H64-L4", DefaultSpec(32, 1, 0)})
+	for _, sz := range sizes {
 		b.Run(sz.name+"/batch-256", func(b *testing.B) {
 			const rows = 256
 			f, x := benchFlow(b, sz.spec, rows)
