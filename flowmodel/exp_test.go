@@ -27,7 +27,7 @@ func TestExp(t *testing.T) {
 		want := math.Exp(x)
 		worst = math.Max(worst, math.Abs(g-want)/want)
 	}
-	t.Logf("kernel %s, worst relative error %.3g", KernelName, worst)
+	t.Logf("kernel %s, worst relative error %.3g", KernelName(), worst)
 	if worst > 4e-16 {
 		t.Errorf("worst relative error %.3g", worst)
 	}

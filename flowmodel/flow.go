@@ -9,11 +9,11 @@ import (
 // logSqrt2Pi is log(sqrt(2*pi)), the normalising constant of N(0, 1).
 var logSqrt2Pi = 0.5 * math.Log(2*math.Pi)
 
-// scoreChunk is the number of windows the scoring methods push through the
+// chunkRows is the number of windows the scoring methods push through the
 // whole stack at a time: large enough to amortise loop overheads, small
 // enough that a chunk's activations stay in L2 cache and the workspace does
 // not grow with the batch.
-const scoreChunk = 64
+const chunkRows = 64
 
 // Flow is a normalizing flow over windows: a stack of affine autoregressive
 // layers with MADE conditioners and a standard normal base. The density
@@ -35,7 +35,7 @@ type Flow struct {
 	an     []*actNorm // per layer when Spec.ActNorm, else nil
 	anInit bool       // the ActNorm layers were set from data
 	mix    []*luMix   // per layer when Spec.ChannelMixing, else nil
-	ws     *workspace // scoring, chunks of scoreChunk windows
+	ws     *workspace // scoring, chunks of chunkRows windows
 	sws    *workspace // sampling, every layer kept
 }
 
@@ -314,7 +314,7 @@ func (f *Flow) LogProb(dst, x, c []float64) ([]float64, error) {
 	rows := f.checkBatch(x, c)
 	dst = sized(dst, rows)
 	d := f.spec.Dim()
-	for n0 := 0; n0 < rows; n0 += scoreChunk {
+	for n0 := 0; n0 < rows; n0 += chunkRows {
 		r, terms := f.scoreChunk(x, c, n0, rows)
 		for n := range r {
 			var s float64
@@ -342,7 +342,7 @@ func (f *Flow) StepLogProb(dst, x, c []float64) ([]float64, error) {
 	if !f.spec.TimeOrdered() {
 		return dst, ErrNotTimeOrdered
 	}
-	for n0 := 0; n0 < rows; n0 += scoreChunk {
+	for n0 := 0; n0 < rows; n0 += chunkRows {
 		r, terms := f.scoreChunk(x, c, n0, rows)
 		for n := range r {
 			row := terms[n*w*ch : (n+1)*w*ch]
@@ -359,15 +359,15 @@ func (f *Flow) StepLogProb(dst, x, c []float64) ([]float64, error) {
 	return dst, firstNonFinite(dst, w)
 }
 
-// scoreChunk runs the density direction on the chunk of at most scoreChunk
+// scoreChunk runs the density direction on the chunk of at most chunkRows
 // windows starting at window n0 and returns its size and per-coordinate
 // terms (valid until the next call).
 func (f *Flow) scoreChunk(x, c []float64, n0, rows int) (int, []float64) {
 	if f.ws == nil {
-		f.ws = f.newWorkspace(scoreChunk, false)
+		f.ws = f.newWorkspace(chunkRows, false)
 	}
 	d, nc := f.spec.Dim(), f.spec.Context
-	r := min(scoreChunk, rows-n0)
+	r := min(chunkRows, rows-n0)
 	var cc []float64
 	if nc > 0 {
 		cc = c[n0*nc : (n0+r)*nc]

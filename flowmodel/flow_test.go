@@ -125,7 +125,7 @@ func TestInverse(t *testing.T) {
 		x, c := normals(rng, rows*d), normals(rng, rows*nc)
 		ws := f.newWorkspace(rows, true)
 		z := f.forward(x, c, rows, ws)
-		f.sws = f.newWorkspace(scoreChunk, true)
+		f.sws = f.newWorkspace(chunkRows, true)
 		copy(f.sws.h[len(f.layers)-1], z)
 		back := make([]float64, rows*d)
 		f.invertFromBase(back, c, rows)

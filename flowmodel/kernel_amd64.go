@@ -2,18 +2,18 @@
 
 package flowmodel
 
-// KernelName names the tile kernel this build uses, for benchmark records.
-var KernelName = "go"
+// KernelName names the kernels this build uses ("go" or "avx2-fma"), for
+// benchmark records.
+func KernelName() string {
+	if useAVX2 {
+		return "avx2-fma"
+	}
+	return "go"
+}
 
 // useAVX2 is decided once: the CPU must offer AVX2 and FMA and the OS must
 // save the YMM registers (CPUID leaves 1 and 7, XGETBV).
 var useAVX2 = detectAVX2()
-
-func init() {
-	if useAVX2 {
-		KernelName = "avx2-fma"
-	}
-}
 
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)

@@ -2,8 +2,9 @@
 
 package flowmodel
 
-// KernelName names the tile kernel this build uses, for benchmark records.
-const KernelName = "go"
+// KernelName names the kernels this build uses ("go" or "avx2-fma"), for
+// benchmark records.
+func KernelName() string { return "go" }
 
 func tile4x8Impl(a []float64, ars, ast int, b []float64, bst, n int, out *[32]float64) {
 	tile4x8Go(a, ars, ast, b, bst, n, out)

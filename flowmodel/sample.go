@@ -43,15 +43,15 @@ func (f *Flow) SampleSuffix(dst, prefix []float64, h int, c []float64,
 		return dst, ErrNotTimeOrdered
 	}
 	if f.sws == nil {
-		f.sws = f.newWorkspace(scoreChunk, true)
+		f.sws = f.newWorkspace(chunkRows, true)
 	}
 	for n := range rows {
 		copy(dst[n*d:n*d+p], prefix[n*p:n*p+p])
 		clear(dst[n*d+p : n*d+d])
 	}
 	nc := f.spec.Context
-	for n0 := 0; n0 < rows; n0 += scoreChunk {
-		r := min(scoreChunk, rows-n0)
+	for n0 := 0; n0 < rows; n0 += chunkRows {
+		r := min(chunkRows, rows-n0)
 		x := dst[n0*d : (n0+r)*d]
 		var cc []float64
 		if nc > 0 {
