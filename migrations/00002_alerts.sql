@@ -19,7 +19,10 @@ CREATE TABLE alert_cursor (
     anomaly_id bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO alert_cursor (name) VALUES ('incidents');
+-- Anomalies already stored (all stamped with this transaction's id above)
+-- are history: the cursor starts after them rather than paging for them.
+INSERT INTO alert_cursor (name, xid, anomaly_id)
+SELECT 'incidents', pg_current_xact_id(), coalesce(max(id), 0) FROM anomalies;
 
 -- revision counts state changes and makes the message id stable; value and
 -- model_version belong to the point with the smallest p-value.

@@ -317,3 +317,30 @@ func BenchmarkClaimAlertsBacklog(b *testing.B) {
 		}
 	}
 }
+
+// TestAlertCursorStartsAfterHistory: anomalies stored before the alerts
+// migration are not turned into alerts; later ones are.
+func TestAlertCursorStartsAfterHistory(t *testing.T) {
+	ctx := context.Background()
+	s := migrated(t)
+	if err := s.MigrateDownTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Pool().Exec(ctx, `INSERT INTO anomalies (series_key, model_group, ts, value,
+		score, p_value, model_version) VALUES ('old', 'g', $1, '{1}', 5, 0.001, 1)`, alertT0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	saveAnomaly(t, s, "new", alertT0)
+	var got []store.NewAnomaly
+	for deadline := time.Now().Add(10 * time.Second); len(got) == 0 &&
+		time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		got = readNew(t, s) // see TestExpiryCandidates on the horizon
+	}
+	if len(got) != 1 || got[0].SeriesKey != "new" {
+		t.Fatalf("read %+v; want only the anomaly stored after the migration", got)
+	}
+}
