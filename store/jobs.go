@@ -145,22 +145,38 @@ func (s *Store) ClaimJob(ctx context.Context, worker string) (Job, bool, error) 
 }
 
 // FinishJob marks a running job done, linking the model it produced (nil
-// if none, for instance when the candidate was rejected).
+// if none).
 func (s *Store) FinishJob(ctx context.Context, id int64, modelID *int64) error {
-	return s.endJob(ctx, id, JobDone, "", modelID)
+	return s.endJob(ctx, id, JobDone, "", modelID, nil)
+}
+
+// FinishJobOutcome is FinishJob that also records outcome, a JSON value,
+// under the "outcome" key of the job's details, so that whoever reads the
+// queue sees what the job decided (a candidate promoted or rejected, and
+// why). A nil outcome records nothing.
+func (s *Store) FinishJobOutcome(ctx context.Context, id int64, modelID *int64,
+	outcome []byte) error {
+	return s.endJob(ctx, id, JobDone, "", modelID, outcome)
 }
 
 // FailJob marks a running job failed with the reason, which frees the
 // group for a new job.
 func (s *Store) FailJob(ctx context.Context, id int64, reason string) error {
-	return s.endJob(ctx, id, JobFailed, reason, nil)
+	return s.endJob(ctx, id, JobFailed, reason, nil, nil)
 }
 
 func (s *Store) endJob(ctx context.Context, id int64, state, reason string,
-	modelID *int64) error {
+	modelID *int64, outcome []byte) error {
+	var out *string
+	if len(outcome) > 0 {
+		o := string(outcome)
+		out = &o
+	}
 	tag, err := s.pool.Exec(ctx, `UPDATE retrain_jobs
-		SET state = $2, error = $3, model_id = $4, finished_at = now()
-		WHERE id = $1 AND state = 'running'`, id, state, reason, modelID)
+		SET state = $2, error = $3, model_id = $4, finished_at = now(),
+		    details = CASE WHEN $5::jsonb IS NULL THEN details
+		              ELSE details || jsonb_build_object('outcome', $5::jsonb) END
+		WHERE id = $1 AND state = 'running'`, id, state, reason, modelID, out)
 	if err != nil {
 		return fmt.Errorf("store: mark job %d %s: %w", id, state, err)
 	}

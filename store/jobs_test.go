@@ -242,3 +242,40 @@ func TestGroupSeries(t *testing.T) {
 		t.Fatalf("GroupSeries = %v, %v", keys, err)
 	}
 }
+
+func TestFinishJobOutcome(t *testing.T) {
+	s := migrated(t)
+	ctx := context.Background()
+	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonDrift,
+		Details: []byte(`{"ks":0.31}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ClaimJob(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	m := saveModel(t, s, "g")
+	outcome := []byte(`{"promoted":false,"reason":"gain below margin"}`)
+	if err := s.FinishJobOutcome(ctx, job.ID, &m.ID, outcome); err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.Job(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		KS      float64 `json:"ks"`
+		Outcome struct {
+			Promoted bool   `json:"promoted"`
+			Reason   string `json:"reason"`
+		} `json:"outcome"`
+	}
+	if err := json.Unmarshal(done.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	// The detector's details stay beside the outcome.
+	if done.State != store.JobDone || d.KS != 0.31 || d.Outcome.Promoted ||
+		d.Outcome.Reason != "gain below margin" {
+		t.Fatalf("finished job %s details %s", done.State, done.Details)
+	}
+}
