@@ -15,13 +15,14 @@ var logSqrt2Pi = 0.5 * math.Log(2*math.Pi)
 // not grow with the batch.
 const chunkRows = 64
 
-// Flow is a normalizing flow over windows: a stack of affine autoregressive
-// layers with MADE conditioners and a standard normal base. The density
+// Flow is a normalizing flow over windows: a stack of autoregressive
+// (affine or spline) layers with MADE conditioners, optionally preceded by
+// ActNorm and channel mixing, and a standard normal base. The density
 // direction maps a window x to z = f_K(...f_1(x; c)...; c) and
 //
 //	log p(x | c) = sum_i log phi(z_i) + sum_k sum_i l_k,i
 //
-// where l_k,i = -alpha_k,i is layer k's log-derivative at coordinate i.
+// where l_k,i is layer k's log-derivative at coordinate i.
 //
 // A Flow holds a scoring workspace, so its methods must not be called
 // concurrently; Clone gives an independent copy for another goroutine.
@@ -225,15 +226,14 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 }
 
 // forward runs the density direction on rows windows and leaves the
-// per-coordinate terms log phi(z_i) - sum_k alpha_k,i in ws.terms and z in
-// the last h buffer. It returns z.
+// per-coordinate terms log phi(z_i) + sum_k l_k,i in ws.terms and z in the
+// last h buffer. It returns z.
 func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 	d := f.spec.Dim()
 	nd := rows * d
 	terms := ws.terms[:nd]
 	clear(terms)
 	in := x[:nd]
-	kappa := f.kappa
 	for k, m := range f.layers {
 		mc, out := &ws.mc[0], ws.h[k%2]
 		if ws.keep {
@@ -250,24 +250,8 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 		m.forward(in, c, rows, mc)
 		if f.spec.LayerType == LayerSpline {
 			f.splineForward(mc.out, in, out, terms, rows, &ws.spl)
-			in = out[:nd]
-			continue
-		}
-		for n := range rows {
-			mu := mc.out[2*n*d : 2*n*d+d]
-			a := mc.out[2*n*d+d : 2*n*d+2*d]
-			alpha, e := ws.alphaRow, ws.eRow
-			if ws.keep {
-				alpha, e = ws.alpha[k][n*d:n*d+d], ws.e[k][n*d:n*d+d]
-			}
-			softClamp(alpha, e, a, kappa, ws.tmpRow)
-			xi := in[n*d : n*d+d]
-			zo := out[n*d : n*d+d]
-			tn := terms[n*d : n*d+d]
-			for i, al := range alpha[:d] {
-				zo[i] = (xi[i] - mu[i]) * e[i]
-				tn[i] -= al
-			}
+		} else {
+			f.affineForward(k, mc.out, in, out, terms, rows, ws)
 		}
 		in = out[:nd]
 	}
@@ -385,6 +369,28 @@ func firstNonFinite(v []float64, w int) error {
 		}
 	}
 	return nil
+}
+
+// affineForward applies affine layer k to rows windows given its
+// conditioner output params: z = (x - mu) exp(-alpha), with -alpha added to
+// the coordinate's term. A workspace that keeps every layer stores alpha and
+// exp(-alpha) for the backward pass.
+func (f *Flow) affineForward(k int, params, x, z, terms []float64, rows int, ws *workspace) {
+	d := f.spec.Dim()
+	for n := range rows {
+		mu := params[2*n*d : 2*n*d+d]
+		a := params[2*n*d+d : 2*n*d+2*d]
+		alpha, e := ws.alphaRow, ws.eRow
+		if ws.keep {
+			alpha, e = ws.alpha[k][n*d:n*d+d], ws.e[k][n*d:n*d+d]
+		}
+		softClamp(alpha, e, a, f.kappa, ws.tmpRow)
+		xi, zo, tn := x[n*d:n*d+d], z[n*d:n*d+d], terms[n*d:n*d+d]
+		for i, al := range alpha[:d] {
+			zo[i] = (xi[i] - mu[i]) * e[i]
+			tn[i] -= al
+		}
+	}
 }
 
 // splineForward applies one spline layer to rows windows: z = g(x) per
