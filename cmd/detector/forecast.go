@@ -38,7 +38,7 @@ type forecastSettings struct {
 	Calendar    string  `yaml:"calendar" help:"fit: hour and weekday context: auto, on or off"`
 	Hidden      int     `yaml:"hidden" help:"fit: width of the MADE hidden layers"`
 	Layers      int     `yaml:"layers" help:"fit: flow layers"`
-	LayerType   string  `yaml:"layer_type" help:"fit: affine or spline"`
+	LayerType   string  `yaml:"layer_type" help:"fit: affine or spline; empty: the scorer's default"`
 	Epochs      int     `yaml:"epochs" help:"fit: training epochs at most"`
 	WeightDecay float64 `yaml:"weight_decay" help:"fit: AdamW weight decay"`
 	TrainFrac   float64 `yaml:"train_frac" help:"backtest: share of the CSV the fitted model trains on"`
@@ -62,7 +62,7 @@ const heldOutFrac = 0.3
 func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	cfg := forecastSettings{Horizon: 48, Paths: 1000, Levels: "0.05,0.5,0.95", Seed: 1,
-		Window: 8, Lags: "24h,168h", Calendar: "off", Hidden: 64, Layers: 3, LayerType: "affine", Epochs: 60,
+		Window: 8, Lags: "24h,168h", Calendar: "off", Hidden: 64, Layers: 3, Epochs: 60,
 		WeightDecay: 0.01, TrainFrac: 0.5, Level: 0.9, Spread: true, Online: true,
 		Recent: 40}
 	backtest := len(args) > 0 && args[0] == "backtest"
