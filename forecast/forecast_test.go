@@ -56,7 +56,7 @@ func ar1Model(t *testing.T) *scorer.Model {
 		arModel, arErr = scorer.Fit(context.Background(),
 			[][]timeseries.Sample{arSamples(arSteps, 1)}, scorer.Options{
 				Group: "ar1", Step: time.Minute, Window: 3, Calendar: scorer.Off,
-				Spec: flowmodel.Spec{Hidden: 32, Layers: 3},
+				Spec: flowmodel.Spec{Hidden: 32, Layers: 3, LayerType: flowmodel.LayerAffine},
 				Train: flowmodel.TrainOptions{Epochs: 150, BatchSize: 128, LearningRate: 2e-3,
 					Patience: 30},
 				Seed: 3,
