@@ -15,6 +15,7 @@ import (
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
+	"github.com/flowguard/flowguard/training"
 )
 
 // runTrain trains one model offline from NAB-format CSV files or a range of
@@ -22,7 +23,6 @@ import (
 func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultTrainer()
-	args = bareBool(mergeRepeated(args, "csv"), "publish")
 	if _, err := config.Load("trainer train", cfg, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	if len(cfg.CSV) == 0 {
 		source = "trained offline from " + cfg.Kafka.SamplesTopic
 	}
-	info, promoted, err := publish(ctx, s, m, nil, source)
+	info, promoted, err := training.Publish(ctx, s, m, nil, nil, source)
 	if err != nil {
 		return err
 	}
@@ -156,57 +156,4 @@ func readCSVs(paths []string) ([][]timeseries.Sample, error) {
 		out = append(out, ss)
 	}
 	return out, nil
-}
-
-// mergeRepeated joins every --name value of args into one comma-separated
-// flag, so that a list flag may be repeated (the flag package keeps only
-// the last value).
-func mergeRepeated(args []string, name string) []string {
-	var vals, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		trimmed := strings.TrimLeft(a, "-")
-		if len(a)-len(trimmed) == 0 || len(a)-len(trimmed) > 2 {
-			rest = append(rest, a)
-			continue
-		}
-		if v, ok := strings.CutPrefix(trimmed, name+"="); ok {
-			vals = append(vals, v)
-			continue
-		}
-		if trimmed == name && i+1 < len(args) {
-			vals = append(vals, args[i+1])
-			i++
-			continue
-		}
-		rest = append(rest, a)
-	}
-	if len(vals) == 0 {
-		return args
-	}
-	return append([]string{"--" + name + "=" + strings.Join(vals, ",")}, rest...)
-}
-
-// bareBool rewrites a bare --name into --name=true: the settings loader
-// wants a value for every flag, but "--publish" reads better.
-func bareBool(args []string, name string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = a
-		if a != "-"+name && a != "--"+name {
-			continue
-		}
-		next := ""
-		if i+1 < len(args) {
-			next = args[i+1]
-		}
-		if next != "true" && next != "false" {
-			out[i] = "--" + name + "=true"
-		}
-	}
-	return out
 }

@@ -12,11 +12,9 @@ type Trainer struct {
 	// RequeueAfter hands a job back to the queue when the trainer that
 	// claimed it has not finished it in this long (it probably died).
 	RequeueAfter time.Duration `yaml:"requeue_after" help:"running jobs older than this go back to the queue (their trainer died)"`
-	// PromoteMargin is in nats per point, raw units: a candidate replaces
-	// the champion only if its mean point score on the newest held-out data
-	// is lower by at least this much.
-	PromoteMargin float64      `yaml:"promote_margin" help:"a candidate is promoted only if its mean point score on new held-out data beats the champion's by this many nats"`
-	Model         TrainerModel `yaml:"model"`
+	MetricsAddr  string        `yaml:"metrics_addr" help:"trainer run: listen address for /metrics; empty: no listener"`
+	Training     TrainerPolicy `yaml:"training"`
+	Model        TrainerModel  `yaml:"model"`
 
 	// The offline "trainer train" command's inputs and outputs. Without
 	// CSV files it replays From..To of the samples topic.
@@ -27,6 +25,22 @@ type Trainer struct {
 	Series  []string `yaml:"series" help:"trainer train without --csv: metric names of the series to replay; empty: every series"`
 	Out     string   `yaml:"out" help:"trainer train: write the model file here"`
 	Publish bool     `yaml:"publish" help:"trainer train: save the model in the registry, as champion if the group has none"`
+}
+
+// TrainerPolicy sets what retrain jobs train on and when a candidate
+// replaces the champion.
+type TrainerPolicy struct {
+	// PromoteMargin is in nats per point, raw units: a candidate replaces
+	// the champion only if its mean point score on the newest held-out data
+	// is lower by at least this much.
+	PromoteMargin float64 `yaml:"promote_margin" help:"a candidate is promoted only if its mean point score on new held-out data beats the champion's by this many nats"`
+	KSTolerance   float64 `yaml:"ks_tolerance" help:"a candidate is promoted only if the KS statistic of its held-out p-values exceeds the champion's by at most this"`
+	Holdout       float64 `yaml:"holdout" help:"share of each series' newest samples kept out of the candidate's fit to compare it with the champion"`
+	// The lookback applies to drift jobs: after a change only recent data
+	// describes the stream.
+	Lookback        time.Duration `yaml:"lookback" help:"drift jobs train on this much event time before the end of their range; 0: no bound by time"`
+	LookbackSteps   int           `yaml:"lookback_steps" help:"drift jobs train on at most this many newest samples per series; 0: no bound by count"`
+	MaxFlaggedShare float64       `yaml:"max_flagged_share" help:"flagged points are left out of training unless they are more than this share of a series' samples (then they are the new normal)"`
 }
 
 // TrainerModel sets the shape and training of the models the trainer
@@ -51,13 +65,14 @@ type TrainerModel struct {
 func DefaultTrainer() *Trainer {
 	d := DefaultDetector()
 	return &Trainer{
-		Database:      d.Database,
-		Kafka:         d.Kafka,
-		Log:           d.Log,
-		Poll:          30 * time.Second,
-		RequeueAfter:  time.Hour,
-		PromoteMargin: 0.02,
-		Model:         TrainerModel{Calendar: "auto", Seed: 1},
-		Group:         "default",
+		Database:     d.Database,
+		Kafka:        d.Kafka,
+		Log:          d.Log,
+		Poll:         30 * time.Second,
+		RequeueAfter: time.Hour,
+		Training: TrainerPolicy{PromoteMargin: 0.02, KSTolerance: 0.1, Holdout: 0.2,
+			LookbackSteps: 4000, MaxFlaggedShare: 0.1},
+		Model: TrainerModel{Calendar: "auto", Seed: 1},
+		Group: "default",
 	}
 }
