@@ -192,7 +192,8 @@ func layoutChart(d *chartData, c int) chart {
 			Open: in.State == "open"})
 	}
 	if d.fan != nil {
-		ch.Band, ch.Median = sc.fan(d.fan, c)
+		t, v, ok := d.lastValue(c)
+		ch.Band, ch.Median = sc.fan(d.fan, c, t, v, ok)
 	}
 	ch.XTicks, ch.YTicks = sc.ticks()
 	return ch
@@ -236,10 +237,26 @@ func (s scaler) point(t time.Time, v float64) string {
 	return coord(s.x(t)) + "," + coord(s.y(v))
 }
 
+// lastValue returns the newest recent value of channel c and its time; ok
+// is false when there is none.
+func (d *chartData) lastValue(c int) (t time.Time, v float64, ok bool) {
+	n := len(d.values)
+	if n == 0 || c >= len(d.values[n-1]) || !finite(d.values[n-1][c]) {
+		return t, 0, false
+	}
+	return d.times[n-1], d.values[n-1][c], true
+}
+
 // fan returns the interval band (upper edge forward, lower edge back) and
-// the median line of channel c.
-func (s scaler) fan(f *Fan, c int) (band, median string) {
+// the median line of channel c, both starting at the newest observed value
+// when there is one, so that the fan grows out of the line.
+func (s scaler) fan(f *Fan, c int, t0 time.Time, v0 float64, from bool) (band,
+	median string) {
 	var up, down, mid []string
+	if from {
+		p := s.point(t0, v0)
+		up, down, mid = append(up, p), append(down, p), append(mid, p)
+	}
 	for i, t := range f.Times {
 		if c >= len(f.Lower[i]) || c >= len(f.Upper[i]) || c >= len(f.Median[i]) {
 			continue
