@@ -433,7 +433,10 @@ func (s *Store) ClaimAlerts(ctx context.Context, sink string, limit int,
 		UPDATE alert_outbox SET next_attempt_at = now() + $3 * interval '1 microsecond'
 		WHERE id IN (
 			SELECT o.id FROM alert_outbox o JOIN heads h ON h.id = o.id
-			WHERE h.next_attempt_at <= now() AND o.state = 'pending'
+			WHERE h.next_attempt_at <= now()
+			  -- Checked again on o, the locked row: when another worker
+			  -- claimed it since the CTE's snapshot, its lease shows here.
+			  AND o.state = 'pending' AND o.next_attempt_at <= now()
 			ORDER BY o.id LIMIT $2
 			FOR UPDATE OF o SKIP LOCKED)
 		RETURNING id, message_id, incident_id, sink, kind, payload, attempts, created_at`,
