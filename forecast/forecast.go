@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowguard/flowguard/flowmodel"
 	"github.com/flowguard/flowguard/scorer"
 )
 
@@ -32,8 +33,10 @@ type Options struct {
 	// widened on each side by Bound times its width (default 1; negative
 	// turns the bound off). An affine flow extrapolates linearly, so a
 	// path that wanders far from anything seen in training can feed on
-	// itself and run off to huge values; the bound stops that, and
-	// Forecast.Clamped counts how often it did.
+	// itself and run off to huge or non-finite values; the bound stops
+	// that (a NaN restarts at the middle of the range), and
+	// Forecast.Clamped counts how often it did. Without the bound a
+	// non-finite sample is an error.
 	Bound float64
 }
 
@@ -119,8 +122,8 @@ var ErrShortHistory = errors.New("forecast: history too short")
 // Sample uses the model's flow and its buffers: it must not run
 // concurrently with any other use of m (give each goroutine m.Clone()).
 // It returns ErrShortHistory (wrapped) when h does not end in W-1
-// contiguous steps, and an error wrapping flowmodel.ErrNonFinite if a
-// path leaves the finite numbers.
+// contiguous steps, and, when Options.Bound is off, an error wrapping
+// flowmodel.ErrNonFinite if a path leaves the finite numbers.
 func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	opt, err := opt.withDefaults()
 	if err != nil {
@@ -171,12 +174,20 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 			}
 			cx.write(ctx[r*cw:(r+1)*cw], t.UnixNano(), path, k, prev)
 		}
-		if _, err := flow.SampleSuffix(win, prefix, 1, ctx, rng); err != nil {
+		_, err := flow.SampleSuffix(win, prefix, 1, ctx, rng)
+		if err != nil && (opt.Bound < 0 || !errors.Is(err, flowmodel.ErrNonFinite)) {
 			return nil, fmt.Errorf("forecast: step %d: %w", k+1, err)
 		}
 		for r := range n {
 			step := win[r*d+d-c : r*d+d]
 			for ch, v := range step {
+				if math.IsNaN(v) {
+					// Overflow inside the flow: the path has left anything
+					// the model knows; restart it from the bound's middle.
+					v = (lo[ch] + hi[ch]) / 2
+					step[ch] = v
+					fc.Clamped++
+				}
 				if v < lo[ch] || v > hi[ch] {
 					step[ch] = min(max(v, lo[ch]), hi[ch])
 					fc.Clamped++

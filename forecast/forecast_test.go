@@ -210,3 +210,53 @@ func TestBound(t *testing.T) {
 		t.Fatalf("without a bound: Clamped = %d, err %v", fc.Clamped, err)
 	}
 }
+
+// TestNonFinite drives an untrained flow with values near the largest
+// float64, where its arithmetic overflows: with the bound the forecast
+// goes on and counts the repairs, without it the overflow is an error.
+func TestNonFinite(t *testing.T) {
+	feat := scorer.Features{Window: 3, Channels: 1, Step: time.Minute}
+	flow, err := flowmodel.New(flowmodel.Spec{Window: 3, Channels: 1, Hidden: 8,
+		Layers: 2}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new flow is the identity; a few steps of training on correlated
+	// windows give it weights that pass the inputs on.
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float64, 3*512)
+	for i := 0; i < len(x); i += 3 {
+		v := rng.NormFloat64()
+		x[i], x[i+1], x[i+2] = v, v+0.1*rng.NormFloat64(), v+0.1*rng.NormFloat64()
+	}
+	if _, err := flowmodel.Train(context.Background(), flow, flowmodel.Data{X: x},
+		flowmodel.Data{}, flowmodel.TrainOptions{Epochs: 20, LearningRate: 1e-2}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := scorer.New(flow, scorer.Meta{Format: scorer.FormatVersion, Features: feat,
+		Norm:        timeseries.Normaliser{Loc: []float64{0}, Scale: []float64{1}},
+		Calibration: []float64{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := arHistory(1)
+	for i := range h.Values {
+		h.Values[i] = math.MaxFloat64 / float64(i+2)
+	}
+	fc, err := Sample(m, h, Options{Horizon: 3, Paths: 16, Seed: 1, KeepPaths: true})
+	if err != nil {
+		t.Fatalf("with the bound: %v", err)
+	}
+	for _, v := range fc.Paths {
+		if math.IsNaN(v) {
+			t.Fatal("a NaN left the bound")
+		}
+	}
+	if fc.Clamped == 0 {
+		t.Fatal("nothing repaired: the test no longer overflows the flow")
+	}
+	_, err = Sample(m, h, Options{Horizon: 3, Paths: 16, Seed: 1, Bound: -1})
+	if !errors.Is(err, flowmodel.ErrNonFinite) {
+		t.Fatalf("without the bound: %v, want ErrNonFinite", err)
+	}
+}
