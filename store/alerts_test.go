@@ -346,3 +346,63 @@ func TestAlertCursorStartsAfterHistory(t *testing.T) {
 		t.Fatalf("read %+v; want only the anomaly stored after the migration", got)
 	}
 }
+
+// TestConcurrentAlertClaims: workers claiming at the same time never get
+// the same message while its lease holds.
+func TestConcurrentAlertClaims(t *testing.T) {
+	ctx := context.Background()
+	s := migrated(t)
+	const n = 200
+	err := s.InAlertTx(ctx, func(tx *store.AlertTx) error {
+		for i := range n {
+			inc := store.Incident{SeriesKey: fmt.Sprint("s", i), ModelGroup: "g",
+				State: "open", Severity: "warning", FirstTS: alertT0, LastTS: alertT0,
+				Points: 1, MinPValue: 0.001, MaxScore: 5, Revision: 1, OpenedAt: alertT0,
+				UpdatedAt: alertT0}
+			if err := tx.InsertIncident(ctx, &inc); err != nil {
+				return err
+			}
+			err := tx.QueueAlert(ctx, store.OutboxMessage{MessageID: fmt.Sprint(inc.ID),
+				IncidentID: inc.ID, Sink: "hook", Kind: "open", Payload: []byte(`{}`)})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := make(chan string, 2*n)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				ms, err := s.ClaimAlerts(ctx, "hook", 3, time.Hour)
+				if err != nil || len(ms) == 0 {
+					errs <- err
+					return
+				}
+				for _, m := range ms {
+					claims <- m.MessageID
+				}
+			}
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(claims)
+	seen := map[string]int{}
+	for id := range claims {
+		seen[id]++
+		if seen[id] > 1 {
+			t.Errorf("message %s claimed twice", id)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d messages claimed, want %d", len(seen), n)
+	}
+}
