@@ -146,7 +146,7 @@ func newDataset(seed uint64, nseries, npoints int) *dataset {
 		id := timeseries.NewSeriesID("temp", map[string]string{"host": fmt.Sprintf("h%02d", s)})
 		d.ids = append(d.ids, id)
 		d.keys = append(d.keys, id.Key())
-		spikes := []int{npoints/3 + 7*s%50, 2*npoints/3 + 11*s%50}
+		spikes := []int{(npoints/3 + 7*s%50) % npoints, (2*npoints/3 + 11*s%50) % npoints}
 		d.vals = append(d.vals, genSeries(rng, npoints, 20, spikes...))
 	}
 	return d
@@ -495,11 +495,11 @@ func value(m prometheus.Metric) float64 {
 }
 
 // testLog logs to the test's output.
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

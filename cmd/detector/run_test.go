@@ -191,7 +191,7 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	msgs = append(msgs, kafka.Message{Value: []byte("garbage")})
 	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: "flowguard.input",
-		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond}
+		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
