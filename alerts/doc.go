@@ -12,8 +12,9 @@
 //   - an anomaly within gap of an open incident's span joins it;
 //   - one further away resolves the incident and may open a new one;
 //   - an incident resolves when its series' time (series.last_ts) passes
-//     its last point by more than gap, or, for a series that went quiet,
-//     after silent_resolve of wall time without a new point;
+//     its last point by more than gap and no anomaly waiting to be read
+//     could still join it, or, for a series that went quiet, after
+//     silent_resolve of wall time without a new point;
 //   - the severity is critical when the smallest p-value is at most
 //     critical_p_value, warning otherwise; an update is sent when it rises;
 //   - an anomaly opens an incident alone when its p-value is at most
@@ -50,9 +51,14 @@
 // Delivery is at least once; Message.ID ("flowguard-<incident>-<revision>")
 // is stable across retries and sinks, so receivers can de-duplicate.
 //
+// While a sink fails, its worker probes it with one message per backoff
+// instead of claiming batches, so an outage costs the database almost
+// nothing however long the backlog grows.
+//
 // Scoring and alerts share only the database: the Service runs in its own
-// goroutines and connections, and a sink that is slow or down only makes
-// its outbox rows wait.
+// goroutines and transactions, and a sink that is slow or down only makes
+// its outbox rows wait. Give it a Store of its own (a second, small pool)
+// to keep it off the scoring loop's connections too.
 //
 // # Sinks
 //
