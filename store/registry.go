@@ -210,6 +210,38 @@ func promoteTx(ctx context.Context, tx pgx.Tx, group string, version int) error 
 	return err
 }
 
+// ErrChampionChanged is returned by PromoteOver when the group's champion
+// is no longer the version the candidate was compared with.
+var ErrChampionChanged = errors.New("store: champion changed")
+
+// PromoteOver makes version the champion of group, as Promote does, only
+// if the current champion is the version champion, which a trainer
+// compared the candidate with; otherwise (a person or another trainer
+// promoted or rolled back meanwhile) it changes nothing and returns an
+// error wrapping ErrChampionChanged.
+func (s *Store) PromoteOver(ctx context.Context, group string, version,
+	champion int) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockGroup(ctx, tx, group); err != nil {
+			return err
+		}
+		var current int
+		err := tx.QueryRow(ctx, `SELECT version FROM models
+			WHERE model_group = $1 AND state = 'champion'`, group).Scan(&current)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && current != champion) {
+			return ErrChampionChanged
+		}
+		if err != nil {
+			return err
+		}
+		return promoteTx(ctx, tx, group, version)
+	})
+	if err != nil {
+		return fmt.Errorf("store: promote %s v%d over v%d: %w", group, version, champion, err)
+	}
+	return nil
+}
+
 // PromoteIfNone makes version the champion of group only if the group has
 // no champion yet (the bootstrap case) and reports whether it did.
 func (s *Store) PromoteIfNone(ctx context.Context, group string, version int) (bool, error) {

@@ -199,3 +199,27 @@ func expectEvent(t *testing.T, l *store.Listener, want store.ModelEvent) {
 		t.Fatalf("notification %s %+v, want %s %+v", n.Channel, got, store.ModelsChannel, want)
 	}
 }
+
+func TestPromoteOver(t *testing.T) {
+	s := migrated(t)
+	ctx := context.Background()
+	for range 3 {
+		saveModel(t, s, "g")
+	}
+	if err := s.PromoteOver(ctx, "g", 2, 1); !errors.Is(err, store.ErrChampionChanged) {
+		t.Fatalf("PromoteOver without a champion: %v, want ErrChampionChanged", err)
+	}
+	if err := s.Promote(ctx, "g", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PromoteOver(ctx, "g", 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	// v3 was compared with v1, which is no longer champion.
+	if err := s.PromoteOver(ctx, "g", 3, 1); !errors.Is(err, store.ErrChampionChanged) {
+		t.Fatalf("PromoteOver a replaced champion: %v, want ErrChampionChanged", err)
+	}
+	if c, err := s.Champion(ctx, "g"); err != nil || c.Version != 2 {
+		t.Fatalf("champion v%d, %v; want v2", c.Version, err)
+	}
+}

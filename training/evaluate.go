@@ -2,6 +2,7 @@ package training
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -129,9 +130,21 @@ func (w *Worker) challenge(ctx context.Context, job store.Job, champ store.Model
 		log.Info("candidate not promoted", "reason", ev.Reason)
 		return out, nil
 	}
-	// TODO(flowguard): promote only if the champion is still the one
-	// compared with; a manual promotion in between is overridden.
-	if err := w.s.Promote(ctx, info.Group, info.Version); err != nil {
+	err = w.s.PromoteOver(ctx, info.Group, info.Version, champ.Version)
+	if errors.Is(err, store.ErrChampionChanged) {
+		// A person or another trainer changed the champion while this one
+		// trained: the comparison no longer holds.
+		out.Promoted = false
+		out.Reason = fmt.Sprintf("%s; but the champion changed from v%d during training",
+			ev.Reason, champ.Version)
+		note = fmt.Sprintf("%s job %d: %s", job.Reason, job.ID, out.Reason)
+		if err := w.s.RejectModel(ctx, info.Group, info.Version, note); err != nil {
+			return Outcome{}, err
+		}
+		log.Warn("candidate not promoted: the champion changed during training")
+		return out, nil
+	}
+	if err != nil {
 		return Outcome{}, err
 	}
 	log.Info("candidate promoted")

@@ -91,6 +91,17 @@ func TestTrainPublishPromoteRollback(t *testing.T) {
 	if !strings.Contains(got, "nab version 1 is champion again") {
 		t.Fatalf("rollback printed %q", got)
 	}
+	// Nothing was champion before v1, and there is no v9.
+	for _, args := range [][]string{{"rollback", "nab"}, {"promote", "nab", "9"},
+		{"promote", "nab", "x"}, {"promote", "nab"}} {
+		var b strings.Builder
+		if err := Run(ctx, args, &b, &b, env); err == nil {
+			t.Errorf("trainer %v succeeded: %s", args, b.String())
+		}
+	}
+	if c, err := s.Champion(ctx, "nab"); err != nil || c.Version != 1 {
+		t.Fatalf("champion after failed commands: v%d, %v", c.Version, err)
+	}
 	got = run("models")
 	for _, want := range []string{"nab    2        rejected", "nab    1        champion",
 		"rolled back: too many alerts", "2013-12-02T21:50..2013-12-05T15:50  800",
