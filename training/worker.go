@@ -72,11 +72,11 @@ type WorkerConfig struct {
 type Policy struct {
 	// Margin is the least gain in mean point score, in nats; 0 promotes
 	// any candidate that is not worse.
-	Margin float64
+	Margin float64 `json:"margin"`
 	// KSTolerance is how much worse than the champion's the candidate's
 	// calibration may be, as the KS statistic of its held-out p-values
 	// against the uniform distribution.
-	KSTolerance float64
+	KSTolerance float64 `json:"ks_tolerance"`
 }
 
 // DefaultWorkerConfig returns the defaults: a 0.02 nats margin, a KS
@@ -256,20 +256,8 @@ func (w *Worker) handle(ctx context.Context, job store.Job) {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	switch {
-	case ctx.Err() != nil:
-		if err := w.s.ReleaseJob(bg, job.ID); err != nil {
-			log.Error("job interrupted and not released; it is requeued after "+
-				w.cfg.RequeueAfter.String(), "err", err)
-			return
-		}
-		log.Info("job interrupted by shutdown and released")
-	case err != nil:
-		w.met.failed.WithLabelValues(job.Reason).Inc()
-		log.Error("job failed", "err", err)
-		if err := w.s.FailJob(bg, job.ID, err.Error()); err != nil {
-			log.Error("record job failure", "err", err)
-		}
-	default:
+	case err == nil:
+		// Finished work is recorded even if ctx ended meanwhile.
 		b, err := out.encode()
 		if err == nil {
 			err = w.s.FinishJobOutcome(bg, job.ID, &out.ModelID, b)
@@ -283,5 +271,18 @@ func (w *Worker) handle(ctx context.Context, job store.Job) {
 		w.met.seconds.WithLabelValues(job.Reason).Observe(secs)
 		log.Info("job done", "version", out.Version, "promoted", out.Promoted,
 			"seconds", secs)
+	case ctx.Err() != nil:
+		if err := w.s.ReleaseJob(bg, job.ID); err != nil {
+			log.Error("job interrupted and not released; it is requeued after "+
+				w.cfg.RequeueAfter.String(), "err", err)
+			return
+		}
+		log.Info("job interrupted by shutdown and released")
+	default:
+		w.met.failed.WithLabelValues(job.Reason).Inc()
+		log.Error("job failed", "err", err)
+		if err := w.s.FailJob(bg, job.ID, err.Error()); err != nil {
+			log.Error("record job failure", "err", err)
+		}
 	}
 }

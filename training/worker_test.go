@@ -362,3 +362,40 @@ func TestNewWorkerRejectsBadConfig(t *testing.T) {
 		t.Error("second worker registered the same metrics")
 	}
 }
+
+// TestJobWithoutDataFails: a job whose range holds no samples fails with
+// the reason on the job, is counted, and frees the group for a new job.
+func TestJobWithoutDataFails(t *testing.T) {
+	s := migrated(t)
+	ctx := context.Background()
+	src := &fakeReplay{ss: minutes("cpu", 0, 100)}
+	cfg := DefaultWorkerConfig()
+	cfg.Replay = src.read
+	reg := prometheus.NewRegistry()
+	w, err := NewWorker(s, cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := t0.Add(time.Hour * 24)
+	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonDrift,
+		From: &from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, err := s.ClaimJob(ctx, "test")
+	if err != nil || claimed.ID != job.ID {
+		t.Fatalf("claim: %+v, %v", claimed, err)
+	}
+	w.handle(ctx, claimed)
+	j, err := s.Job(ctx, job.ID)
+	if err != nil || j.State != store.JobFailed || !strings.Contains(j.Error, "no samples") {
+		t.Fatalf("job %s error %q (%v), want failed for lack of samples", j.State, j.Error, err)
+	}
+	if n, ok := gathered(t, reg, "flowguard_trainer_jobs_failed_total", "drift"); n != 1 {
+		t.Fatalf("failed jobs counter %v (present %v), want 1", n, ok)
+	}
+	if _, created, err := s.FileJob(ctx, store.JobRequest{Group: "g",
+		Reason: store.ReasonManual}); err != nil || !created {
+		t.Fatalf("file after failure: %v, %v", created, err)
+	}
+}
