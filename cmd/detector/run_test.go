@@ -96,6 +96,12 @@ func samples(id timeseries.SeriesID, x []float64) []timeseries.Sample {
 // champion of the default group.
 func publishModel(t *testing.T, dbURL string) {
 	t.Helper()
+	publish(t, dbURL, trainModel(t))
+}
+
+// trainModel trains a small flow (W 8) on clean data and returns its file.
+func trainModel(t *testing.T) []byte {
+	t.Helper()
 	ctx := context.Background()
 	var train [][]timeseries.Sample
 	for i := range 2 {
@@ -111,6 +117,13 @@ func publishModel(t *testing.T, dbURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return art
+}
+
+// publish makes the model file art the champion of the default group.
+func publish(t *testing.T, dbURL string, art []byte) {
+	t.Helper()
+	ctx := context.Background()
 	s, err := store.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
