@@ -23,9 +23,11 @@
 // A Worker registers these metrics (namespace flowguard, subsystem
 // trainer):
 //
-//	flowguard_trainer_jobs{state}                      gauge, jobs in the queue by state
-//	flowguard_trainer_jobs_finished_total{reason,outcome} counter, outcome promoted, rejected or stored
-//	flowguard_trainer_jobs_failed_total{reason}        counter
-//	flowguard_trainer_job_seconds{reason}              histogram, claim to outcome of finished jobs
-//	flowguard_trainer_champion_version{group}          gauge, version of each group's champion
+//	flowguard_trainer_jobs{state}                gauge: jobs in the queue
+//	flowguard_trainer_jobs_finished_total{reason,outcome}
+//	                                             counter: outcome promoted,
+//	                                             rejected or stored
+//	flowguard_trainer_jobs_failed_total{reason}  counter
+//	flowguard_trainer_job_seconds{reason}        histogram: claim to outcome
+//	flowguard_trainer_champion_version{group}    gauge: each group's champion
 package training
