@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,10 +110,7 @@ func anomalies(t *testing.T, dbURL string) map[string]string {
 // compares the stored anomalies with those of an uninterrupted run: each
 // must be there exactly once, with the same score.
 func TestSIGKILLReplay(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "detector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := detectorBinary(t)
 	art := trainModel(t)
 	const points = 300
 	total := float64(12 * (points - 1 - 7))

@@ -70,10 +70,7 @@ func TestMigrateCommand(t *testing.T) {
 // the wrong type must each end it with a non-zero status and a message that
 // names the file, line and field.
 func TestBrokenConfigExits(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "detector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := detectorBinary(t)
 	cases := []struct{ name, body, want string }{
 		{"typo", "kafka:\n  brokres: [localhost:9092]\n", `:2: field "kafka.brokres": unknown field`},
 		{"wrong type", "kafka:\n  partitions: many\n", `:2: field "kafka.partitions": invalid value "many"`},

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -272,10 +271,7 @@ func TestRunEmbedded(t *testing.T) {
 // TestSIGTERMStopsCleanly runs the binary and stops it with SIGTERM: it
 // must leave within shutdown_timeout with status 0.
 func TestSIGTERMStopsCleanly(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "detector")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := detectorBinary(t)
 	cmd := exec.Command(bin, "run", "--kafka.embedded_addr=127.0.0.1:0",
 		"--http.addr=127.0.0.1:0", "--shutdown_timeout=4s")
 	cmd.Env = append(os.Environ(), "FLOWGUARD_DATABASE_URL="+pgtest.NewDatabase(t))
