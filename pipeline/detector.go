@@ -306,7 +306,17 @@ func (d *Detector) commit(ctx context.Context, r *kafka.Reader) {
 // housekeep evicts idle series and refreshes the gauges and readiness.
 func (d *Detector) housekeep() {
 	n := 0
-	for _, ps := range d.parts {
+	for p, ps := range d.parts {
+		// kafka-go does not report revoked partitions: a partition silent
+		// for IdleAfter of wall time is forgotten. Should it still be ours,
+		// its next series restart their windows.
+		if idle := d.cfg.Grid.IdleAfter; idle > 0 && time.Since(ps.seen) > idle {
+			for key := range ps.needs {
+				d.router.forget(key)
+			}
+			delete(d.parts, p)
+			continue
+		}
 		for _, key := range ps.evict() {
 			d.router.forget(key)
 		}

@@ -89,3 +89,27 @@ func TestRebuildPosition(t *testing.T) {
 		t.Fatalf("position with no series = %d, want next %d", got, ps.next)
 	}
 }
+
+// TestSilentPartitionForgotten checks that a partition without messages
+// for IdleAfter of wall time (one revoked by a rebalance, as kafka-go does
+// not say) is dropped, and a busy one kept.
+func TestSilentPartitionForgotten(t *testing.T) {
+	cfg := DetectorConfig{Brokers: []string{"127.0.0.1:1"}, Topic: "s", Group: "g",
+		Alpha: 0.01, Grid: timeseries.Config{Step: time.Minute, Window: 3, IdleAfter: time.Hour}}
+	d, err := NewDetector(cfg, &recordingWriter{}, &staticModels{}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, seen := range map[int]time.Duration{0: 2 * time.Hour, 1: time.Minute} {
+		ps := d.part(p)
+		ps.seen = time.Now().Add(-seen)
+		ps.track("a", time.Now(), 5)
+	}
+	d.housekeep()
+	if _, ok := d.parts[0]; ok {
+		t.Error("partition silent for 2h kept")
+	}
+	if _, ok := d.parts[1]; !ok {
+		t.Error("partition seen a minute ago dropped")
+	}
+}

@@ -24,6 +24,8 @@ type partState struct {
 	committed int64
 	needs     map[string]*need
 	newest    time.Time // newest sample time of the partition
+	// seen is the wall time of the partition's last message.
+	seen time.Time
 }
 
 // need records, per grid step still inside a window or open, the offset of

@@ -74,6 +74,7 @@ func (d *Detector) push(m *kafka.Message) {
 		ps = d.part(m.Partition)
 	}
 	ps.next = m.Offset + 1
+	ps.seen = time.Now()
 
 	smp, err := timeseries.DecodeSample(m.Value)
 	if err != nil {

@@ -111,10 +111,9 @@ func TestTwoReadersSplitPartitions(t *testing.T) {
 	r2 := groupReader(b.Addr(), "in", "g2")
 	defer r1.Close()
 	defer r2.Close()
-	write(t, b.Addr(), "in", 200, 0)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Readers join when they first fetch; wait for both before writing.
 	seen := make(chan kafka.Message, 400)
 	for _, r := range []*kafka.Reader{r1, r2} {
 		go func() {
@@ -130,6 +129,18 @@ func TestTwoReadersSplitPartitions(t *testing.T) {
 			}
 		}()
 	}
+	cl := &kafka.Client{Addr: kafka.TCP(b.Addr())}
+	for members := 0; members != 2; {
+		res, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"g2"}})
+		if err != nil {
+			t.Fatalf("describe group: %v", err)
+		}
+		if g := res.Groups[0]; g.GroupState == "Stable" {
+			members = len(g.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	write(t, b.Addr(), "in", 200, 0)
 	var vals []string
 	parts := map[int]bool{}
 	for len(vals) < 200 {
