@@ -59,16 +59,22 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 			job, details.Series, first)
 	}
 	// A group knowingly warming up leaves the detector ready.
-	waitFor(t, 10*time.Second, "readiness while warming up", func() bool { return d.Ready() == nil })
+	waitFor(t, 10*time.Second, "readiness while warming up", func() bool {
+		return d.Ready() == nil
+	})
 
 	models.set(DefaultGroup, v1)
 	d.Reload(DefaultGroup)
 	e.produce(t, inputTopic, data.messages(cut1, cut2))
-	waitFor(t, 20*time.Second, "part two scored", func() bool { return lastScored(t, e, data, cut2-2) })
+	waitFor(t, 20*time.Second, "part two scored", func() bool {
+		return lastScored(t, e, data, cut2-2)
+	})
 	models.set(DefaultGroup, v2)
 	d.Reload(DefaultGroup)
 	e.produce(t, inputTopic, data.messages(cut2, n))
-	waitFor(t, 20*time.Second, "part three scored", func() bool { return lastScored(t, e, data, n-2) })
+	waitFor(t, 20*time.Second, "part three scored", func() bool {
+		return lastScored(t, e, data, n-2)
+	})
 	// Lag is end minus committed offsets; the ingest wrote one message per
 	// sample, so the ends sum to the sample count.
 	waitFor(t, 10*time.Second, "the lag gauge", func() bool {

@@ -43,7 +43,8 @@ func TestTwoDetectorsShareTheGroup(t *testing.T) {
 	waitFor(t, 30*time.Second, "the first part scored", func() bool {
 		return lastScored(t, e, data, cut-2)
 	})
-	a, b := value(ma.scored.WithLabelValues(DefaultGroup)), value(mb.scored.WithLabelValues(DefaultGroup))
+	a := value(ma.scored.WithLabelValues(DefaultGroup))
+	b := value(mb.scored.WithLabelValues(DefaultGroup))
 	if a == 0 || b == 0 {
 		t.Fatalf("points scored by the two detectors: %v and %v; want both working", a, b)
 	}

@@ -214,7 +214,8 @@ func TestRunEmbedded(t *testing.T) {
 	await(t, 30*time.Second, "every point scored", func() bool {
 		return metric(t, base, `flowguard_detector_points_scored_total{group="default"}`) >= want
 	})
-	if got := metric(t, base, `flowguard_detector_points_scored_total{group="default"}`); got != want {
+	scored := metric(t, base, `flowguard_detector_points_scored_total{group="default"}`)
+	if got := scored; got != want {
 		t.Errorf("points scored = %v, want %v", got, want)
 	}
 	if got := metric(t, base, `flowguard_ingest_decode_failures_total{reason="syntax"}`); got != 1 {

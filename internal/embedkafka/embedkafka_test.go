@@ -178,8 +178,9 @@ func TestCreateTopicsAndOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, b.Addr(), "t", 20, 0)
-	off, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		"t": {kafka.LastOffsetOf(0), kafka.LastOffsetOf(1)}}})
+	off, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{
+			"t": {kafka.LastOffsetOf(0), kafka.LastOffsetOf(1)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,8 @@ func TestCreateTopicsAndOffsets(t *testing.T) {
 
 func TestDataDirKeepsRecords(t *testing.T) {
 	dir := t.TempDir()
-	b, err := embedkafka.Start(embedkafka.Config{Topics: []string{"p"}, Partitions: 1, DataDir: dir})
+	b, err := embedkafka.Start(embedkafka.Config{Topics: []string{"p"}, Partitions: 1,
+		DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
