@@ -18,6 +18,9 @@ const (
 	// transforms the odd or the even coordinates given the others (and the
 	// context), and gives the pass-through coordinates a learned element-wise
 	// affine map of the context. No per-step terms, no conditional sampling.
+	//
+	// TODO(flowguard): only parity masks; issue 4 also asks for custom
+	// coupling masks (any two-level degree vector would do).
 	KindRealNVP = "realnvp"
 )
 
