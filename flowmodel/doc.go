@@ -63,8 +63,9 @@
 // log p(x_t | x_<t, c) for every step t (the last column is the online
 // score of the newest step) and SampleSuffix samples the last h steps given
 // the first W-h exactly. KindMAF reverses the order between layers, the
-// classic MAF, and KindRealNVP alternates parity couplings (Dinh et al.,
-// arXiv:1605.08803), built as MADEs with two degree levels. Both score and
+// classic MAF, and KindRealNVP alternates couplings (Dinh et al.,
+// arXiv:1605.08803; parity masks or Spec.CouplingMask), built as MADEs with
+// two degree levels. Both score and
 // sample whole windows; their StepLogProb and conditional sampling return
 // ErrNotTimeOrdered rather than a number that means nothing. An affine
 // time-ordered stack has Gaussian conditionals (flow-math section 9.4);

@@ -91,6 +91,8 @@ func build(spec Spec) (*Flow, error) {
 			switch {
 			case spec.Kind == KindMAF && k%2 == 1:
 				m0[i] = d - i
+			case spec.Kind == KindRealNVP && spec.CouplingMask != "":
+				m0[i] = 1 + (int(spec.CouplingMask[i]-'0')+k)%2
 			case spec.Kind == KindRealNVP:
 				m0[i] = 1 + (i+k)%2
 			default:

@@ -28,6 +28,14 @@ func randomSpecs(rng *rand.Rand, n int) []Spec {
 		if s.Kind == KindMAF && rng.IntN(2) == 0 {
 			s.Permutation, s.PermutationSeed = PermRandom, rng.Uint64()
 		}
+		if s.Kind == KindRealNVP && rng.IntN(2) == 0 {
+			mask := []byte("01")
+			for len(mask) < s.Window*s.Channels {
+				mask = append(mask, "01"[rng.IntN(2)])
+			}
+			rng.Shuffle(len(mask), func(i, j int) { mask[i], mask[j] = mask[j], mask[i] })
+			s.CouplingMask = string(mask)
+		}
 		s.Hidden = s.WithDefaults().minHidden() + rng.IntN(7)
 		specs = append(specs, s)
 	}

@@ -2,6 +2,7 @@ package flowmodel
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Stack kinds accepted in Spec.Kind.
@@ -18,9 +19,7 @@ const (
 	// transforms the odd or the even coordinates given the others (and the
 	// context), and gives the pass-through coordinates a learned element-wise
 	// affine map of the context. No per-step terms, no conditional sampling.
-	//
-	// TODO(flowguard): only parity masks; issue 4 also asks for custom
-	// coupling masks (any two-level degree vector would do).
+	// Spec.CouplingMask replaces the parity masks.
 	KindRealNVP = "realnvp"
 )
 
@@ -101,6 +100,10 @@ type Spec struct {
 	// layer drawn from PermutationSeed, so the spec alone rebuilds it.
 	Permutation     string `json:"permutation,omitempty"`
 	PermutationSeed uint64 `json:"permutation_seed,omitempty"`
+	// CouplingMask, for KindRealNVP, is a string of W*C '0' and '1': the
+	// coordinates marked '1' are transformed (given those marked '0') in
+	// even layers, the others in odd layers. Empty means alternating parity.
+	CouplingMask string `json:"coupling_mask,omitempty"`
 	// ActNorm puts an ActNorm layer (Glow) before every flow layer, set from
 	// the first training windows by Train.
 	ActNorm bool `json:"actnorm,omitempty"`
@@ -188,6 +191,11 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("flowmodel: unknown permutation %q", s.Permutation)
 	case s.Kind != KindMAF && (s.Permutation != "" || s.PermutationSeed != 0):
 		return fmt.Errorf("flowmodel: permutations apply to %q stacks only", KindMAF)
+	case s.CouplingMask != "" && s.Kind != KindRealNVP:
+		return fmt.Errorf("flowmodel: a coupling mask applies to %q stacks only", KindRealNVP)
+	case s.CouplingMask != "" && !validMask(s.CouplingMask, s.Dim()):
+		return fmt.Errorf("flowmodel: coupling mask %q must be %d of '0' and '1', both present",
+			s.CouplingMask, s.Dim())
 	case s.ChannelMixing && s.Channels < 2:
 		return fmt.Errorf("flowmodel: channel mixing needs at least 2 channels")
 	case s.Dim() < 2 && s.Kind == KindRealNVP:
@@ -248,4 +256,9 @@ func DefaultSpec(window, channels, context int) Spec {
 		s.Hidden = (need + panelWidth - 1) / panelWidth * panelWidth
 	}
 	return s
+}
+
+func validMask(m string, d int) bool {
+	return len(m) == d && strings.Trim(m, "01") == "" && strings.Contains(m, "0") &&
+		strings.Contains(m, "1")
 }

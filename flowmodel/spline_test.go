@@ -217,3 +217,31 @@ func TestDefaultSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecValidate: specs the package cannot build are refused with an
+// error, not a panic.
+func TestSpecValidate(t *testing.T) {
+	bad := map[string]Spec{
+		"unknown kind":        {Kind: "glow", Window: 4},
+		"unknown layer":       {Window: 4, LayerType: "quadratic"},
+		"narrow hidden":       {Window: 10, Hidden: 8},
+		"1-value window":      {Window: 1},
+		"bins on affine":      {Window: 4, Bins: 8},
+		"too many bins":       {Window: 4, LayerType: LayerSpline, Bins: 65},
+		"mask not realnvp":    {Window: 4, CouplingMask: "0101"},
+		"mask length":         {Kind: KindRealNVP, Window: 4, CouplingMask: "010"},
+		"mask one-sided":      {Kind: KindRealNVP, Window: 4, CouplingMask: "1111"},
+		"mask characters":     {Kind: KindRealNVP, Window: 4, CouplingMask: "01x1"},
+		"mixing one channel":  {Window: 4, ChannelMixing: true},
+		"permutation, no MAF": {Window: 4, Permutation: PermRandom},
+		"zero layers":         {Window: 4, Layers: -1},
+	}
+	for name, s := range bad {
+		if _, err := New(s, 1); err == nil {
+			t.Errorf("%s: New(%+v) accepted", name, s)
+		}
+	}
+	if _, err := New(Spec{Kind: KindRealNVP, Window: 4, CouplingMask: "0110"}, 1); err != nil {
+		t.Errorf("valid mask refused: %v", err)
+	}
+}
