@@ -79,7 +79,8 @@ func (f *Flow) splineBackward(params, x, dz, dx, dparams []float64, rows int, sc
 // through its channel mixing and ActNorm to the layer input lin, in place.
 func (f *Flow) backwardPre(k int, ws *workspace, lin, d []float64, rows int, scale float64) {
 	if f.mix != nil {
-		f.mix[k].backward(d, d, f.mixInput(ws, k, lin), rows*f.spec.Window, scale)
+		m := f.mix[k]
+		m.backward(d, d, f.mixInput(ws, k, lin), rows*f.spec.Dim()/m.c, scale)
 	}
 	if f.an != nil {
 		f.an[k].backward(d, d, lin, rows, scale)

@@ -48,7 +48,9 @@
 // was). Spec.ChannelMixing adds, after it, an LU-parameterised C x C map of
 // the channels of every step (Glow's 1x1 convolution); being the same map at
 // every step, it keeps per-step terms and conditional sampling exact, though
-// a step's split into channel terms then means nothing. Spec.Permutation
+// a step's split into channel terms then means nothing. Spec.WindowMixing
+// uses one such map over the whole window instead, for KindMAF and
+// KindRealNVP stacks. Spec.Permutation
 // chooses reversal or fixed random orders between the layers of a KindMAF
 // stack.
 //

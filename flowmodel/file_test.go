@@ -40,6 +40,7 @@ func TestSaveLoad(t *testing.T) {
 		{Kind: KindRealNVP, Window: 3, Channels: 2, Hidden: 8, Layers: 4},
 		{Window: 4, Context: 1, Hidden: 8, Layers: 2, ActNorm: true},
 		{Window: 3, Channels: 2, Hidden: 8, Layers: 2, ActNorm: true, ChannelMixing: true},
+		{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2, WindowMixing: true},
 	} {
 		checkSaveLoad(t, spec, meta)
 	}

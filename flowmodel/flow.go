@@ -35,7 +35,7 @@ type Flow struct {
 	grad   []float64  // gradients, same layout
 	an     []*actNorm // per layer when Spec.ActNorm, else nil
 	anInit bool       // the ActNorm layers were set from data
-	mix    []*luMix   // per layer when Spec.ChannelMixing, else nil
+	mix    []*luMix   // per layer with channel or window mixing, else nil
 	ws     *workspace // scoring, chunks of chunkRows windows
 	sws    *workspace // sampling, every layer kept
 }
@@ -107,10 +107,14 @@ func build(spec Spec) (*Flow, error) {
 			f.an[k] = &actNorm{}
 		}
 	}
-	if spec.ChannelMixing {
+	if spec.ChannelMixing || spec.WindowMixing {
+		width := spec.Channels
+		if spec.WindowMixing {
+			width = d
+		}
 		f.mix = make([]*luMix, len(f.layers))
 		for k := range f.mix {
-			f.mix[k] = newLUMix(spec.Channels)
+			f.mix[k] = newLUMix(width)
 		}
 	}
 	var c cursor
@@ -246,7 +250,7 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 			in = ws.an[k][:nd]
 		}
 		if f.mix != nil {
-			f.mix[k].forward(ws.mx[k], in, terms, rows*f.spec.Window)
+			f.mix[k].forward(ws.mx[k], in, terms, nd/f.mix[k].c)
 			in = ws.mx[k][:nd]
 		}
 		m.forward(in, c, rows, mc)

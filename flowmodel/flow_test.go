@@ -150,6 +150,8 @@ func TestLogDetJacobian(t *testing.T) {
 			Permutation: PermRandom, PermutationSeed: 1},
 		{Window: 4, Hidden: 8, Layers: 2, Activation: ActTanh, ActNorm: true},
 		{Window: 2, Channels: 3, Hidden: 8, Layers: 2, Activation: ActTanh, ChannelMixing: true},
+		{Kind: KindRealNVP, Window: 5, Hidden: 8, Layers: 3, Activation: ActTanh,
+			WindowMixing: true},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {
@@ -233,6 +235,7 @@ func TestNormalised(t *testing.T) {
 		{Spec{Window: 2, Hidden: 6, Layers: 2, ActNorm: true}, 16, 0.04},
 		{Spec{Window: 1, Channels: 2, Context: 1, Hidden: 6, Layers: 2, ChannelMixing: true},
 			16, 0.04},
+		{Spec{Kind: KindRealNVP, Window: 2, Hidden: 6, Layers: 3, WindowMixing: true}, 16, 0.04},
 	} {
 		f := mustNew(t, tc.spec, 2)
 		s := f.Spec()

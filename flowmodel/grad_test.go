@@ -40,6 +40,8 @@ func TestGradients(t *testing.T) {
 			TailBound: 2.5}},
 		{"realnvp-context", Spec{Kind: KindRealNVP, Window: 5, Context: 2, Hidden: 8, Layers: 3,
 			Activation: ActTanh}},
+		{"realnvp-window-mixing", Spec{Kind: KindRealNVP, Window: 4, Context: 1, Hidden: 8,
+			Layers: 2, Activation: ActTanh, WindowMixing: true, ActNorm: true}},
 		{"realnvp-custom-mask", Spec{Kind: KindRealNVP, Window: 5, Hidden: 8, Layers: 2,
 			Activation: ActTanh, CouplingMask: "11010"}},
 		{"realnvp-spline", Spec{Kind: KindRealNVP, Window: 2, Channels: 2, Hidden: 6, Layers: 2,

@@ -27,7 +27,7 @@ func unmasked(f *Flow) []bool {
 			}
 		}
 		if f.mix != nil {
-			c := f.spec.Channels
+			c := f.mix[0].c
 			for range c*(c-1) + 2*c {
 				free = append(free, true)
 			}

@@ -13,7 +13,8 @@ import "math"
 // at every step keeps the time order at the step level: step t of the output
 // depends on step t of the input only, so per-step terms stay exact (the
 // step's log-determinant is split as lambda_i on channel i, and only step
-// sums are meaningful). Spec.ChannelMixing puts one before every flow layer.
+// sums are meaningful). Spec.ChannelMixing puts one before every flow layer;
+// Spec.WindowMixing puts one of size W*C, over the whole window, instead.
 // It starts as the identity.
 type luMix struct {
 	c              int

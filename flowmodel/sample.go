@@ -171,16 +171,18 @@ func (f *Flow) invertAt(k int, in, out, c []float64, r, i int, pass bool) {
 	}
 }
 
-// invertPre inverts the channel mixing and the ActNorm of layer k on steps
-// t0..t1-1, from the transform input back to the layer input in.
+// invertPre inverts the channel or window mixing and the ActNorm of layer k
+// on steps t0..t1-1 (all of them for window mixing), from the transform
+// input back to the layer input in.
 func (f *Flow) invertPre(k int, in []float64, r, t0, t1 int) {
 	ws, d, ch := f.sws, f.spec.Dim(), f.spec.Channels
 	src, mid := f.layerInput(ws, k, in), f.mixInput(ws, k, in)
 	if f.mix != nil {
+		// Blocks of one step (channel mixing) or of the whole window.
+		bw := f.mix[k].c
 		for n := range r {
-			for t := t0; t < t1; t++ {
-				o := n*d + t*ch
-				f.mix[k].inverseStep(mid[o:o+ch], src[o:o+ch])
+			for o := n*d + t0*ch; o < n*d+t1*ch; o += bw {
+				f.mix[k].inverseStep(mid[o:o+bw], src[o:o+bw])
 			}
 		}
 	}

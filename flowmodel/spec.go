@@ -112,6 +112,11 @@ type Spec struct {
 	// layer, after the ActNorm. It needs Channels >= 2 and keeps per-step
 	// terms exact.
 	ChannelMixing bool `json:"channel_mixing,omitempty"`
+	// WindowMixing puts an LU-parameterised W*C x W*C linear map of the
+	// whole window (Glow's 1x1 convolution for vectors) before every flow
+	// layer instead. It mixes later values into earlier ones, so it is for
+	// KindMAF and KindRealNVP stacks only.
+	WindowMixing bool `json:"window_mixing,omitempty"`
 }
 
 // Orders between the layers of a KindMAF stack, for Spec.Permutation.
@@ -196,6 +201,9 @@ func (s Spec) Validate() error {
 	case s.CouplingMask != "" && !validMask(s.CouplingMask, s.Dim()):
 		return fmt.Errorf("flowmodel: coupling mask %q must be %d of '0' and '1', both present",
 			s.CouplingMask, s.Dim())
+	case s.WindowMixing && (s.Kind == KindTimeOrdered || s.ChannelMixing):
+		return fmt.Errorf("flowmodel: window mixing breaks the time order and excludes " +
+			"channel mixing")
 	case s.ChannelMixing && s.Channels < 2:
 		return fmt.Errorf("flowmodel: channel mixing needs at least 2 channels")
 	case s.Dim() < 2 && s.Kind == KindRealNVP:
