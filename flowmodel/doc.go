@@ -50,9 +50,8 @@
 // every step, it keeps per-step terms and conditional sampling exact, though
 // a step's split into channel terms then means nothing. Spec.WindowMixing
 // uses one such map over the whole window instead, for KindMAF and
-// KindRealNVP stacks. Spec.Permutation
-// chooses reversal or fixed random orders between the layers of a KindMAF
-// stack.
+// KindRealNVP stacks. Spec.Permutation chooses reversal or fixed random
+// orders between the layers of a KindMAF stack.
 //
 // The context enters every MADE with degree 0 (Paige and Wood,
 // arXiv:1602.06701), so it reaches every output, the first one included.
