@@ -104,7 +104,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	cfg := detectorConfig(e.broker)
 	cfg.Grid, cfg.BatchSize, cfg.BatchWait = grid, 2000, 50*time.Millisecond
 	m := NewMetrics(nil)
-	d, err := NewDetector(cfg, s, models, nil, m, nil)
+	lw := newLatencyWriter(s, series)
+	d, err := NewDetector(cfg, lw, models, nil, m, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -153,9 +154,30 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.StopTimer()
 	e2e := float64(events) / elapsed.Seconds()
 	modelOnly := float64(model.windows.Load()) / (float64(model.nanos.Load()) / 1e9)
+
+	// Latency at half the rate just measured: one step of every series at
+	// a time, paced, for about three seconds.
+	next := (b.N + 1) * points
+	extra := newDataset(5, series, next+60)
+	data.vals = extra.vals
+	pace := time.Duration(float64(time.Second) * series / (e2e / 2))
+	steps := min(60, max(10, int(3*time.Second/pace)))
+	for i := next; i < next+steps; i++ {
+		tick := time.Now()
+		lw.produce(data.t0.Add(time.Duration(i)*time.Minute), time.Minute)
+		produce(i, i+1)
+		time.Sleep(pace - time.Since(tick))
+	}
+	target += float64(series * steps)
+	await(target)
+	p50, p99, n := lw.quantiles()
+
 	b.ReportMetric(e2e, "events/s")
 	b.ReportMetric(modelOnly, "model-windows/s")
 	b.ReportMetric(100*e2e/modelOnly, "%-of-model")
-	fmt.Printf("end to end %.0f events/s, model only %.0f windows/s (%.0f%%)\n", e2e,
-		modelOnly, 100*e2e/modelOnly)
+	b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(p99.Milliseconds()), "p99-ms")
+	fmt.Printf("end to end %.0f events/s, model only %.0f windows/s (%.0f%%); at %.0f "+
+		"events/s produce-to-row p50 %v p99 %v over %d steps\n", e2e, modelOnly,
+		100*e2e/modelOnly, series/pace.Seconds(), p50, p99, n)
 }

@@ -110,7 +110,7 @@ func (d *Detector) push(m *kafka.Message) {
 			continue
 		}
 		g := d.group(rt.group)
-		if !g.add(s, ago, d.cfg.Grid) {
+		if !g.add(s, key, ago, d.cfg.Grid) {
 			d.m.unscored.WithLabelValues(rt.group).Inc()
 			d.logOnce("channels:"+rt.group, "series has another channel count than "+
 				"its group; its points are not scored", "series", key, "group", rt.group)
@@ -131,9 +131,11 @@ func (d *Detector) group(name string) *groupState {
 	return g
 }
 
-// add appends the window ending ago steps back in s to the batch and
-// reports false when its channel count differs from the batch's.
-func (g *groupState) add(s *timeseries.Series, ago int, cfg timeseries.Config) bool {
+// add appends the window ending ago steps back in s, the series with key,
+// to the batch and reports false when its channel count differs from the
+// batch's.
+func (g *groupState) add(s *timeseries.Series, key string, ago int,
+	cfg timeseries.Config) bool {
 	c := s.Channels()
 	b := &g.batch
 	if b.N == 0 {
@@ -151,7 +153,7 @@ func (g *groupState) add(s *timeseries.Series, ago int, cfg timeseries.Config) b
 	}
 	st := s.Step(ago)
 	b.Times = append(b.Times, st.Time)
-	b.Series = append(b.Series, s.ID().Key())
+	b.Series = append(b.Series, key)
 	b.N++
 	return true
 }
