@@ -52,7 +52,7 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 	if details.Step != "1m0s" || details.Window != testWindow || details.MaxFill != 3 {
 		t.Errorf("bootstrap job asks for grid %+v, want the detector's", details)
 	}
-	first := data.t0.Add(time.Duration(testWindow-1) * time.Minute)
+	first := data.t0 // the first sample of the first ready window
 	if job.Reason != store.ReasonBootstrap || job.Group != DefaultGroup ||
 		job.From == nil || !job.From.Equal(first) || len(details.Series) != 4 {
 		t.Fatalf("bootstrap job %+v with series %v; want group default from %v, 4 series",

@@ -33,7 +33,8 @@ type DetectorConfig struct {
 	BatchSize int
 	BatchWait time.Duration
 	// Bootstrap is the number of ready windows a group without a model
-	// collects before it files a training job. Zero files none.
+	// collects, and at least 2*W per series on average, before it files a
+	// training job. Zero files none.
 	Bootstrap int
 	// ModelRetry is how often a group without a model asks the source
 	// again, besides Reload. Default 30s.

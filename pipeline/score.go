@@ -32,6 +32,11 @@ type groupState struct {
 	filed    bool
 }
 
+// minWarmPerSeries is the least number of windows, in multiples of W, a
+// group without a model must have seen per series on average before it
+// asks for training.
+const minWarmPerSeries = 2
+
 // pendingPoint is what the detector keeps about a window until its score
 // comes back.
 type pendingPoint struct {
@@ -295,7 +300,9 @@ func (d *Detector) warmUp(ctx context.Context, g *groupState) {
 		g.keys[g.batch.Series[i]] = struct{}{}
 	}
 	g.warm += g.batch.N
-	if g.warm < d.cfg.Bootstrap {
+	// A trainer splits each series' windows in time, so besides the total
+	// every series should have a few windows' worth of history.
+	if g.warm < d.cfg.Bootstrap || g.warm < minWarmPerSeries*d.cfg.Grid.Window*len(g.keys) {
 		return
 	}
 	keys := make([]string, 0, len(g.keys))
@@ -303,12 +310,14 @@ func (d *Detector) warmUp(ctx context.Context, g *groupState) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if err := d.jobs.FileBootstrap(ctx, g.name, g.from, g.to, keys); err != nil {
+	// The first ready window starts W-1 steps before its newest step.
+	from := g.from.Add(-time.Duration(d.cfg.Grid.Window-1) * d.cfg.Grid.Step)
+	if err := d.jobs.FileBootstrap(ctx, g.name, from, g.to, keys); err != nil {
 		d.log.Warn("filing the bootstrap training job failed; retrying", "group", g.name,
 			"err", err)
 		return
 	}
 	g.filed = true
 	d.log.Info("bootstrap training job filed", "group", g.name, "windows", g.warm,
-		"from", g.from, "to", g.to, "series", len(keys))
+		"from", from, "to", g.to, "series", len(keys))
 }

@@ -49,7 +49,7 @@ type Scoring struct {
 	Alphas    []string      `yaml:"alphas" help:"alpha of single groups, as group=value"`
 	BatchSize int           `yaml:"batch_size" help:"most messages in one scoring batch"`
 	BatchWait time.Duration `yaml:"batch_wait" help:"longest a batch waits to fill up"`
-	Bootstrap int           `yaml:"bootstrap" help:"ready windows a group without a model collects before a training job is filed"`
+	Bootstrap int           `yaml:"bootstrap" help:"ready windows (and 2*window per series) a group without a model collects before a training job is filed"`
 }
 
 // Detector holds every setting of the detector.
