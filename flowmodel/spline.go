@@ -57,24 +57,25 @@ func (s *rqs) prepare(row []float64, d int) {
 		s.sum = make([]float64, 2*d)
 	}
 	s.ew, s.sum = s.ew[:2*n], s.sum[:2*d]
+	// Softmax needs no shift while every logit of the row lies in
+	// [-softmaxRange, softmaxRange]: no exponential or sum can then
+	// overflow or vanish. The test is per row, so a window's result does not
+	// depend on the rest of its batch.
+	lo, hi := row[0], row[0]
+	for _, v := range row[:2*n] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	shift := !(lo >= -softmaxRange && hi <= softmaxRange)
 	for b := range 2 {
 		logits, e, sum := row[b*n:(b+1)*n], s.ew[b*n:(b+1)*n], s.sum[b*d:(b+1)*d]
-		copy(sum, logits[:d])
+		if shift {
+			shiftByMax(e, logits, sum, k, d)
+			vexp(e, e)
+		} else {
+			vexp(e, logits)
+		}
+		copy(sum, e[:d])
 		for j := 1; j < k; j++ {
-			for i, v := range logits[j*d : (j+1)*d] {
-				if v > sum[i] {
-					sum[i] = v
-				}
-			}
-		}
-		for j := range k {
-			for i, v := range logits[j*d : (j+1)*d] {
-				e[j*d+i] = v - sum[i]
-			}
-		}
-		vexp(e, e)
-		clear(sum)
-		for j := range k {
 			for i, v := range e[j*d : (j+1)*d] {
 				sum[i] += v
 			}
@@ -93,6 +94,29 @@ func (s *rqs) prepare(row []float64, d int) {
 	vexp(s.ed, s.ed)
 	s.d = d
 	s.row = row
+}
+
+// softmaxRange bounds the logits prepare exponentiates without shifting:
+// 64 bins of e^600 stay far below the float64 maximum, e^-600 far above
+// the smallest normal number.
+const softmaxRange = 600
+
+// shiftByMax sets e[j*d+i] = logits[j*d+i] - max_j logits[j*d+i], using m
+// (d values) as scratch.
+func shiftByMax(e, logits, m []float64, k, d int) {
+	copy(m, logits[:d])
+	for j := 1; j < k; j++ {
+		for i, v := range logits[j*d : (j+1)*d] {
+			if v > m[i] {
+				m[i] = v
+			}
+		}
+	}
+	for j := range k {
+		for i, v := range logits[j*d : (j+1)*d] {
+			e[j*d+i] = v - m[i]
+		}
+	}
 }
 
 // load builds the knots of coordinate i of the prepared row.

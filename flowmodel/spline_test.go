@@ -245,3 +245,32 @@ func TestSpecValidate(t *testing.T) {
 		t.Errorf("valid mask refused: %v", err)
 	}
 }
+
+// TestSplineLargeLogits: logits beyond the unshifted softmax range take the
+// shifted path and give the knots of the same logits moved into range
+// (softmax is shift-invariant), to 1e-12.
+func TestSplineLargeLogits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(60, 61))
+	const k, d = 6, 3
+	row := make([]float64, (3*k-1)*d)
+	for i := range row {
+		row[i] = rng.NormFloat64()
+	}
+	big := append([]float64(nil), row...)
+	for i := range 2 * k * d {
+		big[i] += 900
+	}
+	a, b := &rqs{k: k, b: 3}, &rqs{k: k, b: 3}
+	a.prepare(row, d)
+	b.prepare(big, d)
+	for i := range d {
+		a.load(i)
+		b.load(i)
+		for j := range k + 1 {
+			if math.Abs(a.xk[j]-b.xk[j]) > 1e-12 || math.Abs(a.yk[j]-b.yk[j]) > 1e-12 {
+				t.Fatalf("coordinate %d knot %d: %v,%v vs %v,%v", i, j, a.xk[j], a.yk[j],
+					b.xk[j], b.yk[j])
+			}
+		}
+	}
+}
