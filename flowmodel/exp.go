@@ -87,3 +87,50 @@ func clampOne(a, kappa float64) float64 {
 	E := expGo(math.Abs(a) * (-2 / kappa))
 	return kappa * math.Copysign((1-E)/(1+E), a)
 }
+
+// logCoef holds 1/(2j+1) for j = 10..0, the series of atanh in Horner order.
+var logCoef = func() [11]float64 {
+	var c [11]float64
+	for j := range c {
+		c[10-j] = 1 / float64(2*j+1)
+	}
+	return c
+}()
+
+// logGo returns log(x) for positive normal x (other inputs give unspecified
+// results; callers keep to positive normal arguments) with an error below
+// 2 ulp:
+//
+//	x = 2^e m,  m in [sqrt(2)/2, sqrt(2)),  s = (m - 1)/(m + 1),
+//	log x = e ln2 + 2 s sum_{j<=10} s^2j/(2j+1)   (truncation < 1e-18).
+//
+// It is the scalar twin of the vectorised logAVX2 and rounds identically.
+func logGo(x float64) float64 {
+	b := math.Float64bits(x)
+	e := math.Float64frombits(0x4330000000000000|b>>52) - (1<<52 + 1023)
+	m := math.Float64frombits(b&(1<<52-1) | 0x3ff0000000000000)
+	if m > math.Sqrt2 {
+		m *= 0.5
+		e++
+	}
+	f := m - 1
+	s := f / (f + 2)
+	z := s * s
+	p := logCoef[0]
+	for _, c := range logCoef[1:] {
+		p = math.FMA(p, z, c)
+	}
+	r := math.FMA(e, ln2Lo, (s+s)*p)
+	return math.FMA(e, ln2Hi, r)
+}
+
+// vlog sets dst[i] = logGo(src[i]) for i < len(src); dst and src may be the
+// same slice.
+func vlog(dst, src []float64) {
+	n := len(src)
+	dst = dst[:n]
+	i := vlogImpl(dst, src)
+	for ; i < n; i++ {
+		dst[i] = logGo(src[i])
+	}
+}

@@ -95,3 +95,17 @@ func tile1x8OutImpl(a []float64, ast int, b []float64, bst, n int, bias, dst []f
 	}
 	tile1x8OutAVX2(&a[0], ast, &b[0], bst, n, &bias[0], &dst[0], relu)
 }
+
+//go:noescape
+func logAVX2(dst, src *float64, n int)
+
+// vlogImpl handles the longest multiple of four and returns where it
+// stopped.
+func vlogImpl(dst, src []float64) int {
+	n := len(src) &^ 3
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	logAVX2(&dst[0], &src[0], n)
+	return n
+}

@@ -372,3 +372,140 @@ store1o:
 	VMOVUPD Y1, 32(DX)
 	VZEROUPPER
 	RET
+
+// Constants of logAVX2, four lanes each: 2^52 as bits and 2^52+1023, the
+// mantissa mask, 1, sqrt(2), 1/2, 2, ln2 low and high parts, and the
+// coefficients 1/21, 1/19, ..., 1/1 of P(z) in Horner order.
+DATA logc<>+0(SB)/8, $0x4330000000000000
+DATA logc<>+8(SB)/8, $0x4330000000000000
+DATA logc<>+16(SB)/8, $0x4330000000000000
+DATA logc<>+24(SB)/8, $0x4330000000000000
+DATA logc<>+32(SB)/8, $0x43300000000003ff
+DATA logc<>+40(SB)/8, $0x43300000000003ff
+DATA logc<>+48(SB)/8, $0x43300000000003ff
+DATA logc<>+56(SB)/8, $0x43300000000003ff
+DATA logc<>+64(SB)/8, $0x000fffffffffffff
+DATA logc<>+72(SB)/8, $0x000fffffffffffff
+DATA logc<>+80(SB)/8, $0x000fffffffffffff
+DATA logc<>+88(SB)/8, $0x000fffffffffffff
+DATA logc<>+96(SB)/8, $0x3ff0000000000000
+DATA logc<>+104(SB)/8, $0x3ff0000000000000
+DATA logc<>+112(SB)/8, $0x3ff0000000000000
+DATA logc<>+120(SB)/8, $0x3ff0000000000000
+DATA logc<>+128(SB)/8, $0x3ff6a09e667f3bcd
+DATA logc<>+136(SB)/8, $0x3ff6a09e667f3bcd
+DATA logc<>+144(SB)/8, $0x3ff6a09e667f3bcd
+DATA logc<>+152(SB)/8, $0x3ff6a09e667f3bcd
+DATA logc<>+160(SB)/8, $0x3fe0000000000000
+DATA logc<>+168(SB)/8, $0x3fe0000000000000
+DATA logc<>+176(SB)/8, $0x3fe0000000000000
+DATA logc<>+184(SB)/8, $0x3fe0000000000000
+DATA logc<>+192(SB)/8, $0x4000000000000000
+DATA logc<>+200(SB)/8, $0x4000000000000000
+DATA logc<>+208(SB)/8, $0x4000000000000000
+DATA logc<>+216(SB)/8, $0x4000000000000000
+DATA logc<>+224(SB)/8, $0x3dea39ef35793c76
+DATA logc<>+232(SB)/8, $0x3dea39ef35793c76
+DATA logc<>+240(SB)/8, $0x3dea39ef35793c76
+DATA logc<>+248(SB)/8, $0x3dea39ef35793c76
+DATA logc<>+256(SB)/8, $0x3fe62e42fee00000
+DATA logc<>+264(SB)/8, $0x3fe62e42fee00000
+DATA logc<>+272(SB)/8, $0x3fe62e42fee00000
+DATA logc<>+280(SB)/8, $0x3fe62e42fee00000
+DATA logc<>+288(SB)/8, $0x3fa8618618618618
+DATA logc<>+296(SB)/8, $0x3fa8618618618618
+DATA logc<>+304(SB)/8, $0x3fa8618618618618
+DATA logc<>+312(SB)/8, $0x3fa8618618618618
+DATA logc<>+320(SB)/8, $0x3faaf286bca1af28
+DATA logc<>+328(SB)/8, $0x3faaf286bca1af28
+DATA logc<>+336(SB)/8, $0x3faaf286bca1af28
+DATA logc<>+344(SB)/8, $0x3faaf286bca1af28
+DATA logc<>+352(SB)/8, $0x3fae1e1e1e1e1e1e
+DATA logc<>+360(SB)/8, $0x3fae1e1e1e1e1e1e
+DATA logc<>+368(SB)/8, $0x3fae1e1e1e1e1e1e
+DATA logc<>+376(SB)/8, $0x3fae1e1e1e1e1e1e
+DATA logc<>+384(SB)/8, $0x3fb1111111111111
+DATA logc<>+392(SB)/8, $0x3fb1111111111111
+DATA logc<>+400(SB)/8, $0x3fb1111111111111
+DATA logc<>+408(SB)/8, $0x3fb1111111111111
+DATA logc<>+416(SB)/8, $0x3fb3b13b13b13b14
+DATA logc<>+424(SB)/8, $0x3fb3b13b13b13b14
+DATA logc<>+432(SB)/8, $0x3fb3b13b13b13b14
+DATA logc<>+440(SB)/8, $0x3fb3b13b13b13b14
+DATA logc<>+448(SB)/8, $0x3fb745d1745d1746
+DATA logc<>+456(SB)/8, $0x3fb745d1745d1746
+DATA logc<>+464(SB)/8, $0x3fb745d1745d1746
+DATA logc<>+472(SB)/8, $0x3fb745d1745d1746
+DATA logc<>+480(SB)/8, $0x3fbc71c71c71c71c
+DATA logc<>+488(SB)/8, $0x3fbc71c71c71c71c
+DATA logc<>+496(SB)/8, $0x3fbc71c71c71c71c
+DATA logc<>+504(SB)/8, $0x3fbc71c71c71c71c
+DATA logc<>+512(SB)/8, $0x3fc2492492492492
+DATA logc<>+520(SB)/8, $0x3fc2492492492492
+DATA logc<>+528(SB)/8, $0x3fc2492492492492
+DATA logc<>+536(SB)/8, $0x3fc2492492492492
+DATA logc<>+544(SB)/8, $0x3fc999999999999a
+DATA logc<>+552(SB)/8, $0x3fc999999999999a
+DATA logc<>+560(SB)/8, $0x3fc999999999999a
+DATA logc<>+568(SB)/8, $0x3fc999999999999a
+DATA logc<>+576(SB)/8, $0x3fd5555555555555
+DATA logc<>+584(SB)/8, $0x3fd5555555555555
+DATA logc<>+592(SB)/8, $0x3fd5555555555555
+DATA logc<>+600(SB)/8, $0x3fd5555555555555
+DATA logc<>+608(SB)/8, $0x3ff0000000000000
+DATA logc<>+616(SB)/8, $0x3ff0000000000000
+DATA logc<>+624(SB)/8, $0x3ff0000000000000
+DATA logc<>+632(SB)/8, $0x3ff0000000000000
+GLOBL logc<>(SB), RODATA|NOPTR, $640
+
+// func logAVX2(dst, src *float64, n int)
+// dst[i] = log(src[i]) for positive normal src[i], n a multiple of 4. Same
+// operations as logGo: x = 2^e m with m in [sqrt(2)/2, sqrt(2)),
+// s = (m-1)/(m+1), log x = e ln2 + 2 s P(s^2).
+TEXT ·logAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $2, CX
+	JZ   logdone
+
+logloop:
+	VMOVUPD (SI), Y0
+	VPSRLQ  $52, Y0, Y1
+	VPOR    logc<>+0(SB), Y1, Y1
+	VSUBPD  logc<>+32(SB), Y1, Y1
+	VANDPD  logc<>+64(SB), Y0, Y2
+	VORPD   logc<>+96(SB), Y2, Y2
+	VCMPPD  $0x1e, logc<>+128(SB), Y2, Y3
+	VMULPD  logc<>+160(SB), Y2, Y4
+	VBLENDVPD Y3, Y4, Y2, Y2
+	VANDPD  logc<>+96(SB), Y3, Y5
+	VADDPD  Y5, Y1, Y1
+	VSUBPD  logc<>+96(SB), Y2, Y6
+	VADDPD  logc<>+192(SB), Y6, Y7
+	VDIVPD  Y7, Y6, Y6
+	VMULPD  Y6, Y6, Y8
+	VMOVUPD logc<>+288(SB), Y9
+	VFMADD213PD logc<>+320(SB), Y8, Y9
+	VFMADD213PD logc<>+352(SB), Y8, Y9
+	VFMADD213PD logc<>+384(SB), Y8, Y9
+	VFMADD213PD logc<>+416(SB), Y8, Y9
+	VFMADD213PD logc<>+448(SB), Y8, Y9
+	VFMADD213PD logc<>+480(SB), Y8, Y9
+	VFMADD213PD logc<>+512(SB), Y8, Y9
+	VFMADD213PD logc<>+544(SB), Y8, Y9
+	VFMADD213PD logc<>+576(SB), Y8, Y9
+	VFMADD213PD logc<>+608(SB), Y8, Y9
+	VADDPD  Y6, Y6, Y10
+	VMULPD  Y9, Y10, Y10
+	VFMADD231PD logc<>+224(SB), Y1, Y10
+	VFMADD231PD logc<>+256(SB), Y1, Y10
+	VMOVUPD Y10, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  logloop
+
+logdone:
+	VZEROUPPER
+	RET
