@@ -216,7 +216,7 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState) {
 		if p.ts.Equal(p.upd.LastTS) {
 			p.upd.LastScore, p.upd.LastPValue = &score, &pv
 		}
-		if pv >= p.alpha {
+		if !(pv < p.alpha) { // a NaN p-value is no evidence
 			continue
 		}
 		d.m.anomalies.WithLabelValues(g.name).Inc()
