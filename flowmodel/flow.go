@@ -408,11 +408,13 @@ func (f *Flow) splineForward(params, x, z, terms []float64, rows int, s *rqs) {
 		row := params[n*pd : n*pd+pd]
 		s.prepare(row, d)
 		for i := range d {
-			j := n*d + i
 			s.load(i)
-			y, ld := s.forward(x[j])
-			z[j] = y
-			terms[j] += ld
+			z[n*d+i], s.args[i] = s.forwardArg(x[n*d+i])
+		}
+		// One vectorised logarithm per row for the log-derivatives.
+		vlog(s.args, s.args)
+		for i, ld := range s.args {
+			terms[n*d+i] += ld
 		}
 	}
 }
