@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// endOffsets returns the sum of the end offsets of topic, its message
+// count for a topic written once.
+func endOffsets(t *testing.T, broker, topic string, partitions int) int64 {
+	t.Helper()
+	cl := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
+	reqs := make([]kafka.OffsetRequest, partitions)
+	for p := range reqs {
+		reqs[p] = kafka.LastOffsetOf(p)
+	}
+	res, err := cl.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			t.Fatal(p.Error)
+		}
+		n += p.LastOffset
+	}
+	return n
+}
+
+// TestIngestPoisonAtScale sends 100 malformed messages among 100,000 good
+// ones: every good sample reaches the samples topic, every bad message
+// the dead-letter topic, and the metrics count both.
+func TestIngestPoisonAtScale(t *testing.T) {
+	e := newEnv(t, 4)
+	const good, bad = 100_000, 100
+	msgs := make([]kafka.Message, 0, good+bad)
+	poisoned, kinds := poison(bad)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for i := 0; i < good; i++ {
+		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil,
+			`{"name":"m","labels":{"s":"%d"},"timestamp":%d,"value":%d}`, i%500,
+			t0+int64(i/500)*60, i)})
+		if i%1000 == 500 {
+			msgs = append(msgs, poisoned[i/1000])
+		}
+	}
+	e.produce(t, inputTopic, msgs)
+
+	m := NewMetrics(nil)
+	stop := e.ingest(t, m)
+	waitFor(t, 60*time.Second, "every message ingested", func() bool {
+		return value(m.ingestMessages.WithLabelValues(inputTopic)) == good+bad
+	})
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := endOffsets(t, e.broker, samplesTopic, 4); got != good {
+		t.Errorf("samples topic holds %d messages, want %d", got, good)
+	}
+	if got := endOffsets(t, e.broker, deadTopic, 4); got != bad {
+		t.Errorf("dead-letter topic holds %d messages, want %d", got, bad)
+	}
+	if got := value(m.ingestSamples); got != good {
+		t.Errorf("samples_total = %v, want %d", got, good)
+	}
+	want := map[string]int{}
+	for _, k := range kinds {
+		want[k]++
+	}
+	for k, n := range want {
+		if got := value(m.decodeFailures.WithLabelValues(k)); got != float64(n) {
+			t.Errorf("decode_failures_total{reason=%q} = %v, want %d", k, got, n)
+		}
+	}
+}
