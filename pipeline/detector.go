@@ -75,6 +75,8 @@ type ResultWriter interface {
 	SaveResults(ctx context.Context, r store.Results) (int64, error)
 }
 
+var _ ResultWriter = (*store.Store)(nil)
+
 // Detector is the scoring stage: it consumes the samples topic in a
 // consumer group, keeps each series' grid, scores the windows of every
 // batch with its group's model in one call per group, writes anomalies and
@@ -159,6 +161,8 @@ func (d *Detector) Reload(group string) {
 // PostgreSQL write succeeded and every group it has seen has a model or
 // is knowingly warming up; otherwise an error saying what is missing.
 func (d *Detector) Ready() error {
+	// kafka-go hides the member id, so "joined" means the group is stable
+	// with members, not that this detector is one of them.
 	if !d.joined.Load() {
 		return errors.New("consumer group not joined yet")
 	}

@@ -6,6 +6,10 @@ const namespace = "flowguard"
 
 // Metrics holds the Prometheus series of the ingest and scoring stages.
 // Build it once with NewMetrics and hand it to both.
+//
+// TODO(flowguard): a per-series model group gives every series its own
+// group label value; label by rule name instead once such groups are used
+// at scale.
 type Metrics struct {
 	ingestMessages *prometheus.CounterVec
 	ingestSamples  prometheus.Counter
