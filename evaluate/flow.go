@@ -12,10 +12,16 @@ import (
 // FlowFitter fits the service's model: a time-ordered normalizing flow
 // with its calibration, by scorer.Fit.
 type FlowFitter struct {
-	// Spec overrides the flow's shape (zero fields: scorer's defaults).
+	// Spec overrides the flow's shape. Zero Hidden and Layers take 32
+	// and 3, scorer's choice for short data, whatever the data length:
+	// evaluation retrains often and on a few thousand rows at most. An
+	// empty LayerType takes affine layers, not scorer's splines: on NAB's
+	// development subset the splines, identity beyond their tail bound,
+	// hardly notice the level shifts of the artificial files (see
+	// BENCHMARKS.md).
 	Spec flowmodel.Spec
-	// Train overrides the training options (zero fields: scorer's
-	// defaults).
+	// Train overrides the training options; zero Epochs, Patience and
+	// BatchSize take 100, 15 and 64.
 	Train flowmodel.TrainOptions
 	// Seed fixes the weights and the minibatch order.
 	Seed uint64
@@ -31,6 +37,7 @@ type flowModel struct {
 // Fit implements Fitter.
 func (f FlowFitter) Fit(ctx context.Context, samples []timeseries.Sample,
 	feat scorer.Features, exclude func(time.Time) bool) (Model, error) {
+	f = f.withDefaults()
 	cal := scorer.Off
 	if feat.Calendar {
 		cal = scorer.On
@@ -54,3 +61,25 @@ func (m *flowModel) Score(window, ctx []float64) (float64, error) {
 }
 
 func (m *flowModel) Calibration() []float64 { return m.m.Meta().Calibration }
+
+func (f FlowFitter) withDefaults() FlowFitter {
+	if f.Spec.Hidden == 0 {
+		f.Spec.Hidden = 32
+	}
+	if f.Spec.Layers == 0 {
+		f.Spec.Layers = 3
+	}
+	if f.Spec.LayerType == "" {
+		f.Spec.LayerType = flowmodel.LayerAffine
+	}
+	if f.Train.Epochs == 0 {
+		f.Train.Epochs = 100
+	}
+	if f.Train.Patience == 0 {
+		f.Train.Patience = 15
+	}
+	if f.Train.BatchSize == 0 {
+		f.Train.BatchSize = 64
+	}
+	return f
+}
