@@ -63,11 +63,14 @@ func (s *rqs) prepare(row []float64, d int) {
 	// [-softmaxRange, softmaxRange]: no exponential or sum can then
 	// overflow or vanish. The test is per row, so a window's result does not
 	// depend on the rest of its batch.
-	lo, hi := row[0], row[0]
+	shift := false
 	for _, v := range row[:2*n] {
-		lo, hi = min(lo, v), max(hi, v)
+		// Written so that NaN also takes the careful path.
+		if !(v >= -softmaxRange && v <= softmaxRange) {
+			shift = true
+			break
+		}
 	}
-	shift := !(lo >= -softmaxRange && hi <= softmaxRange)
 	for b := range 2 {
 		logits, e, sum := row[b*n:(b+1)*n], s.ew[b*n:(b+1)*n], s.sum[b*d:(b+1)*d]
 		if shift {
@@ -103,7 +106,7 @@ func (s *rqs) prepare(row []float64, d int) {
 	}
 	vlog(s.dv, s.dv)
 	for j, v := range td {
-		s.dv[j] += splineMinDeriv + max(v+splineDerivOffset, 0)
+		s.dv[j] += splineMinDeriv + reluOf(v+splineDerivOffset)
 	}
 	s.d = d
 	s.row = row
