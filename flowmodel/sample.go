@@ -19,12 +19,14 @@ func (f *Flow) Sample(dst, c []float64, rng *rand.Rand) ([]float64, error) {
 // of W*C values: the prefix copied, then the sampled steps. h must be in
 // [1, W]; h = W samples whole windows.
 //
-// Sampling is exact ancestral sampling through the per-step conditionals
-// (flow-math section 9.7): for each sampled coordinate, in time order, a base
-// value u ~ N(0, 1) is drawn and passed back through the layers, each layer
-// inverted at that coordinate given the coordinates before it. It costs h*C*K
-// conditioner passes per batch of 64 windows. For a KindMAF stack only h = W
-// is possible; other h return ErrNotTimeOrdered.
+// For a time-ordered stack sampling is exact ancestral sampling through the
+// per-step conditionals (flow-math section 9.7): for each sampled step, in
+// time order, base values u ~ N(0, 1) are drawn and passed back through the
+// layers, each layer inverted on that step given the steps before it. It
+// costs h*C*K conditioner passes per chunk of 64 windows. KindMAF and
+// KindRealNVP stacks sample whole windows only (h = W, layer by layer); any
+// other h returns ErrNotTimeOrdered. Sample and SampleSuffix use the flow's
+// sampling workspace, so like scoring they need one goroutine per Flow.
 //
 // A result that is not finite (a sample driven far into the tails) is
 // reported with an error wrapping ErrNonFinite; dst is filled regardless.
