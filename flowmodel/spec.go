@@ -219,10 +219,29 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("flowmodel: %d hidden layers out of range [1, 16]", s.HiddenLayers)
 	case s.ResidualBlocks < 0 || s.ResidualBlocks > 16:
 		return fmt.Errorf("flowmodel: %d residual blocks out of range [0, 16]", s.ResidualBlocks)
+	case s.denseSize() > maxDense:
+		return fmt.Errorf("flowmodel: network of %d dense weights exceeds %d", s.denseSize(),
+			maxDense)
 	case !(s.Clamp > 0 && s.Clamp <= 20):
 		return fmt.Errorf("flowmodel: clamp %v out of range (0, 20]", s.Clamp)
 	}
 	return nil
+}
+
+// maxDense bounds the dense weight count of a spec (256 MiB of float64), so
+// that a model file cannot make Load allocate without limit.
+const maxDense = 1 << 25
+
+// denseSize is the number of weights the spec's MADEs would have without
+// masks, an upper bound of what build allocates per weight.
+func (s Spec) denseSize() int {
+	d, h := s.Dim(), s.Hidden
+	mid := s.HiddenLayers - 1
+	if s.ResidualBlocks > 0 {
+		mid = 2 * s.ResidualBlocks
+	}
+	per := d*h + mid*h*h + h*s.paramsPerValue()*d + h*s.Context + d*d
+	return s.Layers * per
 }
 
 // minHidden is the number of distinct hidden degrees: 1..g-1, or 0..g-1
