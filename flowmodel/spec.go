@@ -11,8 +11,9 @@ const (
 	// window, so the log-density splits exactly into per-step conditionals.
 	KindTimeOrdered = "time-ordered"
 	// KindMAF is the classic masked autoregressive flow of Papamakarios et al.
-	// (arXiv:1705.07057): every other layer reverses the order. It gives
-	// LogProb but no per-step terms and no conditional sampling.
+	// (arXiv:1705.07057): every other layer reverses the order (or each layer
+	// takes a fixed random order, Spec.Permutation). It gives LogProb and
+	// whole-window samples but no per-step terms and no conditional sampling.
 	KindMAF = "maf"
 	// KindRealNVP stacks affine (or spline) coupling layers (Dinh et al.,
 	// RealNVP, arXiv:1605.08803) with alternating parity masks: each layer
