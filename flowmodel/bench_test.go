@@ -105,8 +105,16 @@ func BenchmarkTrainStep(b *testing.B) {
 // BenchmarkSample times conditional sampling of the last step (h=1) and of
 // whole windows (h=W, the reference's sample figure) for 256 windows.
 func BenchmarkSample(b *testing.B) {
-	for _, sz := range benchSizes {
-		for _, h := range []int{1, sz.spec.Window} {
+	sizes := append(benchSizes[:len(benchSizes):len(benchSizes)], struct {
+		name string
+		spec Spec
+	}{"spline-W32-H64-L4", DefaultSpec(32, 1, 0)})
+	for _, sz := range sizes {
+		hs := []int{1, sz.spec.Window}
+		if sz.spec.LayerType == LayerSpline {
+			hs = hs[:1]
+		}
+		for _, h := range hs {
 			b.Run(fmt.Sprintf("%s/h-%d/batch-256", sz.name, h), func(b *testing.B) {
 				const rows = 256
 				f, x := benchFlow(b, sz.spec, rows)
