@@ -77,6 +77,9 @@ type BacktestReport struct {
 	// are set only when BacktestOptions.CalibFrom is.
 	Widened *Score  `json:"widened,omitempty"`
 	Spread  *Spread `json:"spread,omitempty"`
+	// Skipped is the number of origins left out because their window,
+	// horizon or baseline season crosses a restart of the grid.
+	Skipped int `json:"skipped"`
 	// CalibOrigins is the number of held-out origins Spread was fitted on.
 	CalibOrigins int `json:"calib_origins,omitempty"`
 	// Naive scores the seasonal-naive baseline with bootstrapped seasonal
@@ -130,9 +133,10 @@ func (a *scoreAcc) score() Score {
 // Backtest evaluates the model's forecasts by rolling origin: from each
 // origin it forecasts the next Horizon steps from the history up to the
 // origin only, and scores them against what followed, beside the seasonal
-// naive baseline on the same origins. The history must be one contiguous
-// grid (no restarts) in the model's step. Cancelling ctx stops between
-// origins with ctx's error.
+// naive baseline on the same origins. The history may have restarts (gaps
+// longer than the grid fills); an origin whose horizon, window or
+// baseline season would cross one is skipped and counted. Cancelling ctx
+// stops between origins with ctx's error.
 func Backtest(ctx context.Context, m *scorer.Model, h History,
 	opt BacktestOptions) (BacktestReport, error) {
 	if opt.Horizon == 0 {
@@ -149,14 +153,13 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	}
 	feat := m.Meta().Features
 	c := feat.Channels
-	for i := 1; i < h.Len(); i++ {
-		if h.Times[i].Sub(h.Times[i-1]) != feat.Step {
-			return BacktestReport{}, fmt.Errorf("forecast: backtest: history not contiguous "+
-				"at %v", h.Times[i])
-		}
-	}
 	hz := opt.Horizon
 	lag := opt.Season * ((hz + opt.Season - 1) / max(opt.Season, 1))
+	runs := runLengths(h, feat.Step)
+	// An origin o is usable when the steps from o-need through o+hz are
+	// one contiguous run.
+	need := max(feat.Window, lag)
+	usable := func(o int) bool { return runs[o+hz] >= need+hz+1 }
 	if opt.Season < 1 || opt.First < max(feat.Window, lag) || opt.Stride < 1 ||
 		opt.First+hz >= h.Len() {
 		return BacktestReport{}, errors.New("forecast: backtest: need a season, and a " +
@@ -169,7 +172,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	var sf *spreadFitter
 	if opt.CalibFrom > 0 {
 		var err error
-		if sf, rep.CalibOrigins, err = heldOutScores(ctx, m, h, &opt); err != nil {
+		if sf, rep.CalibOrigins, err = heldOutScores(ctx, m, h, &opt, usable); err != nil {
 			return BacktestReport{}, err
 		}
 		s, err := sf.fit(opt.Pool)
@@ -197,6 +200,10 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 		if err := ctx.Err(); err != nil {
 			return BacktestReport{}, err
 		}
+		if !usable(o) {
+			rep.Skipped++
+			continue
+		}
 		fc, err := Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
 			KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + uint64(rep.Origins)})
 		if err != nil {
@@ -220,11 +227,13 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 			}
 			sp = &s
 		}
+		// The baseline sees the contiguous run ending at the origin only.
+		from := o + 1 - runs[o]
 		for ch := range c {
-			for i := range o + 1 {
+			for i := from; i <= o; i++ {
 				channel[i] = h.Values[i*c+ch]
 			}
-			base, err := nv.Forecast(channel[:o+1], hz)
+			base, err := nv.Forecast(channel[from:o+1], hz)
 			if err != nil {
 				return BacktestReport{}, err
 			}
@@ -244,7 +253,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 					wide.add(k, col, y, opt.Level)
 				}
 				naive.add(k, base[k], y, opt.Level)
-				pointAbs += math.Abs(nv.Point(channel[:o+1], k+1) - y)
+				pointAbs += math.Abs(nv.Point(channel[from:o+1], k+1) - y)
 				pointN++
 			}
 		}
@@ -267,7 +276,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 // heldOutScores collects the conformal scores of the held-out origins of
 // opt.
 func heldOutScores(ctx context.Context, m *scorer.Model, h History,
-	opt *BacktestOptions) (*spreadFitter, int, error) {
+	opt *BacktestOptions, usable func(int) bool) (*spreadFitter, int, error) {
 	hz, c := opt.Horizon, m.Meta().Features.Channels
 	if opt.CalibStride == 0 {
 		opt.CalibStride = max(1, opt.Stride/4)
@@ -287,6 +296,9 @@ func heldOutScores(ctx context.Context, m *scorer.Model, h History,
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
+		if !usable(o) {
+			continue
+		}
 		fc, err := Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
 			KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + 1<<40 + uint64(n)})
 		if err != nil {
@@ -305,4 +317,17 @@ func heldOutScores(ctx context.Context, m *scorer.Model, h History,
 		n++
 	}
 	return sf, n, nil
+}
+
+// runLengths returns, for each step, the number of steps in the contiguous
+// run (one grid step apart) that ends there, itself included.
+func runLengths(h History, step time.Duration) []int {
+	runs := make([]int, h.Len())
+	for i := range runs {
+		runs[i] = 1
+		if i > 0 && h.Times[i].Sub(h.Times[i-1]) == step {
+			runs[i] = runs[i-1] + 1
+		}
+	}
+	return runs
 }

@@ -89,3 +89,26 @@ func TestBacktestAR1(t *testing.T) {
 			rep.Flow.CRPSByStep[0], hz, rep.Flow.CRPSByStep[hz-1])
 	}
 }
+
+// TestBacktestGap cuts ten steps out of the history: the two origins whose
+// window or horizon would cross the cut are skipped, the others scored.
+func TestBacktestGap(t *testing.T) {
+	m := ar1Model(t)
+	full, err := Grid(arSamples(2000, 99), m.Meta().Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h History
+	h.Times = append(append(h.Times, full.Times[:500]...), full.Times[510:]...)
+	h.Values = append(append(h.Values, full.Values[:500]...), full.Values[510:]...)
+	rep, err := Backtest(context.Background(), m, h, BacktestOptions{Horizon: 10,
+		Paths: 50, First: 20, Stride: 10, Season: 1, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Candidates 20, 30, ..., 1970; 490 reaches past the cut and 500 has
+	// no window before it (it is the first step after the cut).
+	if rep.Skipped != 2 || rep.Origins != 194 {
+		t.Fatalf("skipped %d, scored %d origins; want 2 and 194", rep.Skipped, rep.Origins)
+	}
+}
