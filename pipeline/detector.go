@@ -82,7 +82,8 @@ var _ ResultWriter = (*store.Store)(nil)
 // batch with its group's model in one call per group, writes anomalies and
 // series state through a ResultWriter, and only then commits offsets.
 //
-// Run owns all state; Reload and Ready may be called from any goroutine.
+// Run owns all state, split between its push and finish goroutines;
+// Reload, Ready and ModelVersions may be called from any goroutine.
 type Detector struct {
 	cfg     DetectorConfig
 	m       *Metrics
@@ -91,12 +92,17 @@ type Detector struct {
 	models  ModelSource
 	jobs    JobFiler
 
-	router  *router
-	parts   map[int]*partState
-	groups  map[string]*groupState
-	updates map[string]*store.SeriesUpdate
-	anoms   []store.Anomaly
-	logged  map[string]bool
+	// Owned by the push side (Run's goroutine).
+	router *router
+	parts  map[int]*partState
+
+	// Owned by the finish side.
+	groups    map[string]*groupState
+	anoms     []store.Anomaly
+	committed map[int]int64 // last committed position per partition
+
+	logMu  sync.Mutex
+	logged map[string]bool
 
 	reload   chan string
 	joined   atomic.Bool
@@ -134,7 +140,7 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		cfg: cfg, m: m, log: log.With("stage", "detector"), results: results,
 		models: models, jobs: jobs, router: newRouter(cfg.Rules, cfg.Alpha),
 		parts: map[int]*partState{}, groups: map[string]*groupState{},
-		updates: map[string]*store.SeriesUpdate{}, logged: map[string]bool{},
+		committed: map[int]int64{}, logged: map[string]bool{},
 		reload: make(chan string, 256), versions: map[string]int{},
 	}
 	joining := "consumer group not joined yet"
@@ -189,6 +195,11 @@ func (d *Detector) ModelVersions() map[string]int {
 // Run consumes until ctx ends; then it stops fetching, finishes the batch
 // in hand (write and commit, within StopTimeout) and leaves the group. It
 // returns nil after a clean stop.
+//
+// Two goroutines share the work: Run's own pushes each micro-batch through
+// the grids and gathers its windows, while a second one scores the
+// previous batch, writes its results and commits. Two batches are in
+// flight at most.
 func (d *Detector) Run(ctx context.Context) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: d.cfg.Brokers, GroupID: d.cfg.Group, Topic: d.cfg.Topic,
@@ -203,19 +214,47 @@ func (d *Detector) Run(ctx context.Context) error {
 	go func() { defer close(monitorDone); d.monitor(mctx) }()
 	d.log.Info("detector started", "topic", d.cfg.Topic, "group", d.cfg.Group)
 
+	// The finish side keeps StopTimeout to write and commit what it holds
+	// once ctx ends or the push side gives up.
+	pctx, stopPush := context.WithCancel(ctx)
+	fctx, stopFinish := context.WithCancel(ctx)
+	wctx, cancelWrites := stopContext(fctx, d.cfg.StopTimeout)
+	defer cancelWrites()
+	todo, free := make(chan *work, 1), make(chan *work, 2)
+	free <- newWork()
+	free <- newWork()
+	finished := make(chan error, 1)
+	go func() {
+		var err error
+		for w := range todo {
+			if err == nil {
+				if err = d.finish(wctx, r, w); err != nil {
+					stopPush()
+				}
+			}
+			w.reset()
+			free <- w
+		}
+		finished <- err
+	}()
+
 	var err error
 	var msgs []kafka.Message
-	for ctx.Err() == nil {
-		d.applyReloads(ctx)
-		msgs, err = f.next(ctx, msgs[:0], d.cfg.BatchSize, d.cfg.BatchWait, time.Second)
+	for pctx.Err() == nil {
+		w := <-free
+		msgs, err = f.next(pctx, msgs[:0], d.cfg.BatchSize, d.cfg.BatchWait, time.Second)
 		if err != nil {
+			free <- w
 			break
 		}
-		if err = d.handle(ctx, r, msgs); err != nil {
-			break
-		}
+		d.fill(w, msgs)
+		todo <- w
 	}
 	f.stop()
+	stopFinish()
+	close(todo)
+	err = errors.Join(err, <-finished)
+	stopPush()
 	stopMonitor()
 	<-monitorDone
 	if errors.Is(err, errStopped) {
@@ -225,40 +264,45 @@ func (d *Detector) Run(ctx context.Context) error {
 	return errors.Join(err, closeReader(r, d.cfg.StopTimeout))
 }
 
-// handle scores msgs, makes the results durable and commits. An empty
-// batch only does housekeeping and retries a held commit.
-func (d *Detector) handle(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) error {
-	start := time.Now()
-	wctx, cancel := stopContext(ctx, d.cfg.StopTimeout)
-	defer cancel()
+// fill pushes msgs through the grids into w, with the commit positions
+// they allow once w's results are durable.
+func (d *Detector) fill(w *work, msgs []kafka.Message) {
+	w.start = time.Now()
+	w.msgs = len(msgs)
 	for i := range msgs {
-		d.push(&msgs[i])
+		d.push(w, &msgs[i])
 	}
 	d.m.messages.Add(float64(len(msgs)))
-	d.applyReloads(wctx) // a champion announced while this batch filled scores it
-	d.score(wctx)
-	if err := d.persist(wctx); err != nil {
+	d.evict()
+	for p, ps := range d.parts {
+		w.positions[p] = ps.position()
+	}
+}
+
+// finish scores w, makes its results durable and commits its positions.
+// An empty batch only refreshes readiness and retries a held commit.
+func (d *Detector) finish(ctx context.Context, r *kafka.Reader, w *work) error {
+	d.applyReloads(ctx)
+	d.score(ctx, w)
+	if err := d.persist(ctx, w); err != nil {
 		return err
 	}
-	d.housekeep()
-	d.commit(wctx, r)
-	if len(msgs) > 0 {
-		d.m.batchSeconds.Observe(time.Since(start).Seconds())
+	d.readiness()
+	d.commit(ctx, r, w.positions)
+	if w.msgs > 0 {
+		d.m.batchSeconds.Observe(time.Since(w.start).Seconds())
 	}
 	return nil
 }
 
 // persist writes the batch's results, retrying with backoff until they are
 // durable or ctx ends. Nothing is committed before it returns nil.
-func (d *Detector) persist(ctx context.Context) error {
+func (d *Detector) persist(ctx context.Context, w *work) error {
 	res := store.Results{Anomalies: d.anoms}
-	for _, u := range d.updates {
+	for _, u := range w.updates {
 		res.Series = append(res.Series, *u)
 	}
-	defer func() {
-		d.anoms = d.anoms[:0]
-		clear(d.updates)
-	}()
+	defer func() { d.anoms = d.anoms[:0] }()
 	if len(res.Anomalies) == 0 && len(res.Series) == 0 {
 		return nil
 	}
@@ -286,12 +330,12 @@ func (d *Detector) persist(ctx context.Context) error {
 	}
 }
 
-// commit commits, per partition, the rebuild position if it moved. A
-// failed commit is retried after the next batch.
-func (d *Detector) commit(ctx context.Context, r *kafka.Reader) {
+// commit commits the positions that moved forward. A failed commit is
+// retried after the next batch, whose positions are at least as far.
+func (d *Detector) commit(ctx context.Context, r *kafka.Reader, positions map[int]int64) {
 	var cms []kafka.Message
-	for p, ps := range d.parts {
-		if pos := ps.position(); pos > ps.committed && pos > 0 {
+	for p, pos := range positions {
+		if c, ok := d.committed[p]; pos > 0 && (!ok || pos > c) {
 			cms = append(cms, kafka.Message{Topic: d.cfg.Topic, Partition: p, Offset: pos - 1})
 		}
 	}
@@ -304,12 +348,13 @@ func (d *Detector) commit(ctx context.Context, r *kafka.Reader) {
 		return
 	}
 	for _, c := range cms {
-		d.parts[c.Partition].committed = c.Offset + 1
+		d.committed[c.Partition] = c.Offset + 1
 	}
 }
 
-// housekeep evicts idle series and refreshes the gauges and readiness.
-func (d *Detector) housekeep() {
+// evict forgets idle series and silent partitions and sets the series
+// gauge. It runs on the push side.
+func (d *Detector) evict() {
 	n := 0
 	for p, ps := range d.parts {
 		// kafka-go does not report revoked partitions: a partition silent
@@ -328,6 +373,11 @@ func (d *Detector) housekeep() {
 		n += ps.grid.Len()
 	}
 	d.m.series.Set(float64(n))
+}
+
+// readiness records whether every group has a model or is warming up. It
+// runs on the finish side.
+func (d *Detector) readiness() {
 	var why *string
 	for _, g := range d.groups {
 		if g.model == nil && g.loadErr != nil {
@@ -341,9 +391,11 @@ func (d *Detector) housekeep() {
 
 // logOnce logs msg at warn level the first time key is seen.
 func (d *Detector) logOnce(key, msg string, args ...any) {
-	if d.logged[key] {
-		return
-	}
+	d.logMu.Lock()
+	seen := d.logged[key]
 	d.logged[key] = true
-	d.log.Warn(msg, args...)
+	d.logMu.Unlock()
+	if !seen {
+		d.log.Warn(msg, args...)
+	}
 }

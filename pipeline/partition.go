@@ -19,11 +19,9 @@ type partState struct {
 	grid *timeseries.Partition
 	// next is the offset after the last message processed, -1 before the
 	// first.
-	next int64
-	// committed is the last position committed, -1 before the first.
-	committed int64
-	needs     map[string]*need
-	newest    time.Time // newest sample time of the partition
+	next   int64
+	needs  map[string]*need
+	newest time.Time // newest sample time of the partition
 	// seen is the wall time of the partition's last message.
 	seen time.Time
 }
@@ -41,7 +39,7 @@ func newPartState(cfg timeseries.Config) (*partState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &partState{grid: g, next: -1, committed: -1, needs: map[string]*need{}}, nil
+	return &partState{grid: g, next: -1, needs: map[string]*need{}}, nil
 }
 
 // keep is the number of trailing grid steps whose samples a window may

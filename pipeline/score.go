@@ -12,16 +12,54 @@ import (
 	"github.com/flowguard/flowguard/timeseries"
 )
 
-// groupState is one model group: its model, the windows of the batch being
-// built, and the bootstrap bookkeeping while it has no model.
+// work is one micro-batch on its way from the push side (grids and
+// windows) to the finish side (scores, writes, commits).
+type work struct {
+	groups    map[string]*groupBatch
+	updates   map[string]*store.SeriesUpdate
+	positions map[int]int64 // commit position per partition once durable
+	msgs      int
+	start     time.Time
+}
+
+func newWork() *work {
+	return &work{groups: map[string]*groupBatch{}, updates: map[string]*store.SeriesUpdate{},
+		positions: map[int]int64{}}
+}
+
+// reset empties w for reuse, keeping its buffers.
+func (w *work) reset() {
+	for _, gb := range w.groups {
+		gb.batch.N = 0
+		gb.pending = gb.pending[:0]
+	}
+	clear(w.updates)
+	clear(w.positions)
+	w.msgs = 0
+}
+
+func (w *work) group(name string) *groupBatch {
+	gb := w.groups[name]
+	if gb == nil {
+		gb = &groupBatch{}
+		w.groups[name] = gb
+	}
+	return gb
+}
+
+// groupBatch holds the windows of one model group in a batch.
+type groupBatch struct {
+	batch   Batch
+	pending []pendingPoint
+}
+
+// groupState is one model group on the finish side: its model, and the
+// bootstrap bookkeeping while it has none.
 type groupState struct {
 	name    string
 	model   Model
 	loadErr error // last load failure other than ErrNoModel
 	tried   time.Time
-
-	batch   Batch
-	pending []pendingPoint
 	scores  Scores
 
 	// While there is no model: ready windows seen, their time span and
@@ -62,9 +100,9 @@ func (d *Detector) part(p int) *partState {
 	return ps
 }
 
-// push runs one message through its series' grid and queues the windows it
-// completed for scoring.
-func (d *Detector) push(m *kafka.Message) {
+// push runs one message through its series' grid and adds the windows it
+// completed to w.
+func (d *Detector) push(w *work, m *kafka.Message) {
 	ps := d.part(m.Partition)
 	if ps.next >= 0 && m.Offset != ps.next {
 		// The group moved this partition: it was reassigned, or a
@@ -97,7 +135,7 @@ func (d *Detector) push(m *kafka.Message) {
 	key := smp.Series.Key()
 	ps.track(key, smp.Time, m.Offset)
 	rt := d.router.route(key)
-	upd := d.updates[key]
+	upd := w.updates[key]
 	if upd == nil {
 		upd = &store.SeriesUpdate{Key: key, Name: smp.Series.Name, Group: rt.group}
 		if len(smp.Series.Labels) > 0 {
@@ -106,7 +144,7 @@ func (d *Detector) push(m *kafka.Message) {
 				upd.Labels[l.Name] = l.Value
 			}
 		}
-		d.updates[key] = upd
+		w.updates[key] = upd
 	}
 	for ago := res.Emitted - 1; ago >= 0; ago-- {
 		st := s.Step(ago)
@@ -114,7 +152,7 @@ func (d *Detector) push(m *kafka.Message) {
 		if st.Filled || !st.Ready {
 			continue
 		}
-		g := d.group(rt.group)
+		g := w.group(rt.group)
 		if !g.add(s, key, ago, d.cfg.Grid) {
 			d.m.unscored.WithLabelValues(rt.group).Inc()
 			d.logOnce("channels:"+rt.group, "series has another channel count than "+
@@ -139,7 +177,7 @@ func (d *Detector) group(name string) *groupState {
 // add appends the window ending ago steps back in s, the series with key,
 // to the batch and reports false when its channel count differs from the
 // batch's.
-func (g *groupState) add(s *timeseries.Series, key string, ago int,
+func (g *groupBatch) add(s *timeseries.Series, key string, ago int,
 	cfg timeseries.Config) bool {
 	c := s.Channels()
 	b := &g.batch
@@ -163,27 +201,24 @@ func (g *groupState) add(s *timeseries.Series, key string, ago int,
 	return true
 }
 
-// score runs every group's batch through its model and turns p-values
-// below alpha into anomalies.
-func (d *Detector) score(ctx context.Context) {
-	for _, g := range d.groups {
-		if g.batch.N == 0 {
-			continue
+// score runs every group's batch of w through its model and turns
+// p-values below alpha into anomalies.
+func (d *Detector) score(ctx context.Context, w *work) {
+	for name, gb := range w.groups {
+		if gb.batch.N > 0 {
+			d.scoreGroup(ctx, d.group(name), gb)
 		}
-		d.scoreGroup(ctx, g)
-		g.batch.N = 0
-		g.pending = g.pending[:0]
 	}
 }
 
-func (d *Detector) scoreGroup(ctx context.Context, g *groupState) {
+func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch) {
 	if g.model == nil {
 		d.loadModel(ctx, g, false)
 	}
-	b := &g.batch
+	b := &gb.batch
 	if g.model == nil {
 		d.m.unscored.WithLabelValues(g.name).Add(float64(b.N))
-		d.warmUp(ctx, g)
+		d.warmUp(ctx, g, b)
 		return
 	}
 	if g.model.Window() != b.W || g.model.Channels() != b.C ||
@@ -208,8 +243,8 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState) {
 	}
 	d.m.scored.WithLabelValues(g.name).Add(float64(b.N))
 	version := g.model.Version()
-	for i := range g.pending {
-		p := &g.pending[i]
+	for i := range gb.pending {
+		p := &gb.pending[i]
 		score, pv := g.scores.Score[i], g.scores.PValue[i]
 		d.m.score.Observe(score)
 		d.m.pValue.Observe(pv)
@@ -283,23 +318,23 @@ func (d *Detector) applyReloads(ctx context.Context) {
 
 // warmUp counts the ready windows of a group without a model and files
 // its bootstrap training job once Bootstrap of them arrived.
-func (d *Detector) warmUp(ctx context.Context, g *groupState) {
+func (d *Detector) warmUp(ctx context.Context, g *groupState, b *Batch) {
 	if d.jobs == nil || d.cfg.Bootstrap <= 0 || g.filed {
 		return
 	}
 	if g.keys == nil {
 		g.keys = map[string]struct{}{}
 	}
-	for i, t := range g.batch.Times[:g.batch.N] {
+	for i, t := range b.Times[:b.N] {
 		if g.from.IsZero() || t.Before(g.from) {
 			g.from = t
 		}
 		if t.After(g.to) {
 			g.to = t
 		}
-		g.keys[g.batch.Series[i]] = struct{}{}
+		g.keys[b.Series[i]] = struct{}{}
 	}
-	g.warm += g.batch.N
+	g.warm += b.N
 	// A trainer splits each series' windows in time, so besides the total
 	// every series should have a few windows' worth of history.
 	if g.warm < d.cfg.Bootstrap || g.warm < minWarmPerSeries*d.cfg.Grid.Window*len(g.keys) {
