@@ -102,26 +102,32 @@ func (s *Store) fileJobOnce(ctx context.Context, r JobRequest) (Job, bool, error
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		job, err = scanJob(tx.QueryRow(ctx, `
+		job, created, err = fileJobTx(ctx, tx, r)
+		return err
+	})
+	return job, created, err
+}
+
+// fileJobTx is one attempt of FileJob inside tx; it returns pgx.ErrNoRows
+// when the unfinished job it collided with ended before it could be read.
+func fileJobTx(ctx context.Context, tx pgx.Tx, r JobRequest) (Job, bool, error) {
+	job, err := scanJob(tx.QueryRow(ctx, `
 			INSERT INTO retrain_jobs (model_group, reason, range_from, range_to, details)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (model_group) WHERE state IN ('pending', 'running') DO NOTHING
 			RETURNING `+jobColumns,
-			r.Group, r.Reason, r.From, r.To, jsonOr(r.Details)))
-		if errors.Is(err, pgx.ErrNoRows) {
-			job, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM retrain_jobs
-				WHERE model_group = $1 AND state IN ('pending', 'running')`, r.Group))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		created = true
-		payload, _ := json.Marshal(JobEvent{Group: job.Group, ID: job.ID})
-		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", JobsChannel, string(payload))
-		return err
-	})
-	return job, created, err
+		r.Group, r.Reason, r.From, r.To, jsonOr(r.Details)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		job, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM retrain_jobs
+			WHERE model_group = $1 AND state IN ('pending', 'running')`, r.Group))
+		return job, false, err
+	}
+	if err != nil {
+		return Job{}, false, err
+	}
+	payload, _ := json.Marshal(JobEvent{Group: job.Group, ID: job.ID})
+	_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", JobsChannel, string(payload))
+	return job, err == nil, err
 }
 
 // ClaimJob hands the oldest pending job to worker, marking it running, and
