@@ -14,9 +14,10 @@ import (
 )
 
 // Settings are the detector settings an evaluation runs with, the same
-// for every series.
+// for every series. Start from DefaultSettings: of the zero values only
+// Window, MaxFill and Fitter take the defaults.
 type Settings struct {
-	// Window is W, the steps in a model window (default 8).
+	// Window is W, the steps in a model window (default 12).
 	Window int
 	// MaxFill is the longest gap, in steps, filled rather than restarting
 	// the window (default 3).
@@ -31,8 +32,8 @@ type Settings struct {
 	// Probation is the number of leading rows the first model learns on;
 	// 0 means NAB's min(floor(0.15 n), 750).
 	Probation int
-	// RetrainRows is how many recent rows a retrain learns on; 0 means
-	// the probation length.
+	// RetrainRows is how many recent rows a retrain learns on (default
+	// 3000); 0 means the probation length.
 	RetrainRows int
 	// Drift configures the drift monitor; a drift retrains the model.
 	Drift drift.Config
@@ -43,7 +44,7 @@ type Settings struct {
 	// NoRetrain turns retraining on drift off.
 	NoRetrain bool
 	// LiveCalibration adds every scored point to the calibration set, up
-	// to this many live points (0: off, negative: no limit).
+	// to this many live points (0: off, negative: no limit, the default).
 	LiveCalibration int
 	// Level adds a level test: how far the value is from the median of
 	// the training values, against their own spread, so a slow move to
@@ -51,7 +52,7 @@ type Settings struct {
 	Level bool
 	// Policy configures the alarm policy.
 	Policy PolicyConfig
-	// Fitter fits the models; nil means ARFitter{}.
+	// Fitter fits the models; nil means FlowFitter{}, the service's model.
 	Fitter Fitter `json:"-"`
 }
 
@@ -80,7 +81,7 @@ func (s Settings) withDefaults() Settings {
 	}
 	s.MaxFill = max(s.MaxFill, 0)
 	if s.Fitter == nil {
-		s.Fitter = ARFitter{}
+		s.Fitter = FlowFitter{}
 	}
 	return s
 }
