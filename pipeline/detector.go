@@ -50,6 +50,10 @@ type DetectorConfig struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
+	// Drift watches each group's p-values for drift and, through a
+	// JobFiler that is also a DriftFiler, records drift events and files
+	// retrain jobs. The zero value watches nothing.
+	Drift DriftConfig
 }
 
 func (c *DetectorConfig) setDefaults() {
@@ -68,6 +72,7 @@ func (c *DetectorConfig) setDefaults() {
 	if c.LagInterval <= 0 {
 		c.LagInterval = 15 * time.Second
 	}
+	c.Drift.setDefaults()
 }
 
 // ResultWriter makes a batch's results durable; *store.Store is one.
@@ -91,6 +96,7 @@ type Detector struct {
 	results ResultWriter
 	models  ModelSource
 	jobs    JobFiler
+	drifts  DriftFiler // jobs, when it is one
 
 	// Owned by the push side (Run's goroutine).
 	router *router
@@ -114,7 +120,8 @@ type Detector struct {
 }
 
 // NewDetector returns the stage. results and models are required; jobs
-// may be nil (no bootstrap jobs) and so may m and log.
+// may be nil (no bootstrap jobs) and so may m and log. When jobs also
+// implements DriftFiler, drift alarms (cfg.Drift) are filed through it.
 func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 	jobs JobFiler, m *Metrics, log *slog.Logger) (*Detector, error) {
 	cfg.setDefaults()
@@ -143,6 +150,7 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		committed: map[int]int64{}, logged: map[string]bool{},
 		reload: make(chan string, 256), versions: map[string]int{},
 	}
+	d.drifts, _ = jobs.(DriftFiler)
 	joining := "consumer group not joined yet"
 	d.waiting.Store(&joining)
 	return d, nil

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/flowguard/flowguard/scorer"
@@ -15,6 +16,8 @@ type flowModel struct {
 	m       *scorer.Model
 	version int
 	s       scorer.Scores
+	norm    timeseries.Normaliser // of the metadata, for Deviation
+	ncal    int
 }
 
 var _ Model = (*flowModel)(nil)
@@ -38,7 +41,9 @@ func FlowModel(m *scorer.Model, version int, grid timeseries.Config) (Model, err
 			"the detector's (calendar %t, lags %v)", f.Calendar, f.Lags, grid.Calendar,
 			grid.Lags)
 	}
-	return &flowModel{m: m, version: version}, nil
+	meta := m.Meta()
+	return &flowModel{m: m, version: version, norm: meta.Norm,
+		ncal: len(meta.Calibration)}, nil
 }
 
 // FlowDecoder returns a Registry.Decode for model files written by
@@ -66,3 +71,23 @@ func (f *flowModel) Score(_ context.Context, b *Batch, out *Scores) error {
 	out.Score, out.PValue, out.Explain = f.s.Score, f.s.P, f.s.Steps
 	return err
 }
+
+var _ DriftModel = (*flowModel)(nil)
+
+// Deviation implements DriftModel with the model's normaliser: the robust
+// location and scale (median, 1.4826 MAD) of its training data.
+//
+// TODO(flowguard): scorer.Meta records no range of the training values;
+// with one, out-of-range could mean outside [min, max] instead of a
+// z-score beyond DriftConfig.MaxDeviation.
+func (f *flowModel) Deviation(value []float64) float64 {
+	n := f.norm
+	var dev float64
+	for c, x := range value[:min(len(value), len(n.Loc))] {
+		dev = max(dev, math.Abs(x-n.Loc[c])/n.Scale[c])
+	}
+	return dev
+}
+
+// CalibrationSize implements DriftModel.
+func (f *flowModel) CalibrationSize() int { return f.ncal }

@@ -30,6 +30,10 @@ type Metrics struct {
 	pgSeconds    prometheus.Histogram
 	pgErrors     prometheus.Counter
 	commitErrors prometheus.Counter
+
+	driftStatistic *prometheus.GaugeVec
+	driftEvents    *prometheus.CounterVec
+	driftJobs      *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg; a nil reg
@@ -90,12 +94,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Failed result writes to PostgreSQL; each is retried."),
 		commitErrors: counter("detector", "commit_errors_total",
 			"Failed Kafka offset commits; each is retried with the next batch."),
+		driftStatistic: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Subsystem: "detector", Name: "drift_statistic",
+			Help: "KS distance from uniform of the last window of p-values, per model group."},
+			[]string{"group"}),
+		driftEvents: counterVec("detector", "drift_events_total",
+			"Drift events recorded, per model group.", "group"),
+		driftJobs: counterVec("detector", "drift_jobs_filed_total",
+			"Retrain jobs filed for drift, per model group.", "group"),
 	}
 	if reg != nil {
 		reg.MustRegister(m.ingestMessages, m.ingestSamples, m.decodeFailures, m.deadLetters,
 			m.messages, m.rejected, m.scored, m.unscored, m.anomalies, m.score, m.pValue,
 			m.batchSeconds, m.lag, m.modelVersion, m.series, m.pgSeconds, m.pgErrors,
-			m.commitErrors)
+			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs)
 	}
 	return m
 }

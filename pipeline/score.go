@@ -61,6 +61,7 @@ type groupState struct {
 	loadErr error // last load failure other than ErrNoModel
 	tried   time.Time
 	scores  Scores
+	drift   *driftWatch // nil until the model's first scores
 
 	// While there is no model: ready windows seen, their time span and
 	// series, and whether a training job was filed.
@@ -260,6 +261,7 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 			Explanation: slices.Clone(g.scores.Explain[i*b.W : (i+1)*b.W]),
 			Topic:       d.cfg.Topic, Partition: p.partition, Offset: p.offset})
 	}
+	d.watchDrift(ctx, g, gb)
 }
 
 // loadModel asks the source for g's champion, at most every ModelRetry
@@ -289,6 +291,9 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 	}
 	g.model = m
 	g.keys = nil
+	// The new model's p-values start a fresh window; an alarm about the
+	// old one waiting to settle is moot.
+	g.drift = nil
 	d.m.modelVersion.WithLabelValues(g.name).Set(float64(m.Version()))
 	d.mu.Lock()
 	d.versions[g.name] = m.Version()

@@ -1,0 +1,319 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/flowguard/flowguard/drift"
+	"github.com/flowguard/flowguard/store"
+)
+
+// DriftConfig sets how the detector watches each model group for drift.
+// The zero value watches nothing.
+type DriftConfig struct {
+	// Enabled turns the watch on.
+	Enabled bool
+	// Monitor is the test on the group's live p-values; zero fields take
+	// drift.Config's defaults. Its Alpha is for a model with a perfectly
+	// known score distribution: see DriftModel for the correction applied
+	// to models with a finite calibration set.
+	Monitor drift.Config
+	// MaxDeviation is the robust z-score (DriftModel.Deviation) beyond
+	// which a point counts as outside the training range (default 6).
+	MaxDeviation float64
+	// Cooldown is the least wall time between two drift events of a
+	// group, across detectors and restarts (default 1h).
+	Cooldown time.Duration
+	// SettleSteps is how many grid steps of event time pass after an
+	// alarm before its retrain job is filed, with To at the newest point
+	// then scored. A job filed at the alarm would hold little of the new
+	// behaviour for the trainer's lookback to learn. Zero files at once.
+	SettleSteps int
+	// LookbackSteps sets a drift job's From to LookbackSteps grid steps
+	// before its To; the trainer may cut further (default 4000).
+	LookbackSteps int
+}
+
+func (c *DriftConfig) setDefaults() {
+	if c.MaxDeviation <= 0 {
+		c.MaxDeviation = 6
+	}
+	if c.Cooldown <= 0 {
+		c.Cooldown = time.Hour
+	}
+	if c.LookbackSteps <= 0 {
+		c.LookbackSteps = 4000
+	}
+}
+
+// DriftModel is a Model that tells the drift watch about its training
+// data. Models that do not implement it get no out-of-range share and a
+// test that takes their p-values as exactly calibrated.
+type DriftModel interface {
+	Model
+	// Deviation returns how far the raw values of one step lie from the
+	// model's training data: the largest over channels of
+	// |x - centre| / scale in the model's normalised units.
+	Deviation(value []float64) float64
+	// CalibrationSize is the number of calibration scores behind the
+	// p-values. Conformal p-values are uniform only on average over
+	// calibration sets; given one set of m scores their distribution is
+	// off by a KS distance of order 1/sqrt(m), so the watch tests the
+	// window as a two-sample KS test of n p-values against m, whose
+	// critical distance is sqrt((n+m)/m) times the one-sample one.
+	CalibrationSize() int
+}
+
+// DriftAlarm is a drift verdict ready to be recorded, with the retrain
+// job it asks for.
+type DriftAlarm struct {
+	Group   string
+	Version int // version of the model whose p-values drifted
+	Verdict drift.Verdict
+	// At is the event time of the point whose test gave the verdict.
+	At time.Time
+	// From and To bound the data the retrain job asks for; To is the
+	// newest point scored when the alarm is filed.
+	From, To time.Time
+	// Series are the keys of the group's series seen by this detector.
+	Series []string
+	// Cooldown is DriftConfig.Cooldown.
+	Cooldown time.Duration
+}
+
+// DriftFiler records drift alarms. A JobFiler passed to NewDetector that
+// also implements DriftFiler receives the detector's drift alarms;
+// *Registry does.
+type DriftFiler interface {
+	// FileDrift records the alarm's event and files its retrain job, as
+	// store.RecordDrift does: nothing during the group's cool-down, and
+	// no second job while one is unfinished.
+	FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFiling, error)
+}
+
+// DriftDetails is the JSON of a drift job's details: the grid and series
+// of a bootstrap job, plus the verdict.
+type DriftDetails struct {
+	BootstrapDetails
+	ModelVersion    int       `json:"model_version"`
+	Statistic       float64   `json:"statistic"`
+	Threshold       float64   `json:"threshold"`
+	WindowSize      int       `json:"window_size"`
+	OutOfRangeShare float64   `json:"out_of_range_share"`
+	Reason          string    `json:"reason"`
+	Alarm           time.Time `json:"alarm"`
+}
+
+var _ DriftFiler = (*Registry)(nil)
+
+// FileDrift implements DriftFiler with store.RecordDrift and a drift job
+// whose details are DriftDetails.
+func (r *Registry) FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFiling, error) {
+	v := a.Verdict
+	details, err := json.Marshal(DriftDetails{
+		BootstrapDetails: BootstrapDetails{Series: a.Series, Step: r.Grid.Step.String(),
+			Window: r.Grid.Window, MaxFill: r.Grid.MaxFill, Calendar: r.Grid.Calendar},
+		ModelVersion: a.Version, Statistic: v.Statistic, Threshold: v.Threshold,
+		WindowSize: v.Window, OutOfRangeShare: v.OutOfRangeShare, Reason: v.Reason,
+		Alarm: a.At,
+	})
+	if err != nil {
+		return store.DriftFiling{}, fmt.Errorf("pipeline: drift details: %w", err)
+	}
+	from, to := a.From, a.To
+	return r.Store.RecordDrift(ctx, store.DriftEvent{Group: a.Group, ModelVersion: a.Version,
+		Statistic: v.Statistic, Threshold: v.Threshold, Window: v.Window,
+		OutOfRangeShare: v.OutOfRangeShare, Reason: v.Reason},
+		store.JobRequest{Group: a.Group, Reason: store.ReasonDrift, From: &from, To: &to,
+			Details: details}, a.Cooldown)
+}
+
+// driftAlpha returns the one-sample level whose critical distance for n
+// points is the two-sample one of n points against m calibration scores
+// at level alpha (see DriftModel.CalibrationSize); m <= 0 means no
+// correction.
+func driftAlpha(alpha float64, n, m int) float64 {
+	if m <= 0 {
+		return alpha
+	}
+	lo, hi := 0.2, 10.0 // KSCritical's bracket of the Kolmogorov quantile
+	for range 100 {
+		mid := (lo + hi) / 2
+		if drift.KolmogorovSurvival(mid) > alpha {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	x := min(lo*math.Sqrt(1+float64(n)/float64(m)), 10)
+	// A level of 0 would mean the monitor's default.
+	return max(drift.KolmogorovSurvival(x), math.SmallestNonzeroFloat64)
+}
+
+// driftWatch is one group's drift state on the finish side: the monitor
+// of its current model, a copy of the window for the statistic gauge, and
+// an alarm waiting for its settle time.
+type driftWatch struct {
+	cfg       drift.Config // with defaults and the model's alpha
+	threshold float64      // the monitor's critical KS distance
+	mon       *drift.Monitor
+	ring      []float64 // last Window p-values, for the gauge
+	next      int
+	full      bool
+	since     int
+	sorted    []float64
+	stat      float64 // KS statistic of the last full window
+	hasStat   bool
+	maxDev    float64
+
+	alarm   *drift.Verdict
+	alarmAt time.Time
+	newest  time.Time
+	keys    map[string]struct{}
+}
+
+// newDriftWatch returns the watch for model m under cfg.
+func newDriftWatch(cfg DriftConfig, m Model) *driftWatch {
+	// drift.Config's defaults, spelled out: the correction needs Window
+	// and Alpha.
+	mc := cfg.Monitor
+	if mc.Window <= 0 {
+		mc.Window = 1000
+	}
+	if mc.Every <= 0 {
+		mc.Every = 100
+	}
+	if mc.Alpha <= 0 || mc.Alpha >= 1 {
+		mc.Alpha = 1e-6
+	}
+	calib := 0
+	if dm, ok := m.(DriftModel); ok {
+		calib = dm.CalibrationSize()
+	}
+	mc.Alpha = driftAlpha(mc.Alpha, mc.Window, calib)
+	return &driftWatch{cfg: mc, mon: drift.NewMonitor(mc),
+		threshold: drift.KSCritical(mc.Window, mc.Alpha), ring: make([]float64, mc.Window),
+		sorted: make([]float64, 0, mc.Window), maxDev: cfg.MaxDeviation,
+		keys: map[string]struct{}{}}
+}
+
+// observe feeds one scored point to the watch and reports a new verdict.
+// A verdict while an earlier one waits to be filed is dropped: the
+// monitor cleared its window, and the earlier alarm stands for both.
+func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.Verdict, bool) {
+	if math.IsNaN(pv) {
+		return drift.Verdict{}, false
+	}
+	w.keys[key] = struct{}{}
+	if ts.After(w.newest) {
+		w.newest = ts
+	}
+	w.ring[w.next] = pv
+	w.next++
+	if w.next == len(w.ring) {
+		w.next, w.full = 0, true
+	}
+	w.since++
+	if w.full && w.since >= w.cfg.Every {
+		w.since = 0
+		w.sorted = append(w.sorted[:0], w.ring...)
+		slices.Sort(w.sorted)
+		w.stat, w.hasStat = drift.KSUniform(w.sorted), true
+	}
+	v, ok := w.mon.Observe(pv, dev > w.maxDev)
+	if !ok {
+		return drift.Verdict{}, false
+	}
+	// The monitor cleared its window; the gauge's copy follows.
+	w.next, w.full, w.since = 0, false, 0
+	if w.alarm != nil {
+		return drift.Verdict{}, false
+	}
+	w.alarm, w.alarmAt = &v, ts
+	return v, true
+}
+
+// due reports whether the waiting alarm has settled for settle of event
+// time.
+func (w *driftWatch) due(settle time.Duration) bool {
+	return w.alarm != nil && !w.newest.Before(w.alarmAt.Add(settle))
+}
+
+// series returns the sorted keys of the series seen.
+func (w *driftWatch) series() []string {
+	out := make([]string, 0, len(w.keys))
+	for k := range w.keys {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// watchDrift feeds the points of a scored batch to g's drift watch and
+// files its alarm once settled.
+func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch) {
+	if !d.cfg.Drift.Enabled {
+		return
+	}
+	if g.drift == nil {
+		g.drift = newDriftWatch(d.cfg.Drift, g.model)
+	}
+	w := g.drift
+	dm, _ := g.model.(DriftModel)
+	for i := range gb.pending {
+		p := &gb.pending[i]
+		dev := 0.0
+		if dm != nil {
+			dev = dm.Deviation(p.value)
+		}
+		v, ok := w.observe(p.key, p.ts, g.scores.PValue[i], dev)
+		if ok {
+			d.log.Warn("drift detected", "group", g.name, "version", g.model.Version(),
+				"reason", v.Reason, "statistic", v.Statistic, "threshold", v.Threshold,
+				"window", v.Window, "out_of_range_share", v.OutOfRangeShare, "at", p.ts)
+		}
+	}
+	if w.hasStat {
+		d.m.driftStatistic.WithLabelValues(g.name).Set(w.stat)
+	}
+	settle := time.Duration(d.cfg.Drift.SettleSteps) * d.cfg.Grid.Step
+	if d.drifts == nil || !w.due(settle) {
+		return
+	}
+	d.fileDrift(ctx, g, w)
+}
+
+// fileDrift records g's settled alarm and files its job; a failure keeps
+// the alarm for the next batch.
+func (d *Detector) fileDrift(ctx context.Context, g *groupState, w *driftWatch) {
+	to := w.newest
+	from := to.Add(-time.Duration(d.cfg.Drift.LookbackSteps) * d.cfg.Grid.Step)
+	a := DriftAlarm{Group: g.name, Version: g.model.Version(), Verdict: *w.alarm,
+		At: w.alarmAt, From: from, To: to, Series: w.series(),
+		Cooldown: d.cfg.Drift.Cooldown}
+	f, err := d.drifts.FileDrift(ctx, a)
+	if err != nil {
+		d.log.Warn("recording drift failed; retrying with the next batch", "group", g.name,
+			"err", err)
+		return
+	}
+	w.alarm = nil
+	switch {
+	case !f.Recorded:
+		d.log.Info("drift in cool-down; not recorded", "group", g.name,
+			"cooldown", d.cfg.Drift.Cooldown)
+	case f.JobCreated:
+		d.m.driftEvents.WithLabelValues(g.name).Inc()
+		d.m.driftJobs.WithLabelValues(g.name).Inc()
+		d.log.Info("drift recorded; retrain job filed", "group", g.name,
+			"event", f.Event.ID, "job", f.Job.ID, "from", from, "to", to)
+	default:
+		d.m.driftEvents.WithLabelValues(g.name).Inc()
+		d.log.Info("drift recorded; the group's open job stands", "group", g.name,
+			"event", f.Event.ID, "job", f.Job.ID, "job_reason", f.Job.Reason)
+	}
+}
