@@ -31,6 +31,7 @@ const usage = `Usage: detector [command] [flags]
 
 Commands:
   run       consume, score and store anomalies (the default)
+  demo      the whole system in one process on a replay of CSV files or a generated series
   migrate   apply the database schema and exit (migrate down|status: see --help)
   evaluate  replay labelled series (NAB layout) through the detector and score it
   forecast  sample futures of a CSV series as JSON quantiles (forecast backtest: evaluate)
@@ -50,6 +51,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	switch cmd {
 	case "run":
 		return runDetector(ctx, args, stdout, stderr, getenv)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr, getenv)
 	case "migrate":
 		return runMigrate(ctx, args, stdout, stderr, getenv)
 	case "evaluate":

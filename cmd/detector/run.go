@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowguard/flowguard/alerts"
+	"github.com/flowguard/flowguard/dashboard"
 	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/internal/embedkafka"
 	"github.com/flowguard/flowguard/pipeline"
@@ -60,18 +64,87 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	defer closeBroker()
 	topics := append([]string{cfg.Kafka.SamplesTopic, cfg.Kafka.DeadLetterTopic},
 		cfg.Kafka.InputTopics...)
+	if cfg.Alerts.Enabled && len(cfg.Alerts.Kafka.Brokers) == 0 && cfg.Alerts.Kafka.Topic != "" {
+		// kfake creates topics on first use only when told to, and a real
+		// cluster may not at all.
+		topics = append(topics, cfg.Alerts.Kafka.Topic)
+	}
 	if err := pipeline.EnsureTopics(ctx, brokers, cfg.Kafka.Partitions, topics...); err != nil {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(
-		collectors.ProcessCollectorOpts{}))
-	st, err := newStages(cfg, brokers, s, pipeline.NewMetrics(reg), log)
+	reg := newRegistry()
+	st, err := newStages(cfg, brokers, s, s, pipeline.NewMetrics(reg), log)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, log, cfg, handler(reg, s, st.detector), st)
+	if cfg.Alerts.Enabled {
+		as, closeAlerts, err := newAlerts(ctx, cfg, brokers, log, reg)
+		if err != nil {
+			return err
+		}
+		defer closeAlerts()
+		st.alerts = as
+	}
+	return serve(ctx, log, cfg, handler(reg, s, st.detector, cfg.HTTP.Token, log), st)
+}
+
+// newRegistry returns a metrics registry with the Go and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(
+		collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// alertsPoolSize is the connection pool of the alerts service: small and
+// its own, so that alerts never take the scoring loop's connections.
+const alertsPoolSize = 2
+
+// newAlerts builds the alerts service on a pool of its own, with the
+// detector's brokers for its Kafka sink when it names none. extra sinks
+// replace those of the same name that the settings would build.
+func newAlerts(ctx context.Context, cfg *config.Detector, brokers []string, log *slog.Logger,
+	reg prometheus.Registerer, extra ...alerts.Sink) (*alerts.Service, func(), error) {
+	ac := cfg.Alerts
+	if len(ac.Kafka.Brokers) == 0 {
+		ac.Kafka.Brokers = brokers
+	}
+	url := cfg.Database.URL
+	if url == "" {
+		url = store.DefaultURL
+	}
+	as, err := store.Open(ctx, withPoolSize(url, alertsPoolSize))
+	if err != nil {
+		return nil, nil, fmt.Errorf("alerts: %w", err)
+	}
+	alog := log.With("component", "alerts")
+	var svc *alerts.Service
+	if len(extra) == 0 {
+		svc, err = alerts.New(as, ac, alog, reg)
+	} else {
+		// Only the demo gives sinks; it replaces the log sink and uses no other.
+		svc, err = alerts.NewWithSinks(as, ac, alog, reg, extra...)
+	}
+	if err != nil {
+		as.Close()
+		return nil, nil, err
+	}
+	return svc, as.Close, nil
+}
+
+// withPoolSize sets pgx's pool_max_conns on a URL-form database address;
+// a key=value address is returned unchanged.
+func withPoolSize(dbURL string, n int) string {
+	u, err := url.Parse(dbURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return dbURL
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // kafkaBrokers returns the configured brokers, or starts the in-process
@@ -95,12 +168,15 @@ func kafkaBrokers(cfg *config.Detector, log *slog.Logger) ([]string, func(), err
 type stages struct {
 	ingest   *pipeline.Ingest
 	detector *pipeline.Detector
+	alerts   *alerts.Service // nil: alerts off
 	store    *store.Store
 	log      *slog.Logger
 }
 
-func newStages(cfg *config.Detector, brokers []string, s *store.Store, m *pipeline.Metrics,
-	log *slog.Logger) (*stages, error) {
+// newStages builds the ingest and scoring stages; results is s, or a
+// writer wrapping it.
+func newStages(cfg *config.Detector, brokers []string, s *store.Store,
+	results pipeline.ResultWriter, m *pipeline.Metrics, log *slog.Logger) (*stages, error) {
 	dec, err := decoder(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -130,7 +206,7 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store, m *pipeli
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
 		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,
 		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
-	}, s, registry, registry, m, log)
+	}, results, registry, registry, m, log)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +240,20 @@ func (st *stages) run(ctx context.Context) error {
 	g.Go(func() error {
 		return pipeline.WatchModels(gctx, st.store, st.detector, modelPoll, st.log)
 	})
+	if st.alerts != nil {
+		g.Go(func() error { return st.alerts.Run(gctx) })
+	}
 	return g.Wait()
 }
 
-func handler(reg *prometheus.Registry, s *store.Store, d *pipeline.Detector) http.Handler {
+// handler serves the metrics, the health checks and, on every other path,
+// the dashboard, which alone asks for the bearer token when one is set.
+func handler(reg prometheus.Gatherer, s *store.Store, d *pipeline.Detector, token string,
+	log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", dashboard.New(s, log.With("component", "dashboard"),
+		dashboard.Options{Token: token}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

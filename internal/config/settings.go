@@ -29,7 +29,7 @@ type Log struct {
 
 // HTTP is the detector's listener for metrics, health and the dashboard.
 type HTTP struct {
-	Addr  string `yaml:"addr" help:"listen address for /metrics, /healthz, /readyz"`
+	Addr  string `yaml:"addr" help:"listen address for /metrics, /healthz, /readyz and the dashboard (/)"`
 	Token string `yaml:"token" help:"bearer token required by the dashboard; empty: none"`
 }
 
@@ -58,6 +58,7 @@ type Detector struct {
 	Kafka           Kafka         `yaml:"kafka"`
 	Scoring         Scoring       `yaml:"scoring"`
 	HTTP            HTTP          `yaml:"http"`
+	Alerts          Alerts        `yaml:"alerts"`
 	Log             Log           `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"longest a clean stop may take"`
 }
@@ -87,6 +88,7 @@ func DefaultDetector() *Detector {
 			Bootstrap: 2000,
 		},
 		HTTP:            HTTP{Addr: "127.0.0.1:9464"},
+		Alerts:          DefaultAlerts(),
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 15 * time.Second,
 	}

@@ -1,0 +1,687 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowguard/flowguard/alerts"
+	"github.com/flowguard/flowguard/demo"
+	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/internal/config"
+	"github.com/flowguard/flowguard/internal/embedkafka"
+	"github.com/flowguard/flowguard/nab"
+	"github.com/flowguard/flowguard/pipeline"
+	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/store"
+	"github.com/flowguard/flowguard/timeseries"
+	"github.com/flowguard/flowguard/training"
+)
+
+// demoURL is the demo's own database, so that its results mix with
+// nothing else.
+const demoURL = "postgres://postgres@127.0.0.1:5432/flowguard_demo?sslmode=disable"
+
+// demoSettings are the flags of "detector demo".
+type demoSettings struct {
+	CSV    []string `yaml:"csv" help:"NAB-format CSV files to replay (timestamp,value), one series each; none: a generated series with injected faults"`
+	Labels string   `yaml:"labels" help:"NAB labels file (JSON): report which labelled windows of the CSV files were flagged"`
+	Speed  float64  `yaml:"speed" help:"event time replayed per unit of wall time (600: 5 minutes of data in 0.5 s); 0: as fast as the detector takes it"`
+	Serve  bool     `yaml:"serve" help:"after the replay, keep serving /metrics, /healthz, /readyz and the dashboard until interrupted"`
+	Show   int      `yaml:"show" help:"most anomalies printed one by one (all are stored)"`
+
+	Database struct {
+		URL   string `yaml:"url" help:"PostgreSQL URL of the demo's database, created if missing"`
+		Reset bool   `yaml:"reset" help:"drop flowguard's tables in that database first, so one demo's results never mix with the last's"`
+	} `yaml:"database"`
+	Scoring struct {
+		Step      time.Duration `yaml:"step" help:"grid step; 0: the median spacing of the data"`
+		Window    int           `yaml:"window" help:"steps in a model window (W)"`
+		Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
+		Bootstrap int           `yaml:"bootstrap" help:"windows collected before the first model is trained; 0: 2000, or 15% of the data if less (NAB's probation)"`
+	} `yaml:"scoring"`
+	Model struct {
+		LayerType string `yaml:"layer_type" help:"flow layer: spline (rational-quadratic) or affine"`
+		Hidden    int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: the trainer's choice"`
+		Layers    int    `yaml:"layers" help:"flow layers; 0: the trainer's choice"`
+	} `yaml:"model"`
+	HTTP config.HTTP `yaml:"http"`
+	Log  config.Log  `yaml:"log"`
+}
+
+func defaultDemo() *demoSettings {
+	d := &demoSettings{Show: 20}
+	d.Database.URL = demoURL
+	d.Database.Reset = true
+	d.Scoring.Window = 16
+	// A bootstrapped model calibrates on about 400 windows, so no p-value
+	// falls below 1/401: the detector's default alpha of 0.001 would flag
+	// nothing. 0.005 flags points beyond all but one calibration score.
+	d.Scoring.Alpha = 0.005
+	d.Model.LayerType = flowmodel.LayerSpline
+	d.HTTP = config.DefaultDetector().HTTP
+	d.Log = config.Log{Level: "warn", Format: "text"}
+	return d
+}
+
+// runDemo is "detector demo": the whole system in one process on a replay
+// of CSV files or of a generated series.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
+	getenv func(string) string) error {
+	set := defaultDemo()
+	if _, err := config.Load("detector demo", set, args, getenv, stdout); err != nil {
+		return err
+	}
+	log, err := set.Log.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	data, err := demoData(set)
+	if err != nil {
+		return err
+	}
+	out := &narrator{w: stdout, start: time.Now()}
+	out.printf("%s", data.describe())
+
+	s, err := demoStore(ctx, set.Database.URL, set.Database.Reset)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	out.printf("results go to %s (tables anomalies, incidents, models)",
+		store.Redact(set.Database.URL))
+
+	cfg := config.DefaultDetector()
+	cfg.Database.URL = set.Database.URL
+	cfg.Kafka.Partitions = 4
+	cfg.Scoring.Step = data.step
+	cfg.Scoring.Window = set.Scoring.Window
+	cfg.Scoring.Alpha = set.Scoring.Alpha
+	cfg.Scoring.Bootstrap = data.bootstrap
+	cfg.ShutdownTimeout = 6 * time.Second
+	cfg.HTTP = set.HTTP
+	// Weeks of data pass in seconds: rate limits in wall time mean nothing
+	// here, and incidents span up to an hour of series time.
+	cfg.Alerts.GlobalRateLimit = 0
+	cfg.Alerts.Gap = max(cfg.Alerts.Gap, 12*data.step)
+	cfg.Alerts.Poll = 200 * time.Millisecond
+
+	broker, err := embedkafka.Start(embedkafka.Config{Addr: "127.0.0.1:0",
+		Partitions: cfg.Kafka.Partitions})
+	if err != nil {
+		return fmt.Errorf("demo: in-process broker: %w", err)
+	}
+	defer broker.Close()
+	brokers := []string{broker.Addr()}
+	cfg.Kafka.Brokers = brokers
+	if err := pipeline.EnsureTopics(ctx, brokers, cfg.Kafka.Partitions, cfg.Kafka.SamplesTopic,
+		cfg.Kafka.DeadLetterTopic, cfg.Kafka.InputTopics[0]); err != nil {
+		return err
+	}
+
+	// The replay polls the pipeline's counters often: they get a registry
+	// of their own, cheap to gather.
+	reg, pm := newRegistry(), prometheus.NewRegistry()
+	writer := &demoWriter{ResultWriter: s, out: out, show: set.Show,
+		last: map[string]time.Time{}}
+	st, err := newStages(cfg, brokers, s, writer, pipeline.NewMetrics(pm), log)
+	if err != nil {
+		return err
+	}
+	sink := &demoSink{log: alerts.NewLog(log.With("component", "alerts")), out: out}
+	as, closeAlerts, err := newAlerts(ctx, cfg, brokers, log, reg, sink)
+	if err != nil {
+		return err
+	}
+	defer closeAlerts()
+	st.alerts = as
+
+	wc := training.DefaultWorkerConfig()
+	wc.Brokers, wc.Topic, wc.Poll = brokers, cfg.Kafka.SamplesTopic, 2*time.Second
+	wc.Fit.Spec = flowmodel.Spec{LayerType: set.Model.LayerType, Hidden: set.Model.Hidden,
+		Layers: set.Model.Layers}
+	wc.Fit.Calendar = scorer.Off
+	worker, err := training.NewWorker(s, wc, log.With("component", "trainer"), reg)
+	if err != nil {
+		return err
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return st.run(gctx) })
+	g.Go(func() error { return worker.Run(gctx) })
+	g.Go(func() error { watchModels(gctx, s, st.detector, out); return nil })
+	if set.Serve {
+		srv, addr, err := listen(set.HTTP.Addr, handler(prometheus.Gatherers{reg, pm}, s, st.detector,
+			set.HTTP.Token, log))
+		if err != nil {
+			stopRun()
+			return errors.Join(err, g.Wait())
+		}
+		out.printf("serving http://%s/ (dashboard), /metrics, /healthz, /readyz", addr)
+		defer shutdown(srv)
+	}
+	g.Go(func() error {
+		r := &demoRun{set: set, data: data, s: s, st: st, reg: pm, writer: writer,
+			sink: sink, out: out, topic: cfg.Kafka.InputTopics[0], brokers: brokers,
+			bootstrap: data.bootstrap}
+		if err := r.replay(gctx); err != nil {
+			return err
+		}
+		if set.Serve {
+			out.printf("still serving; interrupt (Ctrl-C) to stop")
+			<-gctx.Done()
+			return nil
+		}
+		stopRun()
+		return nil
+	})
+	err = g.Wait()
+	if err == nil && ctx.Err() != nil && !set.Serve {
+		return fmt.Errorf("demo: interrupted: %w", ctx.Err())
+	}
+	return err
+}
+
+// demoInput is the data the demo replays and what it knows about it.
+type demoInput struct {
+	series    [][]timeseries.Sample
+	faults    []demo.Fault // injected faults or labelled windows
+	source    string
+	step      time.Duration
+	bootstrap int
+	window    int
+}
+
+func (d *demoInput) describe() string {
+	n := 0
+	for _, s := range d.series {
+		n += len(s)
+	}
+	first, last := d.series[0][0].Time, d.series[0][len(d.series[0])-1].Time
+	return fmt.Sprintf("replaying %s: %d series, %d points, %s to %s, step %s; "+
+		"the first model is trained on the first %d windows", d.source, len(d.series), n,
+		first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04"), d.step,
+		d.bootstrap)
+}
+
+// demoData reads the CSV files (with their labelled windows) or generates
+// the series, and settles the grid step and the bootstrap size.
+func demoData(set *demoSettings) (*demoInput, error) {
+	d := &demoInput{window: set.Scoring.Window}
+	if len(set.CSV) == 0 {
+		ss, faults := demo.Generate(demo.DefaultGen())
+		d.series, d.faults = [][]timeseries.Sample{ss}, faults
+		d.source = "a generated machine temperature with " + fmt.Sprint(len(faults)) +
+			" injected faults"
+		// The first week is clean by construction: train on it.
+		if set.Scoring.Bootstrap == 0 {
+			set.Scoring.Bootstrap = 2000
+		}
+	} else {
+		var labels nab.Labels
+		if set.Labels != "" {
+			var err error
+			if labels, err = nab.LoadLabels(set.Labels); err != nil {
+				return nil, err
+			}
+		}
+		for _, p := range set.CSV {
+			ss, err := demo.ReadCSV(p)
+			if err != nil {
+				return nil, err
+			}
+			d.series = append(d.series, ss)
+			for _, w := range labelWindows(labels, p) {
+				d.faults = append(d.faults, demo.Fault{Kind: "labelled window",
+					Series: ss[0].Series.Key(), From: w.First, To: w.Last})
+			}
+		}
+		d.source = strings.Join(set.CSV, ", ")
+	}
+	d.step = set.Scoring.Step
+	if d.step == 0 {
+		for i, ss := range d.series {
+			st := demo.MedianStep(ss)
+			if i > 0 && st != d.step {
+				return nil, fmt.Errorf("demo: %s has step %s, %s has %s: the detector has one "+
+					"grid; give --scoring.step", set.CSV[0], d.step, set.CSV[i], st)
+			}
+			d.step = st
+		}
+		if d.step <= 0 {
+			return nil, errors.New("demo: cannot tell the data's step; give --scoring.step")
+		}
+	}
+	total := 0
+	for _, ss := range d.series {
+		total += len(ss)
+	}
+	d.bootstrap = set.Scoring.Bootstrap
+	if d.bootstrap == 0 {
+		d.bootstrap = min(2000, max(total*15/100, 150))
+	}
+	return d, nil
+}
+
+// labelWindows returns the windows of the labelled file that path is: the
+// one whose "category/file.csv" name ends path, or else the one with
+// path's base name.
+func labelWindows(l nab.Labels, path string) []nab.Window {
+	p := filepath.ToSlash(path)
+	for _, name := range l.Names() {
+		if strings.HasSuffix(p, "/"+name) || p == name {
+			return l[name]
+		}
+	}
+	for _, name := range l.Names() {
+		if filepath.Base(name) == filepath.Base(p) {
+			return l[name]
+		}
+	}
+	return nil
+}
+
+// demoStore opens (creating it if needed) the demo database, emptied first
+// when reset is set, with the current schema.
+func demoStore(ctx context.Context, url string, reset bool) (*store.Store, error) {
+	if err := store.EnsureDatabase(ctx, url); err != nil {
+		return nil, fmt.Errorf("%w\nthe demo needs PostgreSQL: start the local server, "+
+			"install it ('apt-get install postgresql'), or give --database.url", err)
+	}
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if reset {
+		err = s.MigrateDownTo(ctx, 0)
+	}
+	if err == nil {
+		_, err = s.Migrate(ctx)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// listen serves h on addr in the background.
+func listen(addr string, h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, ln.Addr().String(), nil
+}
+
+func shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
+
+// demoRun is the replay and its report.
+type demoRun struct {
+	set       *demoSettings
+	data      *demoInput
+	s         *store.Store
+	st        *stages
+	reg       prometheus.Gatherer
+	writer    *demoWriter
+	sink      *demoSink
+	out       *narrator
+	topic     string
+	brokers   []string
+	bootstrap int
+	held      bool
+}
+
+// replay writes the data, holding it once the bootstrap job is filed
+// until its model is in, waits until every point is scored and its
+// incidents are made, and prints the summary.
+func (r *demoRun) replay(ctx context.Context) error {
+	samples := demo.Merge(r.data.series...)
+	written, err := demo.Replay(ctx, demo.ReplayConfig{Brokers: r.brokers, Topic: r.topic,
+		Speed: r.set.Speed, Consumed: r.consumed, Ahead: r.ahead}, samples)
+	if err != nil {
+		return err
+	}
+	r.out.printf("replay written: %d points; waiting for the detector to score them", written)
+	want := map[string]time.Time{}
+	for _, ss := range r.data.series {
+		if t, ok := demo.LastStep(ss, r.data.step); ok {
+			want[ss[0].Series.Key()] = t
+		}
+	}
+	for !r.writer.reached(want) {
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	if err := r.awaitAlerts(ctx); err != nil {
+		return err
+	}
+	r.summary()
+	return nil
+}
+
+// consumed is the number of samples the detector has read.
+func (r *demoRun) consumed() int64 {
+	return int64(counterSum(r.reg, "flowguard_detector_messages_total"))
+}
+
+// ahead lets the replay run far ahead of the detector once a model is in.
+// Before, it keeps only a few points in flight, and once the detector has
+// filed the bootstrap job it holds the replay until the model arrives, so
+// that few points go unscored.
+func (r *demoRun) ahead(ctx context.Context) (int, error) {
+	for {
+		if r.st.detector.ModelVersions()[pipeline.DefaultGroup] > 0 {
+			return 4000, nil
+		}
+		jobs, err := r.s.JobCounts(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if jobs[store.JobFailed] > 0 {
+			return 0, errors.New("demo: the bootstrap training job failed; see the log " +
+				"(--log.level info)")
+		}
+		if len(jobs) == 0 {
+			return 64, nil
+		}
+		if !r.held {
+			r.held = true
+			r.out.printf("bootstrap job filed after %.0f points without a model; "+
+				"replay held while the trainer fits the first model",
+				counterSum(r.reg, "flowguard_detector_points_unscored_total"))
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// awaitAlerts waits until the alerts service has read the last anomalies
+// (a few of its polls after the last write) and delivered what it queued.
+func (r *demoRun) awaitAlerts(ctx context.Context) error {
+	poll := 200 * time.Millisecond
+	if !sleepCtx(ctx, time.Until(r.writer.lastWrite().Add(4*poll))) {
+		return ctx.Err()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		pending, err := r.s.PendingAlerts(ctx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, v := range pending {
+			n += v
+		}
+		if n == 0 {
+			return nil
+		}
+		if !sleepCtx(ctx, poll) {
+			return ctx.Err()
+		}
+	}
+	r.out.printf("alerts still queued after 10s; the counts below may miss some")
+	return nil
+}
+
+func (r *demoRun) summary() {
+	read := counterSum(r.reg, "flowguard_detector_messages_total")
+	scored := counterSum(r.reg, "flowguard_detector_points_scored_total")
+	unscored := counterSum(r.reg, "flowguard_detector_points_unscored_total")
+	anoms := counterSum(r.reg, "flowguard_detector_anomalies_total")
+	opened, resolved := r.sink.counts()
+	r.out.printf("summary")
+	w := r.out.w
+	for _, row := range []struct {
+		what string
+		n    float64
+	}{{"points read", read}, {"scored", scored}, {"unscored (warm-up)", unscored},
+		{fmt.Sprintf("anomalies (p < %g)", r.set.Scoring.Alpha), anoms}} {
+		fmt.Fprintf(w, "  %-22s %7.0f\n", row.what, row.n)
+	}
+	fmt.Fprintf(w, "  %-22s %7d (%d resolved)\n", "incidents opened", opened, resolved)
+	if len(r.data.faults) == 0 {
+		return
+	}
+	after := time.Duration(r.data.window) * r.data.step
+	caught := 0
+	flagged := r.writer.flaggedTimes()
+	for _, f := range r.data.faults {
+		mark := "missed"
+		if f.Caught(flagged[f.Series], after) {
+			mark, caught = "caught", caught+1
+		}
+		fmt.Fprintf(w, "  %-16s %s .. %s  %s\n", f.Kind, f.From.Format("2006-01-02 15:04"),
+			f.To.Format("2006-01-02 15:04"), mark)
+	}
+	fmt.Fprintf(w, "  %d of %d caught (a flag inside the stretch or within one window "+
+		"(%s) after it)\n", caught, len(r.data.faults), after)
+	fmt.Fprintf(w, "  results: %s\n", store.Redact(r.set.Database.URL))
+}
+
+// narrator prints the demo's story with the time since its start.
+type narrator struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+func (n *narrator) printf(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	fmt.Fprintf(n.w, "[%5.1fs] %s\n", time.Since(n.start).Seconds(),
+		fmt.Sprintf(format, args...))
+}
+
+// demoWriter is the detector's result writer in the demo: it prints the
+// anomalies it makes durable and remembers how far each series got.
+type demoWriter struct {
+	pipeline.ResultWriter
+	out  *narrator
+	show int
+
+	mu      sync.Mutex
+	last    map[string]time.Time // newest step written per series
+	flagged map[string][]time.Time
+	shown   int
+	written time.Time
+}
+
+// SaveResults implements pipeline.ResultWriter.
+func (d *demoWriter) SaveResults(ctx context.Context, r store.Results) (int64, error) {
+	n, err := d.ResultWriter.SaveResults(ctx, r)
+	if err != nil {
+		return n, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.written = time.Now()
+	for _, u := range r.Series {
+		if u.LastTS.After(d.last[u.Key]) {
+			d.last[u.Key] = u.LastTS
+		}
+	}
+	if d.flagged == nil {
+		d.flagged = map[string][]time.Time{}
+	}
+	for _, a := range r.Anomalies {
+		d.flagged[a.SeriesKey] = append(d.flagged[a.SeriesKey], a.TS)
+		d.shown++
+		switch {
+		case d.shown <= d.show:
+			d.out.printf("anomaly  %s  %s  value %.4g  p %.2g  score %.1f nats  (model v%d)",
+				a.TS.UTC().Format("2006-01-02 15:04"), a.SeriesKey, a.Value[0], a.PValue,
+				a.Score, a.ModelVersion)
+		case d.shown == d.show+1:
+			d.out.printf("further anomalies are stored but not printed (--show)")
+		}
+	}
+	return n, nil
+}
+
+// reached reports whether every series in want has been written up to
+// its time.
+func (d *demoWriter) reached(want map[string]time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, t := range want {
+		if d.last[k].Before(t) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *demoWriter) lastWrite() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.written
+}
+
+func (d *demoWriter) flaggedTimes() map[string][]time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string][]time.Time, len(d.flagged))
+	for k, v := range d.flagged {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// demoSink is the demo's log sink: the alerts package's, plus a line of
+// the story per incident change.
+type demoSink struct {
+	log *alerts.Log
+	out *narrator
+
+	mu               sync.Mutex
+	opened, resolved map[int64]bool
+}
+
+var _ alerts.Sink = (*demoSink)(nil)
+
+func (d *demoSink) Name() string { return d.log.Name() }
+func (d *demoSink) Close() error { return d.log.Close() }
+
+// Send implements alerts.Sink.
+func (d *demoSink) Send(ctx context.Context, m *alerts.Message) error {
+	if err := d.log.Send(ctx, m); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.opened == nil {
+		d.opened, d.resolved = map[int64]bool{}, map[int64]bool{}
+	}
+	// Delivery is at least once: count incidents, not messages.
+	switch m.Kind {
+	case alerts.KindOpen:
+		if !d.opened[m.IncidentID] {
+			d.opened[m.IncidentID] = true
+			d.out.printf("incident %d opened: %s from %s, %s, p %.2g", m.IncidentID, m.Series,
+				m.FirstTS.Format("2006-01-02 15:04"), m.Severity, m.PValue)
+		}
+	case alerts.KindResolve:
+		if !d.resolved[m.IncidentID] {
+			d.resolved[m.IncidentID] = true
+			d.out.printf("incident %d resolved: %d points, %s to %s", m.IncidentID, m.Points,
+				m.FirstTS.Format("2006-01-02 15:04"), m.LastTS.Format("15:04"))
+		}
+	}
+	return nil
+}
+
+func (d *demoSink) counts() (opened, resolved int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.opened), len(d.resolved)
+}
+
+// watchModels prints every model version the trainer finishes and every
+// model the detector switches to, until ctx ends.
+func watchModels(ctx context.Context, s *store.Store, d *pipeline.Detector, out *narrator) {
+	seen := map[string]bool{}
+	using := map[string]int{}
+	for sleepCtx(ctx, 200*time.Millisecond) {
+		models, err := s.ListModels(ctx)
+		if err == nil {
+			for _, m := range models {
+				key := fmt.Sprintf("%s/%d", m.Group, m.Version)
+				if seen[key] || m.State == store.StateCandidate {
+					continue
+				}
+				seen[key] = true
+				span := ""
+				if m.TrainFrom != nil && m.TrainTo != nil {
+					span = fmt.Sprintf(" on %s to %s", m.TrainFrom.Format("2006-01-02 15:04"),
+						m.TrainTo.Format("2006-01-02 15:04"))
+				}
+				out.printf("model %s v%d trained%s: %s", m.Group, m.Version, span, m.State)
+			}
+		}
+		for g, v := range d.ModelVersions() {
+			if v > 0 && using[g] != v {
+				using[g] = v
+				out.printf("detector now scores group %s with model v%d (hot-swapped)", g, v)
+			}
+		}
+	}
+}
+
+// counterSum adds up every series of the named metric.
+func counterSum(g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,187 @@
+package demo
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowguard/flowguard/internal/embedkafka"
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+func TestGenerate(t *testing.T) {
+	ss, faults := Generate(DefaultGen())
+	if len(ss) != 14*288 {
+		t.Fatalf("%d samples, want %d", len(ss), 14*288)
+	}
+	if got := MedianStep(ss); got != 5*time.Minute {
+		t.Errorf("median step %v, want 5m", got)
+	}
+	again, _ := Generate(DefaultGen())
+	for i := range ss {
+		if ss[i].Values[0] != again[i].Values[0] {
+			t.Fatalf("sample %d differs between two runs with one seed", i)
+		}
+	}
+	if len(faults) != 4 {
+		t.Fatalf("%d faults, want 4", len(faults))
+	}
+	week := DefaultGen().Start.Add(7 * 24 * time.Hour)
+	at := map[time.Time]float64{}
+	for _, s := range ss {
+		at[s.Time] = s.Values[0]
+	}
+	for _, f := range faults {
+		if f.From.Before(week) {
+			t.Errorf("%s at %v is in the clean first week", f.Kind, f.From)
+		}
+		switch f.Kind {
+		case FaultSpike:
+			// The spike is 6 above its neighbours' level, whose noise
+			// and drift move less than 1.5 in 5 minutes.
+			if d := at[f.From] - at[f.From.Add(-5*time.Minute)]; d < 4 {
+				t.Errorf("spike rises %v, want at least 4", d)
+			}
+		case FaultStuckSensor:
+			for t1 := f.From; !t1.After(f.To); t1 = t1.Add(5 * time.Minute) {
+				if at[t1] != at[f.From.Add(-5*time.Minute)] {
+					t.Fatalf("stuck sensor moves at %v", t1)
+				}
+			}
+		}
+	}
+	short, faults := Generate(GenConfig{Days: 9})
+	if len(short) != 9*288 || len(faults) != 1 || faults[0].Kind != FaultSpike {
+		t.Errorf("9 days: %d samples and %v, want %d and the spike only", len(short), faults,
+			9*288)
+	}
+}
+
+func TestCaught(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := Fault{From: t0, To: t0.Add(time.Hour)}
+	for _, c := range []struct {
+		at   time.Duration
+		want bool
+	}{{-time.Minute, false}, {0, true}, {time.Hour, true}, {90 * time.Minute, true},
+		{91 * time.Minute, false}} {
+		if got := f.Caught([]time.Time{t0.Add(c.at)}, 30*time.Minute); got != c.want {
+			t.Errorf("flag at %v: caught %v, want %v", c.at, got, c.want)
+		}
+	}
+}
+
+func TestLastStepAndMerge(t *testing.T) {
+	id := timeseries.NewSeriesID("a", nil)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(mins ...int) []timeseries.Sample {
+		var out []timeseries.Sample
+		for _, m := range mins {
+			out = append(out, timeseries.Sample{Series: id,
+				Time: t0.Add(time.Duration(m) * time.Minute), Values: []float64{1}})
+		}
+		return out
+	}
+	// Samples at 0, 5, 12 and 13 on a 5-minute grid: 12 and 13 share the
+	// step at 10, which is never final; the newest final step is 5.
+	got, ok := LastStep(mk(0, 5, 12, 13), 5*time.Minute)
+	if !ok || !got.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("last step %v %v, want %v", got, ok, t0.Add(5*time.Minute))
+	}
+	if _, ok := LastStep(mk(1, 2), 5*time.Minute); ok {
+		t.Error("one step only: want no final step")
+	}
+	m := Merge(mk(0, 10), mk(5, 10))
+	for i, want := range []int{0, 5, 10, 10} {
+		if m[i].Time != t0.Add(time.Duration(want)*time.Minute) {
+			t.Errorf("merged %d at %v, want minute %d", i, m[i].Time, want)
+		}
+	}
+}
+
+// TestReplay writes a series into the embedded broker and reads it back:
+// every sample once, keyed by series, in order, with Ahead bounding what
+// the consumer has not taken yet.
+func TestReplay(t *testing.T) {
+	b, err := embedkafka.Start(embedkafka.Config{Partitions: 2, Topics: []string{"in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ss, _ := Generate(GenConfig{Days: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var consumed atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+			Batch: 50, Consumed: consumed.Load,
+			Ahead: func(context.Context) (int, error) { return 100, nil }}, ss)
+		if err == nil && n != len(ss) {
+			t.Errorf("replay wrote %d samples, want %d", n, len(ss))
+		}
+		done <- err
+	}()
+	got := readAll(t, ctx, b.Addr(), len(ss), &consumed)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ss) {
+		t.Fatalf("read %d samples, want %d", len(got), len(ss))
+	}
+	for i := range ss {
+		if !got[i].Time.Equal(ss[i].Time) || math.Abs(got[i].Values[0]-ss[i].Values[0]) > 0 {
+			t.Fatalf("sample %d: got %v %v, want %v %v", i, got[i].Time, got[i].Values,
+				ss[i].Time, ss[i].Values)
+		}
+	}
+}
+
+// readAll reads n samples from whichever partition of "in" holds them,
+// counting each in consumed as it is taken.
+func readAll(t *testing.T, ctx context.Context, addr string, n int,
+	consumed *atomic.Int64) []timeseries.Sample {
+	t.Helper()
+	var out []timeseries.Sample
+	readers := []*kafka.Reader{}
+	for p := range 2 {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: "in",
+			Partition: p, MaxWait: 20 * time.Millisecond})
+		defer r.Close()
+		readers = append(readers, r)
+	}
+	msgs := make(chan kafka.Message, 100)
+	for _, r := range readers {
+		go func() {
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				msgs <- m
+			}
+		}()
+	}
+	for len(out) < n {
+		select {
+		case m := <-msgs:
+			s, err := timeseries.DecodeSample(m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(m.Key) != s.Series.Key() {
+				t.Fatalf("key %q, want the series key %q", m.Key, s.Series.Key())
+			}
+			out = append(out, s)
+			consumed.Add(1)
+		case <-ctx.Done():
+			t.Fatalf("read %d of %d samples before the deadline", len(out), n)
+		}
+	}
+	return out
+}
