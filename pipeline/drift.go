@@ -74,7 +74,8 @@ type DriftAlarm struct {
 	Group   string
 	Version int // version of the model whose p-values drifted
 	Verdict drift.Verdict
-	// At is the event time of the point whose test gave the verdict.
+	// At is the newest event time the group's watch had seen at the
+	// verdict.
 	At time.Time
 	// From and To bound the data the retrain job asks for; To is the
 	// newest point scored when the alarm is filed.
@@ -90,8 +91,8 @@ type DriftAlarm struct {
 // *Registry does.
 type DriftFiler interface {
 	// FileDrift records the alarm's event and files its retrain job, as
-	// store.RecordDrift does: nothing during the group's cool-down, and
-	// no second job while one is unfinished.
+	// store.RecordDrift does: nothing during the group's cool-down or
+	// while it has an unfinished job.
 	FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFiling, error)
 }
 
@@ -233,7 +234,9 @@ func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.V
 	if w.alarm != nil {
 		return drift.Verdict{}, false
 	}
-	w.alarm, w.alarmAt = &v, ts
+	// Partitions are read at their own pace, so the window may hold newer
+	// points than this one: the alarm is as new as the newest.
+	w.alarm, w.alarmAt = &v, w.newest
 	return v, true
 }
 
@@ -274,7 +277,8 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 		if ok {
 			d.log.Warn("drift detected", "group", g.name, "version", g.model.Version(),
 				"reason", v.Reason, "statistic", v.Statistic, "threshold", v.Threshold,
-				"window", v.Window, "out_of_range_share", v.OutOfRangeShare, "at", p.ts)
+				"window", v.Window, "out_of_range_share", v.OutOfRangeShare,
+				"at", w.alarmAt)
 		}
 	}
 	if w.hasStat {
@@ -303,6 +307,9 @@ func (d *Detector) fileDrift(ctx context.Context, g *groupState, w *driftWatch) 
 	}
 	w.alarm = nil
 	switch {
+	case !f.Recorded && f.Job.ID != 0:
+		d.log.Info("drift not recorded: the group's open job stands for it", "group", g.name,
+			"job", f.Job.ID, "job_reason", f.Job.Reason)
 	case !f.Recorded:
 		d.log.Info("drift in cool-down; not recorded", "group", g.name,
 			"cooldown", d.cfg.Drift.Cooldown)
@@ -313,7 +320,7 @@ func (d *Detector) fileDrift(ctx context.Context, g *groupState, w *driftWatch) 
 			"event", f.Event.ID, "job", f.Job.ID, "from", from, "to", to)
 	default:
 		d.m.driftEvents.WithLabelValues(g.name).Inc()
-		d.log.Info("drift recorded; the group's open job stands", "group", g.name,
+		d.log.Info("drift recorded; joined a job filed meanwhile", "group", g.name,
 			"event", f.Event.ID, "job", f.Job.ID, "job_reason", f.Job.Reason)
 	}
 }

@@ -32,12 +32,12 @@ type DriftEvent struct {
 
 // DriftFiling is what RecordDrift did.
 type DriftFiling struct {
-	// Recorded is false when the group was cooling down: nothing was
-	// written and Event and Job are zero.
+	// Recorded is false when the group was cooling down or already had
+	// an unfinished job: nothing was written and Event is zero.
 	Recorded bool
 	Event    DriftEvent
-	// Job is the retrain job of the group: the one filed, or the
-	// unfinished one it already had (JobCreated false).
+	// Job is the group's retrain job: the one filed, or the unfinished one
+	// it already had (JobCreated false); zero in a cool-down.
 	Job        Job
 	JobCreated bool
 }
@@ -53,12 +53,12 @@ func scanDrift(row pgx.Row) (DriftEvent, error) {
 }
 
 // RecordDrift records ev (its ID, DetectedAt and JobID are set here) and
-// files job as FileJob does, in one transaction, unless the group recorded
-// a drift event less than cooldown ago: then it writes nothing and returns
-// Recorded false. Concurrent calls for one group are serialised, so two
-// detectors that see the same drift record it once per cool-down. When
-// the group already has an unfinished job, the event is linked to it and
-// no job is filed.
+// files job as FileJob does, in one transaction. It writes nothing and
+// returns Recorded false when the group recorded a drift event less than
+// cooldown ago, or when it has an unfinished job, which will train on the
+// drifted data anyway (that job is returned). Concurrent calls for one
+// group are serialised, so detectors that see the same drift record it
+// once.
 func (s *Store) RecordDrift(ctx context.Context, ev DriftEvent, job JobRequest,
 	cooldown time.Duration) (DriftFiling, error) {
 	if ev.Group == "" || job.Group != ev.Group {
@@ -97,6 +97,16 @@ func (s *Store) recordDriftOnce(ctx context.Context, ev DriftEvent, req JobReque
 		if recent {
 			return nil
 		}
+		job, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM retrain_jobs
+			WHERE model_group = $1 AND state IN ('pending', 'running')`, ev.Group))
+		if err == nil {
+			f.Job = job
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// A bootstrap job filed since, outside the lock, is joined.
 		job, created, err := fileJobTx(ctx, tx, req)
 		if err != nil {
 			return err

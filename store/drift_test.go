@@ -21,8 +21,8 @@ func driftJob(group string) store.JobRequest {
 }
 
 // TestRecordDrift: the first alarm records its event and files a job; an
-// alarm inside the cool-down writes nothing; once the cool-down is over,
-// an alarm while the job is still open joins it.
+// alarm inside the cool-down writes nothing, and so does one while the job
+// is open; after the job, an alarm out of the cool-down files again.
 func TestRecordDrift(t *testing.T) {
 	s := migrated(t)
 	ctx := context.Background()
@@ -42,16 +42,28 @@ func TestRecordDrift(t *testing.T) {
 		t.Fatalf("alarm in the cool-down: %+v, %v; want nothing recorded", again, err)
 	}
 
-	// A zero cool-down: the job is still pending, so the event joins it.
-	joined, err := s.RecordDrift(ctx, driftEvent("g", 0.4), driftJob("g"), 0)
-	if err != nil || !joined.Recorded || joined.JobCreated || joined.Job.ID != f.Job.ID ||
-		*joined.Event.JobID != f.Job.ID {
-		t.Fatalf("alarm with an open job: %+v, %v", joined, err)
+	// A zero cool-down: the job is still pending and stands for the drift.
+	open, err := s.RecordDrift(ctx, driftEvent("g", 0.4), driftJob("g"), 0)
+	if err != nil || open.Recorded || open.JobCreated || open.Job.ID != f.Job.ID {
+		t.Fatalf("alarm with an open job: %+v, %v; want nothing recorded", open, err)
+	}
+	// Once the job is done, the next alarm out of the cool-down files
+	// again.
+	if _, ok, err := s.ClaimJob(ctx, "w"); err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	if err := s.FinishJob(ctx, f.Job.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.RecordDrift(ctx, driftEvent("g", 0.6), driftJob("g"), 0)
+	if err != nil || !next.Recorded || !next.JobCreated || next.Job.ID == f.Job.ID ||
+		*next.Event.JobID != next.Job.ID {
+		t.Fatalf("alarm after the job: %+v, %v", next, err)
 	}
 
 	evs, err := s.DriftEvents(ctx, "g")
-	if err != nil || len(evs) != 2 || evs[0].Statistic != 0.3 || evs[1].Statistic != 0.4 {
-		t.Fatalf("events %+v, %v; want the first and the third alarm", evs, err)
+	if err != nil || len(evs) != 2 || evs[0].Statistic != 0.3 || evs[1].Statistic != 0.6 {
+		t.Fatalf("events %+v, %v; want the first and the last alarm", evs, err)
 	}
 	if all, err := s.DriftEvents(ctx, ""); err != nil || len(all) != 2 {
 		t.Fatalf("all events: %d, %v", len(all), err)
