@@ -41,10 +41,10 @@ type demoSettings struct {
 	Serve  bool     `yaml:"serve" help:"after the replay, keep serving /metrics, /healthz, /readyz and the dashboard until interrupted"`
 	Show   int      `yaml:"show" help:"most anomalies printed one by one (all are stored)"`
 
-	Database struct {
-		URL   string `yaml:"url" help:"PostgreSQL URL of the demo's database, created if missing"`
-		Reset bool   `yaml:"reset" help:"drop flowguard's tables in that database first, so one demo's results never mix with the last's"`
-	} `yaml:"database"`
+	// Not database.url: its variable FLOWGUARD_DATABASE_URL may name a
+	// real detector's database, which a reset would empty.
+	Database string `yaml:"demo_database" help:"PostgreSQL URL of the demo's own database, created if missing"`
+	Reset    bool   `yaml:"reset" help:"drop flowguard's tables in the demo database first, so one demo's results never mix with the last's"`
 	Scoring struct {
 		Step      time.Duration `yaml:"step" help:"grid step; 0: the median spacing of the data"`
 		Window    int           `yaml:"window" help:"steps in a model window (W)"`
@@ -62,8 +62,8 @@ type demoSettings struct {
 
 func defaultDemo() *demoSettings {
 	d := &demoSettings{Show: 20}
-	d.Database.URL = demoURL
-	d.Database.Reset = true
+	d.Database = demoURL
+	d.Reset = true
 	d.Scoring.Window = 16
 	// A bootstrapped model calibrates on about 400 windows, so no p-value
 	// falls below 1/401: the detector's default alpha of 0.001 would flag
@@ -94,16 +94,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	out := &narrator{w: stdout, start: time.Now()}
 	out.printf("%s", data.describe())
 
-	s, err := demoStore(ctx, set.Database.URL, set.Database.Reset)
+	s, err := demoStore(ctx, set.Database, set.Reset)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	out.printf("results go to %s (tables anomalies, incidents, models)",
-		store.Redact(set.Database.URL))
+		store.Redact(set.Database))
 
 	cfg := config.DefaultDetector()
-	cfg.Database.URL = set.Database.URL
+	cfg.Database.URL = set.Database
 	cfg.Kafka.Partitions = 4
 	cfg.Scoring.Step = data.step
 	cfg.Scoring.Window = set.Scoring.Window
@@ -299,7 +299,7 @@ func labelWindows(l nab.Labels, path string) []nab.Window {
 func demoStore(ctx context.Context, url string, reset bool) (*store.Store, error) {
 	if err := store.EnsureDatabase(ctx, url); err != nil {
 		return nil, fmt.Errorf("%w\nthe demo needs PostgreSQL: start the local server, "+
-			"install it ('apt-get install postgresql'), or give --database.url", err)
+			"install it ('apt-get install postgresql'), or give --demo_database", err)
 	}
 	s, err := store.Open(ctx, url)
 	if err != nil {
@@ -477,7 +477,7 @@ func (r *demoRun) summary() {
 	}
 	fmt.Fprintf(w, "  %d of %d caught (a flag inside the stretch or within one window "+
 		"(%s) after it)\n", caught, len(r.data.faults), after)
-	fmt.Fprintf(w, "  results: %s\n", store.Redact(r.set.Database.URL))
+	fmt.Fprintf(w, "  results: %s\n", store.Redact(r.set.Database))
 }
 
 // narrator prints the demo's story with the time since its start.
@@ -623,7 +623,7 @@ func (d *demoSink) counts() (opened, resolved int) {
 func watchModels(ctx context.Context, s *store.Store, d *pipeline.Detector, out *narrator) {
 	seen := map[string]bool{}
 	using := map[string]int{}
-	for sleepCtx(ctx, 200*time.Millisecond) {
+	for sleepCtx(ctx, 50*time.Millisecond) {
 		models, err := s.ListModels(ctx)
 		if err == nil {
 			for _, m := range models {

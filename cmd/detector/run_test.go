@@ -170,14 +170,17 @@ func status(t *testing.T, url string) int {
 
 // TestRunEmbedded runs the detector with no brokers configured: it starts
 // the in-process broker, scores JSON input with the registry's champion,
-// stores the spikes as anomalies, serves its endpoints and stops cleanly.
+// stores the spikes as anomalies, turns them into incidents delivered to
+// the log sink, serves its endpoints and the dashboard (behind the bearer
+// token) and stops cleanly.
 func TestRunEmbedded(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	publishModel(t, dbURL)
 	env := envOf(map[string]string{"FLOWGUARD_DATABASE_URL": dbURL})
 	args := []string{"run", "--kafka.embedded_addr=127.0.0.1:0", "--http.addr=127.0.0.1:0",
 		"--kafka.partitions=2", "--scoring.window=8", "--scoring.max_fill=3",
-		"--scoring.batch_wait=20ms", "--scoring.alpha=0.01", "--shutdown_timeout=6s"}
+		"--scoring.batch_wait=20ms", "--scoring.alpha=0.01", "--shutdown_timeout=6s",
+		"--http.token=s3cret", "--alerts.poll=100ms"}
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -256,6 +259,51 @@ func TestRunEmbedded(t *testing.T) {
 	if len(as) > 12 {
 		t.Errorf("%d anomalies among %v points at alpha 0.01; want the 3 spikes and few more",
 			len(as), want)
+	}
+
+	// Alerts: every spike lies in an incident of its series, and the log
+	// sink delivered the opens.
+	for name, sp := range spikes {
+		key := fmt.Sprintf(`temp{"host"="%s"}`, name)
+		var incs []store.IncidentSummary
+		await(t, 10*time.Second, "incidents of "+key, func() bool {
+			incs, err = s.SeriesIncidents(ctx, key, 100)
+			return err == nil && len(incs) >= len(sp)
+		})
+		for _, i := range sp {
+			ts := t0.Add(time.Duration(i) * time.Minute)
+			in := false
+			for _, inc := range incs {
+				in = in || (!ts.Before(inc.FirstTS) && !ts.After(inc.LastTS))
+			}
+			if !in {
+				t.Errorf("spike %s@%d in no incident: %+v", key, i, incs)
+			}
+		}
+	}
+	await(t, 10*time.Second, "alerts sent to the log sink", func() bool {
+		return metric(t, base, `flowguard_alerts_sent_total{sink="log"}`) >= 3
+	})
+	if !strings.Contains(logs.String(), "msg=\"alert open\"") {
+		t.Error("no \"alert open\" line in the log")
+	}
+
+	// The dashboard shares the listener and wants the token; the metrics
+	// and health checks do not.
+	if got := status(t, base+"/"); got != http.StatusUnauthorized {
+		t.Errorf("dashboard without token: status %d, want 401", got)
+	}
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "temp{") {
+		t.Errorf("dashboard with token: status %d, page lacks the series:\n%.300s",
+			resp.StatusCode, page)
 	}
 
 	cancel()
