@@ -45,7 +45,7 @@ type demoSettings struct {
 	// real detector's database, which a reset would empty.
 	Database string `yaml:"demo_database" help:"PostgreSQL URL of the demo's own database, created if missing"`
 	Reset    bool   `yaml:"reset" help:"drop flowguard's tables in the demo database first, so one demo's results never mix with the last's"`
-	Scoring struct {
+	Scoring  struct {
 		Step      time.Duration `yaml:"step" help:"grid step; 0: the median spacing of the data"`
 		Window    int           `yaml:"window" help:"steps in a model window (W)"`
 		Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
