@@ -52,11 +52,27 @@ type Scoring struct {
 	Bootstrap int           `yaml:"bootstrap" help:"ready windows (and 2*window per series) a group without a model collects before a training job is filed"`
 }
 
+// Drift sets how the detector watches each model group for drift: a KS
+// test of the live p-values against uniform, and the share of values
+// outside the training range. A drift event files a retrain job.
+type Drift struct {
+	Enabled       bool          `yaml:"enabled" help:"watch each model group for drift and file retrain jobs"`
+	Window        int           `yaml:"window" help:"p-values per group in each test of uniformity"`
+	Every         int           `yaml:"every" help:"points between two tests"`
+	Alpha         float64       `yaml:"alpha" help:"level of each test, before the correction for the model's calibration size"`
+	MaxOutOfRange float64       `yaml:"max_out_of_range" help:"share of the window outside the training range that is drift on its own"`
+	MaxDeviation  float64       `yaml:"max_deviation" help:"robust z-score beyond which a value is outside the training range"`
+	Cooldown      time.Duration `yaml:"cooldown" help:"least time between two drift events of a group"`
+	SettleSteps   int           `yaml:"settle_steps" help:"grid steps after a drift alarm before its retrain job is filed, so the job's data hold the new behaviour"`
+	LookbackSteps int           `yaml:"lookback_steps" help:"grid steps before the alarm's end that a drift job asks to train on"`
+}
+
 // Detector holds every setting of the detector.
 type Detector struct {
 	Database        Database      `yaml:"database"`
 	Kafka           Kafka         `yaml:"kafka"`
 	Scoring         Scoring       `yaml:"scoring"`
+	Drift           Drift         `yaml:"drift"`
 	HTTP            HTTP          `yaml:"http"`
 	Alerts          Alerts        `yaml:"alerts"`
 	Log             Log           `yaml:"log"`
@@ -87,6 +103,8 @@ func DefaultDetector() *Detector {
 			BatchWait: 50 * time.Millisecond,
 			Bootstrap: 2000,
 		},
+		Drift: Drift{Enabled: true, Window: 1000, Every: 100, Alpha: 1e-6, MaxOutOfRange: 0.2,
+			MaxDeviation: 6, Cooldown: time.Hour, SettleSteps: 1000, LookbackSteps: 4000},
 		HTTP:            HTTP{Addr: "127.0.0.1:9464"},
 		Alerts:          DefaultAlerts(),
 		Log:             Log{Level: "info", Format: "text"},
