@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowguard/flowguard/alerts"
 	"github.com/flowguard/flowguard/dashboard"
+	"github.com/flowguard/flowguard/drift"
 	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/internal/embedkafka"
 	"github.com/flowguard/flowguard/pipeline"
@@ -206,11 +207,21 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
 		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,
 		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
+		Drift: driftConfig(cfg.Drift),
 	}, results, registry, registry, m, log)
 	if err != nil {
 		return nil, err
 	}
 	return &stages{ingest: in, detector: det, store: s, log: log}, nil
+}
+
+// driftConfig maps the drift settings onto the detector's.
+func driftConfig(d config.Drift) pipeline.DriftConfig {
+	return pipeline.DriftConfig{Enabled: d.Enabled,
+		Monitor: drift.Config{Window: d.Window, Every: d.Every, Alpha: d.Alpha,
+			MaxOutOfRange: d.MaxOutOfRange},
+		MaxDeviation: d.MaxDeviation, Cooldown: d.Cooldown, SettleSteps: d.SettleSteps,
+		LookbackSteps: d.LookbackSteps}
 }
 
 // decoder builds the input decoder named by kafka.format.
