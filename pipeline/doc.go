@@ -34,6 +34,21 @@
 // context and self-fitted normalisers reach further back than the window
 // and are not rebuilt this way.
 //
+// # Drift
+//
+// With DetectorConfig.Drift enabled, each model group's scored points feed
+// a drift.Monitor: their p-values, tested against the uniform distribution
+// by a KS statistic over a sliding window, and whether each value lies
+// beyond DriftConfig.MaxDeviation robust z-scores of the model's training
+// data (DriftModel). Conformal p-values are uniform only on average over
+// calibration sets, so the test's level is corrected to a two-sample test
+// against the model's calibration scores. A verdict waits SettleSteps of
+// event time, so the retrain job holds data of the new behaviour, then is
+// recorded through a DriftFiler (store.RecordDrift via Registry): one
+// drift event and one retrain job with reason drift and DriftDetails,
+// unless the group is in its cool-down or already has an unfinished job.
+// A model swap starts the watch afresh.
+//
 // # Metrics
 //
 // NewMetrics registers, under the flowguard namespace:
@@ -56,4 +71,10 @@
 //	detector_postgres_write_seconds          successful result writes
 //	detector_postgres_write_errors_total     failed result writes (retried)
 //	detector_commit_errors_total             failed offset commits (retried)
+//	detector_drift_statistic{group}          KS distance of the last window of p-values
+//	detector_drift_events_total{group}       drift events recorded
+//	detector_drift_jobs_filed_total{group}   retrain jobs filed for drift
+//
+// Retrain jobs by state are the trainer's: flowguard_trainer_jobs{state}
+// (package training).
 package pipeline

@@ -167,7 +167,7 @@ type driftWatch struct {
 	full      bool
 	since     int
 	sorted    []float64
-	stat      float64 // KS statistic of the last full window
+	stat      float64 // KS statistic of a full window, refreshed every Window points
 	hasStat   bool
 	maxDev    float64
 
@@ -219,7 +219,9 @@ func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.V
 		w.next, w.full = 0, true
 	}
 	w.since++
-	if w.full && w.since >= w.cfg.Every {
+	// The gauge's test costs a sort like the monitor's; once per window
+	// keeps it a small share of the watch.
+	if w.full && w.since >= len(w.ring) {
 		w.since = 0
 		w.sorted = append(w.sorted[:0], w.ring...)
 		slices.Sort(w.sorted)
@@ -236,7 +238,8 @@ func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.V
 	}
 	// Partitions are read at their own pace, so the window may hold newer
 	// points than this one: the alarm is as new as the newest.
-	w.alarm, w.alarmAt = &v, w.newest
+	alarm := v // v itself stays on the stack for the common, quiet case
+	w.alarm, w.alarmAt = &alarm, w.newest
 	return v, true
 }
 

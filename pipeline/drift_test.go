@@ -187,3 +187,39 @@ func TestStationaryStreamNoDrift(t *testing.T) {
 	}
 	t.Logf("changed stream: first verdict %v", verdicts[0])
 }
+
+// BenchmarkDriftObserve is the drift watch's cost per scored point, test
+// included (one KS test per Every = 100 points, window 1000).
+func BenchmarkDriftObserve(b *testing.B) {
+	cfg := DriftConfig{Enabled: true}
+	cfg.setDefaults()
+	w := newDriftWatch(cfg, &arModel{version: 1, w: driftWindow})
+	rng := rand.New(rand.NewPCG(1, 1))
+	p := make([]float64, 4096)
+	for i := range p {
+		p[i] = rng.Float64()
+	}
+	keys := []string{"a", "b", "c", "d"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		w.observe(keys[i%4], driftT0.Add(time.Duration(i)*time.Minute), p[i%len(p)], 0)
+		w.alarm = nil
+	}
+}
+
+// TestDriftObserveAllocs pins the watch's steady state at no allocation
+// per point.
+func TestDriftObserveAllocs(t *testing.T) {
+	cfg := DriftConfig{Enabled: true}
+	cfg.setDefaults()
+	w := newDriftWatch(cfg, &arModel{version: 1, w: driftWindow})
+	i := 0
+	allocs := testing.AllocsPerRun(5000, func() {
+		w.observe("a", driftT0.Add(time.Duration(i)*time.Minute), float64(i%997)/997, 0)
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per point, want 0", allocs)
+	}
+}
