@@ -74,7 +74,8 @@
 //	detector_drift_statistic{group}          KS distance of the last window of p-values
 //	detector_drift_events_total{group}       drift events recorded
 //	detector_drift_jobs_filed_total{group}   retrain jobs filed for drift
+//	detector_retrain_jobs{state}             retrain jobs by state, read every WatchModels poll
 //
-// Retrain jobs by state are the trainer's: flowguard_trainer_jobs{state}
-// (package training).
+// The trainer exports the same count as flowguard_trainer_jobs{state}
+// (package training), from its own process.
 package pipeline

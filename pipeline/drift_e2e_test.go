@@ -235,6 +235,10 @@ func TestDriftRetrainAndSwap(t *testing.T) {
 	if got := value(m.modelVersion.WithLabelValues(DefaultGroup)); got != 2 {
 		t.Errorf("model version gauge %v, want 2", got)
 	}
+	waitFor(t, 5*time.Second, "the retrain jobs gauge", func() bool {
+		return value(m.retrainJobs.WithLabelValues(store.JobDone)) == 1 &&
+			value(m.retrainJobs.WithLabelValues(store.JobPending)) == 0
+	})
 	stat := value(m.driftStatistic.WithLabelValues(DefaultGroup))
 	t.Logf("drift statistic of v2's last window: %.4f", stat)
 }

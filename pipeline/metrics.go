@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowguard/flowguard/store"
+)
 
 const namespace = "flowguard"
 
@@ -34,6 +38,7 @@ type Metrics struct {
 	driftStatistic *prometheus.GaugeVec
 	driftEvents    *prometheus.CounterVec
 	driftJobs      *prometheus.CounterVec
+	retrainJobs    *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them with reg; a nil reg
@@ -102,12 +107,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Drift events recorded, per model group.", "group"),
 		driftJobs: counterVec("detector", "drift_jobs_filed_total",
 			"Retrain jobs filed for drift, per model group.", "group"),
+		retrainJobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Subsystem: "detector", Name: "retrain_jobs",
+			Help: "Retrain jobs in the queue by state, as WatchModels last read them."},
+			[]string{"state"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.ingestMessages, m.ingestSamples, m.decodeFailures, m.deadLetters,
 			m.messages, m.rejected, m.scored, m.unscored, m.anomalies, m.score, m.pValue,
 			m.batchSeconds, m.lag, m.modelVersion, m.series, m.pgSeconds, m.pgErrors,
-			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs)
+			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs, m.retrainJobs)
 	}
 	return m
+}
+
+// jobStates are the states the retrain jobs gauge always shows.
+var jobStates = []string{store.JobPending, store.JobRunning, store.JobDone, store.JobFailed}
+
+// setJobCounts sets the retrain jobs gauge from the queue's counts.
+func (m *Metrics) setJobCounts(counts map[string]int) {
+	for _, st := range jobStates {
+		m.retrainJobs.WithLabelValues(st).Set(float64(counts[st]))
+	}
 }

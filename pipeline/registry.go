@@ -77,7 +77,8 @@ func (r *Registry) FileBootstrap(ctx context.Context, group string, from, to tim
 // WatchModels listens for champion changes on store.ModelsChannel and
 // passes them to d.Reload until ctx ends. Every poll it also compares the
 // registry's champions with the detector's models, for notifications lost
-// while the listening connection was down. It returns nil when ctx ends.
+// while the listening connection was down, and reads the retrain queue
+// into the detector_retrain_jobs gauge. It returns nil when ctx ends.
 func WatchModels(ctx context.Context, s *store.Store, d *Detector, poll time.Duration,
 	log *slog.Logger) error {
 	if log == nil {
@@ -104,6 +105,7 @@ func WatchModels(ctx context.Context, s *store.Store, d *Detector, poll time.Dur
 func watch(ctx context.Context, l *store.Listener, s *store.Store, d *Detector,
 	poll time.Duration) error {
 	d.Reload("") // whatever changed before Listen
+	d.refreshJobs(ctx, s)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, poll)
 		n, err := l.Next(wctx)
@@ -117,6 +119,7 @@ func watch(ctx context.Context, l *store.Listener, s *store.Store, d *Detector,
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, context.DeadlineExceeded):
+			d.refreshJobs(ctx, s)
 			champs, err := s.ChampionVersions(ctx)
 			if err != nil {
 				return err
@@ -130,5 +133,13 @@ func watch(ctx context.Context, l *store.Listener, s *store.Store, d *Detector,
 		default:
 			return err
 		}
+	}
+}
+
+// refreshJobs reads the retrain queue into the jobs gauge; a failed read
+// leaves the gauge as it was until the next poll.
+func (d *Detector) refreshJobs(ctx context.Context, s *store.Store) {
+	if counts, err := s.JobCounts(ctx); err == nil {
+		d.m.setJobCounts(counts)
 	}
 }
