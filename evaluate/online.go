@@ -66,7 +66,7 @@ func DefaultSettings() Settings {
 		RetrainRows:     3000,
 		Level:           true,
 		LiveCalibration: -1,
-		Drift:           drift.Config{Window: 200, Every: 20},
+		Drift:           drift.Config{Window: 400, Every: 40},
 		Policy:          PolicyConfig{Alpha: 1e-6, Quiet: 100, Run: 4},
 	}
 }
