@@ -21,7 +21,7 @@ type evaluateSettings struct {
 	SaveThresholds string `yaml:"save_thresholds" help:"file to save the tuned thresholds to"`
 	Table          bool   `yaml:"table" help:"print the per-file table of every profile"`
 	Model          string `yaml:"model" help:"model: flow (the service's) or ar (a linear baseline)"`
-	Seed           uint64 `yaml:"seed" help:"seed of the flow's weights and minibatches"`
+	Seed           int    `yaml:"seed" help:"seed of the flow's weights and minibatches"`
 	Parallel       int    `yaml:"parallel" help:"files replayed at once; 0: GOMAXPROCS"`
 }
 
@@ -39,7 +39,7 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	set := evaluate.DefaultSettings()
 	switch cfg.Model {
 	case "flow":
-		set.Fitter = evaluate.FlowFitter{Seed: cfg.Seed}
+		set.Fitter = evaluate.FlowFitter{Seed: uint64(cfg.Seed)}
 	case "ar":
 		set.Fitter = evaluate.ARFitter{}
 	default:
