@@ -94,6 +94,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	out := &narrator{w: stdout, start: time.Now()}
 	out.printf("%s", data.describe())
 
+	release, err := lockDemo(set.Database)
+	if err != nil {
+		return err
+	}
+	defer release()
 	s, err := demoStore(ctx, set.Database, set.Reset)
 	if err != nil {
 		return err
@@ -348,7 +353,7 @@ type demoRun struct {
 	topic     string
 	brokers   []string
 	bootstrap int
-	held      bool
+	jobs      int // training jobs seen
 }
 
 // replay writes the data, holding it once the bootstrap job is filed
@@ -385,31 +390,49 @@ func (r *demoRun) consumed() int64 {
 	return int64(counterSum(r.reg, "flowguard_detector_messages_total"))
 }
 
-// ahead lets the replay run far ahead of the detector once a model is in.
-// Before, it keeps only a few points in flight, and once the detector has
-// filed the bootstrap job it holds the replay until the model arrives, so
-// that few points go unscored.
+// ahead lets the replay run well ahead of the detector while its model is
+// settled. Before the first model it keeps only a few points in flight,
+// and while a training job is open (the bootstrap, or a retrain after
+// drift) it holds the replay until the job is done and the detector uses
+// the group's champion: in compressed time the trainer would otherwise
+// finish after the data. A live detector keeps scoring meanwhile.
 func (r *demoRun) ahead(ctx context.Context) (int, error) {
 	for {
-		if r.st.detector.ModelVersions()[pipeline.DefaultGroup] > 0 {
-			return 4000, nil
-		}
+		using := r.st.detector.ModelVersions()[pipeline.DefaultGroup]
 		jobs, err := r.s.JobCounts(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if jobs[store.JobFailed] > 0 {
+		total := 0
+		for _, n := range jobs {
+			total += n
+		}
+		open := jobs[store.JobPending] + jobs[store.JobRunning]
+		if using == 0 && jobs[store.JobFailed] > 0 {
 			return 0, errors.New("demo: the bootstrap training job failed; see the log " +
 				"(--log.level info)")
 		}
-		if len(jobs) == 0 {
-			return 64, nil
+		if total > r.jobs && open > 0 {
+			r.jobs = total
+			what := "the first model"
+			if using > 0 {
+				what = "a challenger to model v" + fmt.Sprint(using)
+			}
+			r.out.printf("training job %d filed after %.0f points; replay held while the "+
+				"trainer fits %s", total, counterSum(r.reg, "flowguard_detector_messages_total"),
+				what)
 		}
-		if !r.held {
-			r.held = true
-			r.out.printf("bootstrap job filed after %.0f points without a model; "+
-				"replay held while the trainer fits the first model",
-				counterSum(r.reg, "flowguard_detector_points_unscored_total"))
+		switch {
+		case using == 0 && total == 0:
+			return 64, nil
+		case using > 0 && open == 0:
+			champs, err := r.s.ChampionVersions(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if champs[pipeline.DefaultGroup] == using {
+				return 2000, nil
+			}
 		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return 0, ctx.Err()
@@ -623,8 +646,23 @@ func (d *demoSink) counts() (opened, resolved int) {
 func watchModels(ctx context.Context, s *store.Store, d *pipeline.Detector, out *narrator) {
 	seen := map[string]bool{}
 	using := map[string]int{}
+	drifts := map[int64]bool{}
+	var models []store.ModelInfo
 	for sleepCtx(ctx, 50*time.Millisecond) {
-		models, err := s.ListModels(ctx)
+		events, err := s.RecentDriftEvents(ctx, 20)
+		if err == nil {
+			slices.Reverse(events) // oldest first
+			for _, e := range events {
+				if drifts[e.ID] {
+					continue
+				}
+				drifts[e.ID] = true
+				out.printf("drift: group %s, model v%d, %s (statistic %.3f > %.3f over %d "+
+					"p-values)", e.Group, e.ModelVersion, e.Reason, e.Statistic, e.Threshold,
+					e.WindowSize)
+			}
+		}
+		models, err = s.ListModels(ctx)
 		if err == nil {
 			for _, m := range models {
 				key := fmt.Sprintf("%s/%d", m.Group, m.Version)

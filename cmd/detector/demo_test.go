@@ -28,7 +28,7 @@ func TestDemoGenerated(t *testing.T) {
 	}
 	text := out.String()
 	t.Log("\n" + text)
-	for _, want := range []string{"bootstrap job filed", "model default v1 trained",
+	for _, want := range []string{"training job 1 filed", "model default v1 trained",
 		"detector now scores group default with model v1", "incident 1 opened"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
