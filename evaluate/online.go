@@ -108,7 +108,10 @@ type Point struct {
 
 // ReplayStats counts what happened along one series.
 type ReplayStats struct {
-	Rows, Probation, Alarms, Retrains int
+	// Rows is the series' length and Probation its unscored leading rows.
+	Rows, Probation int
+	// Alarms counts incidents opened; Retrains counts refits on drift.
+	Alarms, Retrains int
 	// Rejected counts rows the grid refused (too late).
 	Rejected int
 	// FailedRetrains counts retrains that could not fit; the old model

@@ -14,10 +14,10 @@ import (
 
 // evaluateSettings are the flags of "detector evaluate".
 type evaluateSettings struct {
-	Data           string `yaml:"data" help:"folder of series laid out as NAB's data: <category>/<file>.csv"`
-	Labels         string `yaml:"labels" help:"NAB labels file (JSON); empty: write scores, print no NAB score"`
-	Out            string `yaml:"out" help:"folder for <category>/<file>.csv with timestamp,value,anomaly_score"`
-	Thresholds     string `yaml:"thresholds" help:"saved thresholds to apply unchanged instead of tuning them on this data"`
+	Data           string `yaml:"data" help:"folder of NAB-layout series: <category>/<file>.csv"`
+	Labels         string `yaml:"labels" help:"NAB labels file (JSON); empty: no NAB score"`
+	Out            string `yaml:"out" help:"folder for the <category>/<file>.csv results"`
+	Thresholds     string `yaml:"thresholds" help:"saved thresholds to apply instead of tuning"`
 	SaveThresholds string `yaml:"save_thresholds" help:"file to save the tuned thresholds to"`
 	Table          bool   `yaml:"table" help:"print the per-file table of every profile"`
 	Model          string `yaml:"model" help:"model: flow (the service's) or ar (a linear baseline)"`
