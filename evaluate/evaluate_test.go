@@ -129,3 +129,45 @@ func readCSV(t *testing.T, path string) [][]string {
 	}
 	return recs
 }
+
+// TestReplayNoLookAhead replays a file and its first 3,000 rows: every
+// score before the cut must be the same, since a row's score may only
+// depend on that row and earlier ones (retrains included).
+func TestReplayNoLookAhead(t *testing.T) {
+	rows, err := readRows(filepath.Join(nabDir,
+		"realKnownCause/ec2_request_latency_system_failure.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := DefaultSettings()
+	set.Fitter = ARFitter{}
+	set.Probation = 604 // NAB's for the whole file, kept for the cut one
+	full, _, err := Replay(context.Background(), rows, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cut = 3000
+	part, _, err := Replay(context.Background(), rows[:cut], set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrains, alarms := 0, 0
+	for _, p := range full[:cut] {
+		if p.Retrained {
+			retrains++
+		}
+		if p.Alarm {
+			alarms++
+		}
+	}
+	if retrains == 0 || alarms == 0 {
+		t.Fatalf("%d retrains, %d alarms before the cut: the check needs both",
+			retrains, alarms)
+	}
+	for i := range cut {
+		if full[i] != part[i] {
+			t.Fatalf("row %d: %+v with the whole file, %+v with the first %d rows",
+				i, full[i], part[i], cut)
+		}
+	}
+}
