@@ -185,3 +185,39 @@ func readAll(t *testing.T, ctx context.Context, addr string, n int,
 	}
 	return out
 }
+
+// TestReplayPaced replays one day at 345,600 times real time (a quarter
+// second) after Ahead held it for 300 ms at the start: the replay cannot
+// end before both have passed, as event time stands still while held.
+func TestReplayPaced(t *testing.T) {
+	b, err := embedkafka.Start(embedkafka.Config{Partitions: 1, Topics: []string{"in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ss, _ := Generate(GenConfig{Days: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var consumed atomic.Int64
+	held := false
+	start := time.Now()
+	n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+		Speed: 4 * 86400, Consumed: func() int64 { return consumed.Load() },
+		Ahead: func(context.Context) (int, error) {
+			if !held {
+				held = true
+				time.Sleep(300 * time.Millisecond)
+			}
+			consumed.Store(int64(len(ss))) // no consumer: never wait for one
+			return len(ss), nil
+		}}, ss)
+	if err != nil || n != len(ss) {
+		t.Fatalf("replay: %d samples, %v; want %d", n, err, len(ss))
+	}
+	// The last sample is due 23h55m of event time after the first.
+	least := 300*time.Millisecond + time.Duration(float64(ss[len(ss)-1].Time.Sub(ss[0].Time))/
+		(4*86400))
+	if got := time.Since(start); got < least {
+		t.Errorf("paced replay took %v, want at least %v", got, least)
+	}
+}

@@ -89,7 +89,8 @@ type ReplayConfig struct {
 	Topic   string
 	// Speed is how much event time passes per unit of wall time: 600
 	// replays 5 minutes of data in half a second. Zero writes as fast as
-	// the pipeline takes the samples.
+	// the pipeline takes the samples. The time Ahead holds the replay
+	// does not count.
 	Speed float64
 	// Consumed reports how many of the written samples the pipeline has
 	// taken so far.
@@ -121,10 +122,13 @@ func Replay(ctx context.Context, cfg ReplayConfig, samples []timeseries.Sample) 
 	msgs := make([]kafka.Message, 0, cfg.Batch)
 	written := 0
 	for written < len(samples) {
+		held := time.Now()
 		ahead, err := cfg.Ahead(ctx)
 		if err != nil {
 			return written, err
 		}
+		// Event time stands still while Ahead holds the replay.
+		start = start.Add(time.Since(held))
 		ahead = max(ahead, 1)
 		for int64(written)-cfg.Consumed() >= int64(ahead) {
 			if !sleep(ctx, 5*time.Millisecond) {
