@@ -326,7 +326,7 @@ func (r *replayer) score(idx int64, st *ReplayStats) Point {
 		r.calib.Add(s, max(r.set.LiveCalibration, 0))
 	}
 	d := r.policy.Next(u)
-	p := Point{Score: d.Score, PValue: math.Exp(-u), Alarm: d.Alarm}
+	p := Point{Score: d.Score, PValue: min(math.Exp(-u), 1), Alarm: d.Alarm}
 	if d.Alarm {
 		st.Alarms++
 	}
