@@ -19,9 +19,9 @@
 // Policy pools the last few surprises into a run test, flags points below
 // its alpha and opens one incident per sustained anomaly: the first flag
 // raises the alarm and carries the full anomaly score, later ones are
-// damped. The drift monitor (package drift) watches the p-values; a drift
-// verdict refits the model on the recent rows, leaving out flagged steps,
-// as the service's trainer does. Nothing a row's score depends on comes
+// damped. The drift monitor (package drift) watches the model's p-values;
+// a drift verdict, and by default also a schedule, refits the model on the
+// recent rows, leaving out flagged steps, as the service's trainer does. Nothing a row's score depends on comes
 // from a later row.
 //
 // # Running a folder

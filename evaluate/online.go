@@ -35,12 +35,17 @@ type Settings struct {
 	// RetrainRows is how many recent rows a retrain learns on (default
 	// 3000); 0 means the probation length.
 	RetrainRows int
-	// Drift configures the drift monitor; a drift retrains the model.
+	// Drift configures the drift monitor, which tests the model's point
+	// p-values (before the level test joins them); a drift retrains the
+	// model.
 	Drift drift.Config
 	// RetrainGap is the fewest rows between two retrains; 0 means the
 	// probation length. A drift verdict sooner is ignored, as the service
 	// keeps one retrain job per model group at a time.
 	RetrainGap int
+	// Refresh also refits every RetrainGap rows, drift or not, as a
+	// trainer on a schedule does (default on).
+	Refresh bool
 	// NoRetrain turns retraining on drift off.
 	NoRetrain bool
 	// LiveCalibration adds every scored point to the calibration set, up
@@ -66,6 +71,7 @@ func DefaultSettings() Settings {
 		RetrainRows:     3000,
 		Level:           true,
 		LiveCalibration: -1,
+		Refresh:         true,
 		Drift:           drift.Config{Window: 400, Every: 40},
 		Policy:          PolicyConfig{Alpha: 1e-6, Quiet: 100, Run: 4},
 	}
@@ -193,6 +199,9 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 			st.Rejected++
 		}
 		r.emitted(res.Emitted, i, out, &st)
+		if r.set.Refresh && i-1-r.fitAt >= r.gap(&st) {
+			r.drifted = true
+		}
 		if r.drifted {
 			r.drifted = false
 			if err := r.retrain(ctx, i, out, &st); err != nil {
@@ -318,6 +327,7 @@ func (r *replayer) score(idx int64, st *ReplayStats) Point {
 		s = math.Inf(1)
 	}
 	u := r.calib.Surprise(s)
+	pointP := math.Exp(-u) // the model's own p-value, what drift tests
 	if r.level != nil {
 		z := (r.win[len(r.win)-1] - r.norm.Loc[0]) / r.norm.Scale[0]
 		u = max(u, r.level.Surprise(0.5*z*z)) - math.Ln2
@@ -334,7 +344,7 @@ func (r *replayer) score(idx int64, st *ReplayStats) Point {
 		r.flagged[idx] = true
 	}
 	v := r.win[len(r.win)-1]
-	_, drifted := r.monitor.Observe(p.PValue, v < r.lo || v > r.hi)
+	_, drifted := r.monitor.Observe(pointP, v < r.lo || v > r.hi)
 	r.drifted = r.drifted || (drifted && !r.set.NoRetrain)
 	return p
 }
@@ -346,12 +356,8 @@ func (r *replayer) retrain(ctx context.Context, now int, out []Point, st *Replay
 	if n == 0 {
 		n = st.Probation
 	}
-	gap := r.set.RetrainGap
-	if gap == 0 {
-		gap = st.Probation
-	}
 	last := now - 1
-	if last-r.fitAt < gap {
+	if last-r.fitAt < r.gap(st) {
 		return nil
 	}
 	if err := r.fit(ctx, max(last-n+1, 0), last, now); err != nil {
@@ -391,4 +397,12 @@ func (r *replayer) fitLevel(from, to int) error {
 	r.norm = norm
 	r.level, err = NewCalibration(v)
 	return err
+}
+
+// gap is the fewest rows between two fits.
+func (r *replayer) gap(st *ReplayStats) int {
+	if r.set.RetrainGap > 0 {
+		return r.set.RetrainGap
+	}
+	return st.Probation
 }
