@@ -114,8 +114,9 @@ func TestTwoChannels(t *testing.T) {
 	}
 	for i, tt := range w.Time {
 		if tt.Equal(ss[200].Time) {
-			if want := 1 / float64(len(m.Meta().Calibration)+1); sc.P[i] != want {
-				t.Fatalf("one-channel jump: p %v, want %v", sc.P[i], want)
+			if floor := 1 / float64(len(m.Meta().Calibration)+1); !(sc.P[i] < floor) {
+				t.Fatalf("one-channel jump: p %v, want below the conformal floor %v",
+					sc.P[i], floor)
 			}
 			if math.IsInf(sc.Score[i], 0) {
 				t.Fatalf("score %v", sc.Score[i])

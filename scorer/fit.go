@@ -238,6 +238,7 @@ func fitFlow(ctx context.Context, meta Meta, opt Options, train, valid,
 			flowmodel.ErrNonFinite)
 	}
 	m.meta.Calibration = cal
+	m.tail = fitTail(cal)
 	m.meta.Report = Report{TrainNLL: rep.FinalTrainNLL, ValidNLL: rep.BestValidNLL,
 		CalibScore: mean(cal), Epochs: rep.Epochs, BestEpoch: rep.BestEpoch,
 		Stopped: rep.Stopped, Seconds: time.Since(start).Seconds()}

@@ -17,6 +17,7 @@ import (
 type Model struct {
 	flow *flowmodel.Flow
 	meta Meta
+	tail tail
 
 	xn, cn []float64 // normalised copies of the batch
 	steps  []float64 // log-densities from StepLogProb
@@ -38,7 +39,7 @@ func New(flow *flowmodel.Flow, meta Meta) (*Model, error) {
 			"%d x %d with context %d", spec.Window, spec.Channels, spec.Context,
 			f.Window, f.Channels, f.ContextWidth())
 	}
-	return &Model{flow: flow, meta: meta}, nil
+	return &Model{flow: flow, meta: meta, tail: fitTail(meta.Calibration)}, nil
 }
 
 // Meta returns the model's metadata. The Calibration slice is shared with
@@ -51,7 +52,9 @@ func (m *Model) Flow() *flowmodel.Flow { return m.flow }
 
 // Clone returns a copy of m with its own flow and buffers, for use by
 // another goroutine. Metadata is shared read-only.
-func (m *Model) Clone() *Model { return &Model{flow: m.flow.Clone(), meta: m.meta} }
+func (m *Model) Clone() *Model {
+	return &Model{flow: m.flow.Clone(), meta: m.meta, tail: m.tail}
+}
 
 // Encode returns the model file: the flow in flowmodel's format with the
 // JSON of Meta as its metadata.
@@ -172,15 +175,62 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 	return nil
 }
 
-// PValue returns the conformal p-value of a point score,
-// (1 + #{calibration scores >= s}) / (n + 1). +Inf gets 1/(n+1); NaN
-// gets 1, as no evidence.
+// PValue returns the p-value of a point score s against the n calibration
+// scores c_i. Up to the tail threshold u it is the conformal p-value
+//
+//	p(s) = (1 + #{i : c_i >= s}) / (n + 1)
+//
+// whose smallest value, 1/(n+1), would put a floor under every p-value: a
+// model calibrated on 800 windows could never flag at alpha 0.001. Above u,
+// the (k+1)-th largest calibration score, the tail is extrapolated as
+// exponential with the mean excess beta of the k largest scores (peaks over
+// threshold; k = max(10, n/20)):
+//
+//	p(s) = k/(n+1) exp(-(s - u)/beta)    for s > u
+//
+// For a Gaussian conditional the score is 0.5 z^2 plus a constant, whose tail
+// is exponential up to a slowly varying factor. With fewer than 50
+// calibration scores there is no tail fit and the conformal value is used
+// throughout. NaN gets 1, as no evidence; +Inf gets the smallest positive
+// float64.
 func (m *Model) PValue(score float64) float64 {
 	cal := m.meta.Calibration
 	n := len(cal)
 	if math.IsNaN(score) {
 		return 1
 	}
+	if t := m.tail; t.k > 0 && score > t.u {
+		p := float64(t.k) / float64(n+1) * math.Exp(-(score-t.u)/t.beta)
+		return max(p, math.SmallestNonzeroFloat64)
+	}
 	k := n - sort.SearchFloat64s(cal, score)
 	return float64(1+k) / float64(n+1)
+}
+
+// tail is the exponential tail fitted to the largest calibration scores;
+// k = 0 means none.
+type tail struct {
+	u, beta float64
+	k       int
+}
+
+// minTailCalibration is the fewest calibration scores a tail is fitted to.
+const minTailCalibration = 50
+
+// fitTail fits the tail of PValue to sorted calibration scores.
+func fitTail(cal []float64) tail {
+	n := len(cal)
+	if n < minTailCalibration {
+		return tail{}
+	}
+	k := max(10, n/20)
+	u := cal[n-k-1]
+	var sum float64
+	for _, v := range cal[n-k:] {
+		sum += v - u
+	}
+	// A floor on beta keeps a calibration whose top scores are all equal
+	// (a constant stretch of data) from making every larger score p = 0.
+	beta := max(sum/float64(k), 1e-6*max(1, math.Abs(u)), 1e-12)
+	return tail{u: u, beta: beta, k: k}
 }

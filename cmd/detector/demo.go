@@ -65,10 +65,7 @@ func defaultDemo() *demoSettings {
 	d.Database = demoURL
 	d.Reset = true
 	d.Scoring.Window = 16
-	// A bootstrapped model calibrates on about 400 windows, so no p-value
-	// falls below 1/401: the detector's default alpha of 0.001 would flag
-	// nothing. 0.005 flags points beyond all but one calibration score.
-	d.Scoring.Alpha = 0.005
+	d.Scoring.Alpha = config.DefaultDetector().Scoring.Alpha
 	d.Model.LayerType = flowmodel.LayerSpline
 	d.HTTP = config.DefaultDetector().HTTP
 	d.Log = config.Log{Level: "warn", Format: "text"}

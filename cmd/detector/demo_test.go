@@ -70,7 +70,7 @@ func TestDemoGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := count("anomalies (p < 0.005)"); len(as) != n || n == 0 {
+	if n := count("anomalies (p < 0.001)"); len(as) != n || n == 0 {
 		t.Errorf("%d anomalies in PostgreSQL, %d printed; want equal and not 0", len(as), n)
 	}
 }

@@ -57,10 +57,6 @@ func trainerBinary(t *testing.T) string {
 // detector loads it without restarting. The rest of the file is then
 // scored, and at least 3 of the 4 labelled windows must hold a flagged
 // point.
-//
-// alpha is 0.005, not the default 0.001: a model bootstrapped on 2000
-// windows keeps about 400 calibration scores, so its p-values never fall
-// below 1/401 and alpha 0.001 could flag nothing.
 func TestNABMachineTemperature(t *testing.T) {
 	csv := nabPath(t, nabMachine)
 	labels, err := nab.LoadLabels(nabPath(t, "combined_windows_dev.json"))
@@ -83,7 +79,7 @@ func TestNABMachineTemperature(t *testing.T) {
 
 	det := exec.Command(detectorBinary(t), "run", "--kafka.embedded_addr=127.0.0.1:0",
 		"--http.addr=127.0.0.1:0", "--kafka.partitions=2", "--scoring.step=5m",
-		"--scoring.alpha=0.005", "--shutdown_timeout=6s")
+		"--shutdown_timeout=6s")
 	det.Env = append(os.Environ(), "FLOWGUARD_DATABASE_URL="+db)
 	var detLog syncBuffer
 	det.Stderr = &detLog

@@ -98,12 +98,6 @@ func DefaultDetector() *Detector {
 			Window:    16,
 			MaxFill:   3,
 			IdleAfter: 24 * time.Hour,
-			// TODO(flowguard): p-values are conformal, at least 1/(n+1) for n
-			// calibration scores, and the trainer keeps 20% of its windows
-			// for them: about 400 for a 2000-window bootstrap, 800 for a
-			// 4000-step drift job. Neither can go below 0.001, so with these
-			// defaults a trained model flags nothing; alpha or the
-			// calibration size must change.
 			Alpha:     0.001,
 			BatchSize: 2000,
 			BatchWait: 50 * time.Millisecond,
