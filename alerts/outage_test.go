@@ -16,8 +16,8 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-var outage = flag.Duration("outage", 3*time.Second,
-	"how long the webhook receiver is down in TestWebhookOutage (issue 7 asks for 30s)")
+var outage = flag.Duration("outage", 30*time.Second,
+	"how long the webhook receiver is down in TestWebhookOutage")
 
 // receiver is a webhook endpoint on a fixed loopback address that can be
 // taken down (listener and connections closed) and brought back.

@@ -12,10 +12,11 @@ import (
 
 // TestPostgresOutageHoldsCommits cuts the detector's PostgreSQL
 // connections (its pool goes through a proxy whose port then refuses
-// connections) mid-stream: commits must stop while writes fail, the
+// connections) mid-stream for pgOutage, the 10 s of issue 6: commits must stop while writes fail, the
 // detector must report not ready, and once the port opens again it must
 // recover on its own with every anomaly stored.
 func TestPostgresOutageHoldsCommits(t *testing.T) {
+	const pgOutage = 10 * time.Second
 	e := newEnv(t, 2)
 	u, err := url.Parse(e.dbURL)
 	if err != nil {
@@ -59,7 +60,7 @@ func TestPostgresOutageHoldsCommits(t *testing.T) {
 	if err := d.Ready(); err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
 		t.Errorf("Ready during the outage = %v, want a PostgreSQL error", err)
 	}
-	time.Sleep(time.Until(outage.Add(2 * time.Second)))
+	time.Sleep(time.Until(outage.Add(pgOutage)))
 	if held := committed(t, e.broker, "detect", samplesTopic, 2); !equalOffsets(before, held) {
 		t.Fatalf("offsets committed during the outage: %v, then %v", before, held)
 	}
