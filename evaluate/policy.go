@@ -66,6 +66,11 @@ type Decision struct {
 // Policy decides, point by point, which p-values of one series are
 // anomalies and which of those raise an alarm. It is not safe for
 // concurrent use.
+//
+// TODO(flowguard): the service does not use Policy, the live Calibration
+// or the level test yet: pipeline flags scorer's plain conformal p-values
+// and alerts groups them with its own (equivalent in spirit) rules, so the
+// service's alarms differ from the evaluation's until they adopt these.
 type Policy struct {
 	cfg   PolicyConfig
 	ring  []float64 // the last Run pooled point surprises
