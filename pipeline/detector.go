@@ -54,6 +54,11 @@ type DetectorConfig struct {
 	// JobFiler that is also a DriftFiler, records drift events and files
 	// retrain jobs. The zero value watches nothing.
 	Drift DriftConfig
+	// RecentSteps is how many of each series' newest grid steps are kept
+	// for RecentValues and ForecastInput, at least Grid.Window (default
+	// DefaultRecentSteps; negative keeps none). Each step costs 8+8*C
+	// bytes per series.
+	RecentSteps int
 }
 
 func (c *DetectorConfig) setDefaults() {
@@ -73,6 +78,12 @@ func (c *DetectorConfig) setDefaults() {
 		c.LagInterval = 15 * time.Second
 	}
 	c.Drift.setDefaults()
+	if c.RecentSteps == 0 {
+		c.RecentSteps = DefaultRecentSteps
+	}
+	if c.RecentSteps > 0 {
+		c.RecentSteps = max(c.RecentSteps, c.Grid.Window)
+	}
 }
 
 // ResultWriter makes a batch's results durable; *store.Store is one.
@@ -117,6 +128,8 @@ type Detector struct {
 
 	mu       sync.Mutex
 	versions map[string]int // model version per group, for WatchModels
+
+	recent *recent // copies of the newest steps, for readers off the loop
 }
 
 // NewDetector returns the stage. results and models are required; jobs
@@ -149,6 +162,7 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		parts: map[int]*partState{}, groups: map[string]*groupState{},
 		committed: map[int]int64{}, logged: map[string]bool{},
 		reload: make(chan string, 256), versions: map[string]int{},
+		recent: newRecent(cfg.RecentSteps),
 	}
 	d.drifts, _ = jobs.(DriftFiler)
 	joining := "consumer group not joined yet"
@@ -281,7 +295,7 @@ func (d *Detector) fill(w *work, msgs []kafka.Message) {
 		d.push(w, &msgs[i])
 	}
 	d.m.messages.Add(float64(len(msgs)))
-	d.evict()
+	w.gone = d.evict(w.gone)
 	for p, ps := range d.parts {
 		w.positions[p] = ps.position()
 	}
@@ -295,6 +309,7 @@ func (d *Detector) finish(ctx context.Context, r *kafka.Reader, w *work) error {
 	if err := d.persist(ctx, w); err != nil {
 		return err
 	}
+	d.recent.apply(w.recent, w.recentVals, w.gone)
 	d.readiness()
 	d.commit(ctx, r, w.positions)
 	if w.msgs > 0 {
@@ -360,9 +375,9 @@ func (d *Detector) commit(ctx context.Context, r *kafka.Reader, positions map[in
 	}
 }
 
-// evict forgets idle series and silent partitions and sets the series
-// gauge. It runs on the push side.
-func (d *Detector) evict() {
+// evict forgets idle series and silent partitions, appends their keys to
+// gone and sets the series gauge. It runs on the push side.
+func (d *Detector) evict(gone []string) []string {
 	n := 0
 	for p, ps := range d.parts {
 		// kafka-go does not report revoked partitions: a partition silent
@@ -371,16 +386,19 @@ func (d *Detector) evict() {
 		if idle := d.cfg.Grid.IdleAfter; idle > 0 && time.Since(ps.seen) > idle {
 			for key := range ps.needs {
 				d.router.forget(key)
+				gone = append(gone, key)
 			}
 			delete(d.parts, p)
 			continue
 		}
 		for _, key := range ps.evict() {
 			d.router.forget(key)
+			gone = append(gone, key)
 		}
 		n += ps.grid.Len()
 	}
 	d.m.series.Set(float64(n))
+	return gone
 }
 
 // readiness records whether every group has a model or is warming up. It

@@ -49,6 +49,16 @@
 // unless the group is in its cool-down or already has an unfinished job.
 // A model swap starts the watch afresh.
 //
+// # Live state
+//
+// Detector.RecentValues (a dashboard.RecentValues) and
+// Detector.ForecastInput (a forecast.Source) read the detector's live
+// state from any goroutine: a copy of each series' newest
+// DetectorConfig.RecentSteps grid steps, gap-filled ones included, taken
+// once per batch after its results are durable, and a clone of every
+// group's champion that the scoring loop never uses. A series costs
+// RecentSteps*(8+8*C) bytes, 4.7 KB for one channel at the default 288.
+//
 // # Metrics
 //
 // NewMetrics registers, under the flowguard namespace:

@@ -105,7 +105,7 @@ func TestSilentPartitionForgotten(t *testing.T) {
 		ps.seen = time.Now().Add(-seen)
 		ps.track("a", time.Now(), 5)
 	}
-	d.evict()
+	d.evict(nil)
 	if _, ok := d.parts[0]; ok {
 		t.Error("partition silent for 2h kept")
 	}

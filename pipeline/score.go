@@ -8,6 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
@@ -20,6 +21,11 @@ type work struct {
 	positions map[int]int64 // commit position per partition once durable
 	msgs      int
 	start     time.Time
+	// Every step the grids emitted, for the recent rings, and the series
+	// evicted after them.
+	recent     []recentStep
+	recentVals []float64
+	gone       []string
 }
 
 func newWork() *work {
@@ -36,6 +42,8 @@ func (w *work) reset() {
 	clear(w.updates)
 	clear(w.positions)
 	w.msgs = 0
+	clear(w.recent) // drop the key strings
+	w.recent, w.recentVals, w.gone = w.recent[:0], w.recentVals[:0], w.gone[:0]
 }
 
 func (w *work) group(name string) *groupBatch {
@@ -150,6 +158,11 @@ func (d *Detector) push(w *work, m *kafka.Message) {
 	for ago := res.Emitted - 1; ago >= 0; ago-- {
 		st := s.Step(ago)
 		upd.LastTS, upd.LastScore, upd.LastPValue = st.Time, nil, nil
+		if d.cfg.RecentSteps > 0 {
+			w.recent = append(w.recent, recentStep{key: key, group: rt.group,
+				t: st.Time.UnixNano(), off: len(w.recentVals), c: len(st.Values)})
+			w.recentVals = append(w.recentVals, st.Values...)
+		}
 		if st.Filled || !st.Ready {
 			continue
 		}
@@ -291,6 +304,13 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 	}
 	g.model = m
 	g.keys = nil
+	// The forecast side gets a copy of its own: scoring writes the
+	// model's buffers.
+	var fm *scorer.Model
+	if f, ok := m.(*flowModel); ok {
+		fm = f.m.Clone()
+	}
+	d.recent.setModel(g.name, fm)
 	// The new model's p-values start a fresh window; an alarm about the
 	// old one waiting to settle is moot.
 	g.drift = nil
