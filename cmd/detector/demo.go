@@ -137,7 +137,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	reg, pm := newRegistry(), prometheus.NewRegistry()
 	writer := &demoWriter{ResultWriter: s, out: out, show: set.Show,
 		last: map[string]time.Time{}}
-	st, err := newStages(cfg, brokers, s, writer, pipeline.NewMetrics(pm), log)
+	// The dashboard charts the whole replay, so that the flagged points of
+	// every day are on it: one series of weeks costs well under a megabyte.
+	st, err := newStages(cfg, brokers, s, writer, pipeline.NewMetrics(pm), log, data.steps())
 	if err != nil {
 		return err
 	}
@@ -217,6 +219,15 @@ func (d *demoInput) describe() string {
 		"the first model is trained on the first %d windows", d.source, len(d.series), n,
 		first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04"), d.step,
 		d.bootstrap)
+}
+
+// steps returns the grid steps of the longest series.
+func (d *demoInput) steps() int {
+	n := 0
+	for _, ss := range d.series {
+		n = max(n, int(ss[len(ss)-1].Time.Sub(ss[0].Time)/d.step)+1)
+	}
+	return n
 }
 
 // demoData reads the CSV files (with their labelled windows) or generates

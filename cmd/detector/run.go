@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ import (
 	"github.com/flowguard/flowguard/alerts"
 	"github.com/flowguard/flowguard/dashboard"
 	"github.com/flowguard/flowguard/drift"
+	"github.com/flowguard/flowguard/forecast"
 	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/internal/embedkafka"
 	"github.com/flowguard/flowguard/pipeline"
@@ -75,7 +78,7 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 
 	reg := newRegistry()
-	st, err := newStages(cfg, brokers, s, s, pipeline.NewMetrics(reg), log)
+	st, err := newStages(cfg, brokers, s, s, pipeline.NewMetrics(reg), log, 0)
 	if err != nil {
 		return err
 	}
@@ -175,9 +178,11 @@ type stages struct {
 }
 
 // newStages builds the ingest and scoring stages; results is s, or a
-// writer wrapping it.
+// writer wrapping it. recentSteps is the detector's DetectorConfig.RecentSteps
+// (0: the pipeline's default).
 func newStages(cfg *config.Detector, brokers []string, s *store.Store,
-	results pipeline.ResultWriter, m *pipeline.Metrics, log *slog.Logger) (*stages, error) {
+	results pipeline.ResultWriter, m *pipeline.Metrics, log *slog.Logger,
+	recentSteps int) (*stages, error) {
 	dec, err := decoder(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -207,7 +212,7 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
 		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,
 		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
-		Drift: driftConfig(cfg.Drift),
+		Drift: driftConfig(cfg.Drift), RecentSteps: recentSteps,
 	}, results, registry, registry, m, log)
 	if err != nil {
 		return nil, err
@@ -257,13 +262,30 @@ func (st *stages) run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// handler serves the metrics, the health checks and, on every other path,
-// the dashboard, which alone asks for the bearer token when one is set.
+// Forecasts served from the live state. The series page samples fewer
+// paths than the endpoint's default, so that it renders in well under a
+// second; both use one seed, so a page shows the same fan until new data
+// arrives.
+const (
+	fanHorizon = 24
+	fanPaths   = 200
+	fanLevel   = 0.9
+	fanSeed    = 1
+)
+
+// handler serves the metrics, the health checks, the forecast endpoint
+// (GET /api/forecast?key=...&horizon=...; see forecast.Handler) and, on
+// every other path, the dashboard. The dashboard and the forecasts ask for
+// the bearer token when one is set; both read the detector's live state.
 func handler(reg prometheus.Gatherer, s *store.Store, d *pipeline.Detector, token string,
 	log *slog.Logger) http.Handler {
+	fc := forecast.NewHandler(d, forecast.Options{Seed: fanSeed})
+	fan := dashboard.FlowForecaster(fc, forecast.Options{Horizon: fanHorizon, Paths: fanPaths,
+		Seed: fanSeed}, fanLevel)
 	mux := http.NewServeMux()
 	mux.Handle("/", dashboard.New(s, log.With("component", "dashboard"),
-		dashboard.Options{Token: token}))
+		dashboard.Options{Token: token, Recent: d, Forecaster: fan}))
+	mux.Handle("GET /api/forecast", bearer(token, fc))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -280,6 +302,23 @@ func handler(reg prometheus.Gatherer, s *store.Store, d *pipeline.Detector, toke
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// bearer lets through the requests that carry token as their bearer
+// token; an empty token lets everything through.
+func bearer(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="flowguard"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serve runs the HTTP listener and the stages until ctx ends or a stage
