@@ -32,6 +32,10 @@ type recentStep struct {
 //
 // Memory per series is size*(8 + 8*C) bytes of ring plus about 100 bytes
 // of bookkeeping: 4.7 KB for one channel at the default 288 steps.
+//
+// TODO(flowguard): a seasonal lag longer than the ring leaves the forecast
+// without the lag's history, and the forecast then takes the previous step
+// in its place; size the ring from Grid.Lags once the detector sets them.
 type recent struct {
 	size int
 
