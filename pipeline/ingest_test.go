@@ -35,7 +35,8 @@ func endOffsets(t *testing.T, broker, topic string, partitions int) int64 {
 
 // TestIngestPoisonAtScale sends 100 malformed messages among 100,000 good
 // ones: every good sample reaches the samples topic, every bad message
-// the dead-letter topic, and the metrics count both.
+// the dead-letter topic, the metrics count both, and the detector then
+// scores every good point that has a full window.
 func TestIngestPoisonAtScale(t *testing.T) {
 	e := newEnv(t, 4)
 	const good, bad = 100_000, 100
@@ -43,7 +44,10 @@ func TestIngestPoisonAtScale(t *testing.T) {
 	poisoned, kinds := poison(bad)
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Unix()
 	for i := 0; i < good; i++ {
-		msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil,
+		// Keyed by series: unkeyed input spread over four partitions is
+		// consumed at uneven speeds, and a backlog like this one would
+		// reorder a series by more than any lateness setting absorbs.
+		msgs = append(msgs, kafka.Message{Key: fmt.Appendf(nil, "%d", i%500), Value: fmt.Appendf(nil,
 			`{"name":"m","labels":{"s":"%d"},"timestamp":%d,"value":%d}`, i%500,
 			t0+int64(i/500)*60, i)})
 		if i%1000 == 500 {
@@ -77,5 +81,33 @@ func TestIngestPoisonAtScale(t *testing.T) {
 		if got := value(m.decodeFailures.WithLabelValues(k)); got != float64(n) {
 			t.Errorf("decode_failures_total{reason=%q} = %v, want %d", k, got, n)
 		}
+	}
+
+	// Each of the 500 series has 200 points: the first testWindow-1 only
+	// fill its window and its newest step is still open, so
+	// 500 * (200 - testWindow) points are scored.
+	const scorable = 500 * (good/500 - testWindow)
+	models := &staticModels{}
+	models.set(DefaultGroup, trainedModel(1))
+	cfg := detectorConfig(e.broker)
+	cfg.BatchSize = 5000
+	dm := NewMetrics(nil)
+	d, err := NewDetector(cfg, e.store, models, nil, dm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopDetector := stage(d.Run)
+	waitFor(t, 90*time.Second, "every good point scored", func() bool {
+		return value(dm.scored.WithLabelValues(DefaultGroup)) >= scorable
+	})
+	if err, _ := stopDetector(); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(dm.scored.WithLabelValues(DefaultGroup)); got != scorable {
+		t.Errorf("scored %v points, want %d", got, scorable)
+	}
+	if got := len(e.stored(t)); float64(got) != value(dm.anomalies.WithLabelValues(DefaultGroup)) {
+		t.Errorf("%d anomalies stored, metrics count %v", got,
+			value(dm.anomalies.WithLabelValues(DefaultGroup)))
 	}
 }
