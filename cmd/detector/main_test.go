@@ -30,6 +30,22 @@ func TestHelpListsSettings(t *testing.T) {
 	}
 }
 
+// TestMigrateFlagAfterAction: a flag written after the action names the
+// database acted on; it once went unnoticed, and "migrate down" then acted
+// on the default database.
+func TestMigrateFlagAfterAction(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	var out strings.Builder
+	if err := Run(ctx, []string{"migrate", "status", "--database.url", db}, &out, &out,
+		envOf(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pending") || strings.Contains(out.String(), "applied") {
+		t.Fatalf("status of a fresh database named after the action: %q", out.String())
+	}
+}
+
 func TestMigrateCommand(t *testing.T) {
 	env := envOf(map[string]string{"FLOWGUARD_DATABASE_URL": pgtest.NewDatabase(t)})
 	ctx := context.Background()

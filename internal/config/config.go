@@ -63,8 +63,19 @@ func Load(name string, cfg any, args []string, env func(string) string,
 	fs.Usage = func() { Usage(out, name, settings) }
 
 	// Flags are parsed first only to learn --config; they are applied last.
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	// Flags may come before, between or after the positional arguments:
+	// "migrate down --database.url X" must act on X, not on the default.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		rest = rest[1:]
 	}
 	setByFlag := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
@@ -89,7 +100,7 @@ func Load(name string, cfg any, args []string, env func(string) string,
 			}
 		}
 	}
-	return fs.Args(), nil
+	return positional, nil
 }
 
 // flagValue collects a setting's flag values. A boolean flag may stand alone

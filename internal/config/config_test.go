@@ -87,6 +87,8 @@ func TestFileErrorsNameFileLineAndField(t *testing.T) {
 		{"typo in list item", "groups:\n  - name: a\n    alpah: 1\n", ":3:", `"groups[0].alpah"`},
 		{"bad bool", "migrate: sometimes\n", ":1:", `"migrate"`},
 		{"syntax", "kafka:\n  batch: [1,\n", ":", ""},
+		{"duplicate key", "alpha: 0.1\nkafka:\n  batch: 1\nalpha: 0.2\n", ":4:", `"alpha"`},
+		{"flat dotted key", "kafka.batch: 3\n", ":1:", `"kafka.batch"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,5 +165,20 @@ func TestBoolFlagAloneAndRepeatedLists(t *testing.T) {
 	}
 	if c.Migrate {
 		t.Error("--migrate=false left it true")
+	}
+}
+
+func TestFlagsAfterPositionalArguments(t *testing.T) {
+	c := defaults()
+	rest, err := Load("x", c, []string{"down", "--alpha", "0.5", "more", "--migrate=false"},
+		noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rest, []string{"down", "more"}) {
+		t.Errorf("positional = %v", rest)
+	}
+	if c.Alpha != 0.5 || c.Migrate {
+		t.Errorf("flags after arguments ignored: alpha %v migrate %v", c.Alpha, c.Migrate)
 	}
 }

@@ -56,6 +56,7 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 		if n.Kind != yaml.MappingNode {
 			return wrong("want a mapping of fields, got " + nodeKind(n))
 		}
+		seen := map[string]int{}
 		fields := map[string]int{}
 		var names []string
 		for i := 0; i < t.NumField(); i++ {
@@ -70,10 +71,19 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 			if key != "" {
 				sub = key + "." + kn.Value
 			}
+			if first, dup := seen[kn.Value]; dup {
+				return &FileError{File: file, Line: kn.Line, Field: sub,
+					Msg: fmt.Sprintf("set twice (first on line %d)", first)}
+			}
+			seen[kn.Value] = kn.Line
 			idx, ok := fields[kn.Value]
 			if !ok {
-				return &FileError{File: file, Line: kn.Line, Field: sub,
-					Msg: "unknown field (known here: " + strings.Join(names, ", ") + ")"}
+				msg := "unknown field (known here: " + strings.Join(names, ", ") + ")"
+				if head, tail, dotted := strings.Cut(kn.Value, "."); dotted {
+					msg = fmt.Sprintf("unknown field: in a file a dotted key is nested, "+
+						"write %s: {%s: ...}", head, tail)
+				}
+				return &FileError{File: file, Line: kn.Line, Field: sub, Msg: msg}
 			}
 			if err := decodeNode(file, vn, v.Field(idx), sub); err != nil {
 				return err
