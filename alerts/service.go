@@ -45,7 +45,7 @@ func New(s *store.Store, cfg config.Alerts, log *slog.Logger,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sinks := []Sink{NewLog(log.With("component", "alerts"))}
+	sinks := []Sink{NewLog(log)}
 	if len(cfg.Alertmanager.URLs) > 0 {
 		sinks = append(sinks, NewAlertmanager(cfg.Alertmanager.URLs, cfg.Alertmanager.Timeout,
 			cfg.Alertmanager.Resend))
