@@ -286,24 +286,37 @@ func (s *Store) Rollback(ctx context.Context, group, note string) (int, error) {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNoModel
+			return noModelError("store: group " + group + " has no champion to roll back")
 		}
 		err = tx.QueryRow(ctx, `SELECT version FROM models
 			WHERE model_group = $1 AND state = 'retired' AND promoted_at IS NOT NULL
 			ORDER BY promoted_at DESC, version DESC LIMIT 1`, group).Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNoModel
+			return noModelError("store: group " + group +
+				" has no earlier champion to roll back to")
 		}
 		if err != nil {
 			return err
 		}
 		return promoteTx(ctx, tx, group, version)
 	})
+	var nm noModelError
+	if errors.As(err, &nm) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: roll back %s: %w", group, err)
 	}
 	return version, nil
 }
+
+// noModelError says in a user's words why a group has no model to act on;
+// it wraps ErrNoModel without repeating its text.
+type noModelError string
+
+func (e noModelError) Error() string { return string(e) }
+
+func (e noModelError) Unwrap() error { return ErrNoModel }
 
 // RejectModel marks a candidate rejected and records why, so that
 // "trainer models" shows the reason it was not promoted. A champion cannot

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,16 @@ func TestTrainPublishPromoteRollback(t *testing.T) {
 	}
 	if c, err := s.Champion(ctx, "nab"); err != nil || c.Version != 1 {
 		t.Fatalf("champion after failed commands: v%d, %v", c.Version, err)
+	}
+	for group, want := range map[string]string{
+		"nab":  "group nab has no earlier champion to roll back to",
+		"none": "group none has no champion to roll back",
+	} {
+		err := Run(ctx, []string{"rollback", group}, io.Discard, io.Discard, env)
+		if err == nil || !strings.Contains(err.Error(), want) ||
+			strings.Contains(err.Error(), "no such model") {
+			t.Errorf("rollback %s: %v, want %q", group, err, want)
+		}
 	}
 	got = run("models")
 	for _, want := range []string{"nab    2        rejected", "nab    1        champion",
