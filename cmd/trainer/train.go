@@ -33,6 +33,26 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	if cfg.Out == "" && !cfg.Publish {
 		return errors.New("train: give --out FILE, --publish, or both")
 	}
+	// Training takes a minute: find out first whether its outputs can be
+	// written at all.
+	if cfg.Out != "" {
+		if err := checkWritable(cfg.Out); err != nil {
+			return err
+		}
+	}
+	var s *store.Store
+	if cfg.Publish {
+		var err error
+		if s, err = store.Connect(ctx, cfg.Database.URL); err != nil {
+			return fmt.Errorf("train: --publish: %w", err)
+		}
+		defer s.Close()
+		if cfg.Database.Migrate {
+			if _, err := s.Migrate(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	series, err := trainingData(ctx, cfg, stdout)
 	if err != nil {
 		return err
@@ -64,18 +84,8 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		}
 		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", cfg.Out, len(b))
 	}
-	if !cfg.Publish {
+	if s == nil {
 		return nil
-	}
-	s, err := store.Connect(ctx, cfg.Database.URL)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if cfg.Database.Migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			return err
-		}
 	}
 	source := "trained offline from " + strings.Join(cfg.CSV, ", ")
 	if len(cfg.CSV) == 0 {
@@ -90,6 +100,22 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		state = "champion"
 	}
 	fmt.Fprintf(stdout, "published %s version %d as %s\n", info.Group, info.Version, state)
+	return nil
+}
+
+// checkWritable reports whether a file can be written next to out, by
+// creating and removing a temporary one in its directory.
+func checkWritable(out string) error {
+	dir := filepath.Dir(out)
+	f, err := os.CreateTemp(dir, ".trainer-check-*")
+	if err != nil {
+		return fmt.Errorf("train: --out %s: directory %s is not writable: %w", out, dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("train: --out %s: %w", out, err)
+	}
 	return nil
 }
 

@@ -136,3 +136,35 @@ func TestTrainNeedsInputAndOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainChecksOutputsFirst gives train an --out in a missing directory
+// and a --publish database that does not answer: both must fail before
+// any training, which would print its "trained" line first.
+func TestTrainChecksOutputsFirst(t *testing.T) {
+	ctx := context.Background()
+	csv := nabHead(t, 800)
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "model.fgm")
+	// Port 1 on loopback refuses connections.
+	deadDB := dbEnv("postgres://postgres@127.0.0.1:1/x?connect_timeout=2")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"out", []string{"--out", missing}, "is not writable"},
+		{"publish", []string{"--publish"}, "--publish"},
+	} {
+		var b strings.Builder
+		args := append([]string{"train", "--csv", csv, "--model.epochs", "40"}, tc.args...)
+		err := Run(ctx, args, &b, &b, deadDB)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: train returned %v, want an error with %q", tc.name, err, tc.want)
+		}
+		if strings.Contains(b.String(), "trained") {
+			t.Errorf("%s: train trained before failing:\n%s", tc.name, b.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Errorf("the check created %s: %v", filepath.Dir(missing), err)
+	}
+}
