@@ -3,6 +3,8 @@ package demo
 import (
 	"context"
 	"math"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -219,5 +221,43 @@ func TestReplayPaced(t *testing.T) {
 		(4*86400))
 	if got := time.Since(start); got < least {
 		t.Errorf("paced replay took %v, want at least %v", got, least)
+	}
+}
+
+// TestReadCSVUnsorted: rows in reverse order with a repeated timestamp are
+// sorted, the first row of the repeated time is kept, and the median step
+// is the data's 5 minutes.
+func TestReadCSVUnsorted(t *testing.T) {
+	p := t.TempDir() + "/rev.csv"
+	rows := "timestamp,value\n" +
+		"2014-01-01 00:15:00,4\n" +
+		"2014-01-01 00:10:00,3\n" +
+		"2014-01-01 00:05:00,2\n" +
+		"2014-01-01 00:05:00,9\n" +
+		"2014-01-01 00:00:00,1\n"
+	if err := os.WriteFile(p, []byte(rows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ss, rep, err := ReadCSVReport(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Sorted || rep.Duplicates != 1 {
+		t.Errorf("report %+v, want sorted and 1 duplicate", rep)
+	}
+	want := []float64{1, 2, 3, 4}
+	if len(ss) != len(want) {
+		t.Fatalf("%d samples, want %d", len(ss), len(want))
+	}
+	for i, s := range ss {
+		if s.Values[0] != want[i] {
+			t.Errorf("sample %d: value %v, want %v", i, s.Values[0], want[i])
+		}
+	}
+	if got := MedianStep(ss); got != 5*time.Minute {
+		t.Errorf("median step %v, want 5m", got)
+	}
+	if s := rep.String(); !strings.Contains(s, "sorted") || !strings.Contains(s, "1 rows") {
+		t.Errorf("report text %q", s)
 	}
 }

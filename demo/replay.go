@@ -16,26 +16,68 @@ import (
 )
 
 // ReadCSV reads a NAB-format CSV file (timestamp,value; zone-less times
-// are UTC) as one series named after the file.
+// are UTC) as one series named after the file, in time order; see
+// ReadCSVReport.
 func ReadCSV(path string) ([]timeseries.Sample, error) {
+	ss, _, err := ReadCSVReport(path)
+	return ss, err
+}
+
+// CSVReport says how ReadCSVReport changed a file's rows.
+type CSVReport struct {
+	// Sorted is set when the rows were not in time order.
+	Sorted bool
+	// Duplicates is how many rows repeated an earlier row's timestamp
+	// and were dropped.
+	Duplicates int
+}
+
+// String describes the changes, or is empty when there were none.
+func (r CSVReport) String() string {
+	var parts []string
+	if r.Sorted {
+		parts = append(parts, "rows sorted by time")
+	}
+	if r.Duplicates > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows with a repeated timestamp dropped "+
+			"(the first row of each timestamp kept)", r.Duplicates))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ReadCSVReport is ReadCSV, also reporting what it changed: rows out of
+// time order are sorted (stably), because the detector's grid drops
+// samples older than its lateness; of rows with one timestamp only the
+// first in the file is kept, as the detector would.
+func ReadCSVReport(path string) ([]timeseries.Sample, CSVReport, error) {
+	var rep CSVReport
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, rep, fmt.Errorf("demo: %w", err)
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	dec, err := timeseries.NewCSVDecoder(timeseries.CSVConfig{
 		Series: timeseries.NewSeriesID(name, nil)})
 	if err != nil {
-		return nil, fmt.Errorf("demo: %s: %w", path, err)
+		return nil, rep, fmt.Errorf("demo: %s: %w", path, err)
 	}
 	ss, err := dec.Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("demo: %s: %w", path, err)
+		return nil, rep, fmt.Errorf("demo: %s: %w", path, err)
 	}
+	byTime := func(a, b timeseries.Sample) int { return a.Time.Compare(b.Time) }
+	if !slices.IsSortedFunc(ss, byTime) {
+		rep.Sorted = true
+		slices.SortStableFunc(ss, byTime)
+	}
+	n := len(ss)
+	ss = slices.CompactFunc(ss, func(a, b timeseries.Sample) bool { return a.Time.Equal(b.Time) })
+	rep.Duplicates = n - len(ss)
 	if len(ss) < 2 {
-		return nil, fmt.Errorf("demo: %s: %d samples, want at least 2", path, len(ss))
+		return nil, rep, fmt.Errorf("demo: %s: %d distinct times, want at least 2",
+			path, len(ss))
 	}
-	return ss, nil
+	return ss, rep, nil
 }
 
 // MedianStep returns the median spacing of consecutive samples, the grid
@@ -101,7 +143,15 @@ type ReplayConfig struct {
 	Ahead func(ctx context.Context) (int, error)
 	// Batch is the most samples written at once (default 500).
 	Batch int
+	// Stall bounds how long Replay waits for the pipeline to take
+	// written samples when Consumed does not move (default 1 minute):
+	// Replay then fails instead of waiting forever.
+	Stall time.Duration
 }
+
+// ErrStalled is returned by Replay when the pipeline took no sample for
+// ReplayConfig.Stall.
+var ErrStalled = errors.New("demo: the pipeline stopped taking samples")
 
 // Replay writes samples (in time order) to the topic as canonical JSON
 // keyed by series, so that one series stays in one partition and in
@@ -112,6 +162,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, samples []timeseries.Sample) 
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
+	}
+	if cfg.Stall <= 0 {
+		cfg.Stall = time.Minute
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Topic,
 		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: cfg.Batch,
@@ -130,9 +183,16 @@ func Replay(ctx context.Context, cfg ReplayConfig, samples []timeseries.Sample) 
 		// Event time stands still while Ahead holds the replay.
 		start = start.Add(time.Since(held))
 		ahead = max(ahead, 1)
-		for int64(written)-cfg.Consumed() >= int64(ahead) {
+		last, moved := cfg.Consumed(), time.Now()
+		for int64(written)-last >= int64(ahead) {
 			if !sleep(ctx, 5*time.Millisecond) {
 				return written, ctx.Err()
+			}
+			if c := cfg.Consumed(); c != last {
+				last, moved = c, time.Now()
+			} else if time.Since(moved) > cfg.Stall {
+				return written, fmt.Errorf("%w: %d of %d written samples taken in %s",
+					ErrStalled, last, written, cfg.Stall)
 			}
 		}
 		n := min(cfg.Batch, len(samples)-written, ahead-int(int64(written)-cfg.Consumed()))

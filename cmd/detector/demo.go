@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -90,6 +91,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	out := &narrator{w: stdout, start: time.Now()}
 	out.printf("%s", data.describe())
+	for _, n := range data.notes {
+		out.printf("%s", n)
+	}
 
 	release, err := lockDemo(set.Database)
 	if err != nil {
@@ -207,6 +211,7 @@ type demoInput struct {
 	step      time.Duration
 	bootstrap int
 	window    int
+	notes     []string // what reading the CSV files changed
 }
 
 func (d *demoInput) describe() string {
@@ -252,9 +257,12 @@ func demoData(set *demoSettings) (*demoInput, error) {
 			}
 		}
 		for _, p := range set.CSV {
-			ss, err := demo.ReadCSV(p)
+			ss, rep, err := demo.ReadCSVReport(p)
 			if err != nil {
 				return nil, err
+			}
+			if rep != (demo.CSVReport{}) {
+				d.notes = append(d.notes, p+": "+rep.String())
 			}
 			d.series = append(d.series, ss)
 			for _, w := range labelWindows(labels, p) {
@@ -348,6 +356,14 @@ func shutdown(srv *http.Server) {
 	_ = srv.Shutdown(ctx)
 }
 
+// trainWait bounds how long the replay is held for one training job, and
+// stallWait how long the detector may take no new point while points are
+// waiting: the demo ends with an error instead of hanging.
+const (
+	trainWait = 5 * time.Minute
+	stallWait = time.Minute
+)
+
 // demoRun is the replay and its report.
 type demoRun struct {
 	set       *demoSettings
@@ -370,7 +386,7 @@ type demoRun struct {
 func (r *demoRun) replay(ctx context.Context) error {
 	samples := demo.Merge(r.data.series...)
 	written, err := demo.Replay(ctx, demo.ReplayConfig{Brokers: r.brokers, Topic: r.topic,
-		Speed: r.set.Speed, Consumed: r.consumed, Ahead: r.ahead}, samples)
+		Speed: r.set.Speed, Consumed: r.consumed, Ahead: r.ahead, Stall: stallWait}, samples)
 	if err != nil {
 		return err
 	}
@@ -381,9 +397,17 @@ func (r *demoRun) replay(ctx context.Context) error {
 			want[ss[0].Series.Key()] = t
 		}
 	}
+	progress, moved := r.consumed(), time.Now()
 	for !r.writer.reached(want) {
 		if !sleepCtx(ctx, 20*time.Millisecond) {
 			return ctx.Err()
+		}
+		if n := r.consumed() + r.writer.writes(); n != progress {
+			progress, moved = n, time.Now()
+		} else if time.Since(moved) > stallWait {
+			return fmt.Errorf("demo: no point read or scored for %s; the detector has "+
+				"scored up to %s, want %s: see the log (--log.level info)", stallWait,
+				r.writer.reachedText(want), wantText(want))
 		}
 	}
 	if err := r.awaitAlerts(ctx); err != nil {
@@ -405,6 +429,9 @@ func (r *demoRun) consumed() int64 {
 // the group's champion: in compressed time the trainer would otherwise
 // finish after the data. A live detector keeps scoring meanwhile.
 func (r *demoRun) ahead(ctx context.Context) (int, error) {
+	start := time.Now()
+	var held time.Time // since when a job has been open
+	champ := 0
 	for {
 		using := r.st.detector.ModelVersions()[pipeline.DefaultGroup]
 		jobs, err := r.s.JobCounts(ctx)
@@ -433,17 +460,37 @@ func (r *demoRun) ahead(ctx context.Context) (int, error) {
 		switch {
 		case using == 0 && total == 0:
 			return 64, nil
+		case using == 0 && open == 0 && r.jobs == 0:
+			// No job of this run yet, and none open: a champion left by
+			// an earlier demo (--reset=false) is loaded only once the
+			// detector sees the group's points, so let a few through.
+			return 64, nil
 		case using > 0 && open == 0:
 			champs, err := r.s.ChampionVersions(ctx)
 			if err != nil {
 				return 0, err
 			}
-			if champs[pipeline.DefaultGroup] == using {
+			champ = champs[pipeline.DefaultGroup]
+			if champ == using {
 				return 2000, nil
 			}
 		}
+		if open == 0 {
+			held = time.Time{}
+		} else if held.IsZero() {
+			held = time.Now()
+		}
+		if !held.IsZero() && time.Since(held) > trainWait {
+			return 0, fmt.Errorf("demo: the replay was held %s for a training job that did "+
+				"not finish; see the log (--log.level info)", trainWait)
+		}
 		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return 0, ctx.Err()
+		}
+		if time.Since(start) > trainWait+time.Minute {
+			return 0, fmt.Errorf("demo: the detector did not take up the champion (v%d) of "+
+				"group %s within %s", champ, pipeline.DefaultGroup,
+				time.Since(start).Round(time.Second))
 		}
 	}
 }
@@ -537,6 +584,7 @@ type demoWriter struct {
 	flagged map[string][]time.Time
 	shown   int
 	written time.Time
+	batches int64
 }
 
 // SaveResults implements pipeline.ResultWriter.
@@ -548,6 +596,7 @@ func (d *demoWriter) SaveResults(ctx context.Context, r store.Results) (int64, e
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.written = time.Now()
+	d.batches++
 	for _, u := range r.Series {
 		if u.LastTS.After(d.last[u.Key]) {
 			d.last[u.Key] = u.LastTS
@@ -582,6 +631,36 @@ func (d *demoWriter) reached(want map[string]time.Time) bool {
 		}
 	}
 	return true
+}
+
+// writes is the number of result batches written so far.
+func (d *demoWriter) writes() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.batches
+}
+
+// reachedText prints how far each series in want has been written.
+func (d *demoWriter) reachedText(want map[string]time.Time) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	got := map[string]time.Time{}
+	for k := range want {
+		got[k] = d.last[k]
+	}
+	return wantText(got)
+}
+
+func wantText(m map[string]time.Time) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		t := "nothing"
+		if !m[k].IsZero() {
+			t = m[k].UTC().Format("2006-01-02 15:04")
+		}
+		parts = append(parts, k+" "+t)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (d *demoWriter) lastWrite() time.Time {
@@ -636,11 +715,21 @@ func (d *demoSink) Send(ctx context.Context, m *alerts.Message) error {
 	case alerts.KindResolve:
 		if !d.resolved[m.IncidentID] {
 			d.resolved[m.IncidentID] = true
-			d.out.printf("incident %d resolved: %d points, %s to %s", m.IncidentID, m.Points,
-				m.FirstTS.Format("2006-01-02 15:04"), m.LastTS.Format("15:04"))
+			d.out.printf("incident %d resolved: %d points, %s", m.IncidentID, m.Points,
+				span(m.FirstTS, m.LastTS))
 		}
 	}
 	return nil
+}
+
+// span prints from and to, the date of to only when it is not from's.
+func span(from, to time.Time) string {
+	from, to = from.UTC(), to.UTC()
+	end := to.Format("15:04")
+	if y, m, d := from.Date(); to.Year() != y || to.Month() != m || to.Day() != d {
+		end = to.Format("2006-01-02 15:04")
+	}
+	return from.Format("2006-01-02 15:04") + " to " + end
 }
 
 func (d *demoSink) counts() (opened, resolved int) {

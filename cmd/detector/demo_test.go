@@ -73,4 +73,37 @@ func TestDemoGenerated(t *testing.T) {
 	if n := count("anomalies (p < 0.001)"); len(as) != n || n == 0 {
 		t.Errorf("%d anomalies in PostgreSQL, %d printed; want equal and not 0", len(as), n)
 	}
+
+	// A second demo on the same database with --reset=false used to hang:
+	// the replay waited for a model the detector loads only once it sees
+	// points. The champion of the first run must score the whole replay.
+	var again, logs2 syncBuffer
+	args = append(args, "--reset=false")
+	if err := Run(ctx, args, &again, &logs2, func(string) string { return "" }); err != nil {
+		t.Fatalf("demo --reset=false: %v\nstdout:\n%s\nstderr:\n%s", err, again.String(),
+			logs2.String())
+	}
+	text = again.String()
+	t.Log("\n" + text)
+	if !strings.Contains(text, "detector now scores group default with model v1") {
+		t.Errorf("--reset=false: output lacks the existing champion v1 in use")
+	}
+	if got := count("scored"); got != 4032-16 {
+		t.Errorf("--reset=false: scored %d, want %d (every ready point, by v1)", got, 4032-16)
+	}
+}
+
+func TestSpan(t *testing.T) {
+	from := time.Date(2013, 12, 17, 20, 25, 0, 0, time.UTC)
+	for _, c := range []struct {
+		to   time.Time
+		want string
+	}{{from.Add(4 * time.Hour), "2013-12-17 20:25 to 2013-12-18 00:25"},
+		{from.Add(time.Hour), "2013-12-17 20:25 to 21:25"},
+		{from.AddDate(0, 0, 2).Add(4*time.Hour + 25*time.Minute),
+			"2013-12-17 20:25 to 2013-12-20 00:50"}} {
+		if got := span(from, c.to); got != c.want {
+			t.Errorf("span to %v: %q, want %q", c.to, got, c.want)
+		}
+	}
 }
