@@ -261,3 +261,20 @@ func TestReadCSVUnsorted(t *testing.T) {
 		t.Errorf("report text %q", s)
 	}
 }
+
+// TestUnready: on a 5-minute grid with windows of 4 steps, the samples of
+// the first 3 steps fill the window and the 2 samples of the last step
+// are still open.
+func TestUnready(t *testing.T) {
+	id := timeseries.NewSeriesID("a", nil)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ss []timeseries.Sample
+	for _, m := range []int{0, 5, 10, 15, 20, 25, 27} {
+		ss = append(ss, timeseries.Sample{Series: id,
+			Time: t0.Add(time.Duration(m) * time.Minute), Values: []float64{1}})
+	}
+	filling, open := Unready(ss, 5*time.Minute, 4)
+	if filling != 3 || open != 2 {
+		t.Errorf("filling %d, open %d, want 3 and 2", filling, open)
+	}
+}

@@ -125,6 +125,29 @@ func LastStep(ss []timeseries.Sample, step time.Duration) (t time.Time, ok bool)
 	return time.Time{}, false
 }
 
+// Unready counts the samples of ss (one series, in time order) that a
+// detector with windows of w steps on a grid of step never scores even
+// when every sample is accepted: those in the first w-1 steps, which
+// complete no window, and those in the step of the last sample, which is
+// never final.
+func Unready(ss []timeseries.Sample, step time.Duration, w int) (filling, open int) {
+	if len(ss) == 0 || step <= 0 {
+		return 0, 0
+	}
+	first := ss[0].Time.Truncate(step)
+	last := ss[len(ss)-1].Time.Truncate(step)
+	fillEnd := first.Add(time.Duration(max(w-1, 0)) * step)
+	for _, s := range ss {
+		switch t := s.Time.Truncate(step); {
+		case t.Equal(last):
+			open++
+		case t.Before(fillEnd):
+			filling++
+		}
+	}
+	return filling, open
+}
+
 // ReplayConfig configures Replay.
 type ReplayConfig struct {
 	Brokers []string

@@ -57,8 +57,31 @@ type demoSettings struct {
 		Hidden    int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: the trainer's choice"`
 		Layers    int    `yaml:"layers" help:"flow layers; 0: the trainer's choice"`
 	} `yaml:"model"`
-	HTTP config.HTTP `yaml:"http"`
-	Log  config.Log  `yaml:"log"`
+	Alerts demoAlerts  `yaml:"alerts"`
+	HTTP   config.HTTP `yaml:"http"`
+	Log    config.Log  `yaml:"log"`
+}
+
+// demoAlerts are the alerts settings of the detector that matter in the
+// demo, with the detector's defaults: the demo delivers to its own output
+// only, so it has no sinks or routes.
+type demoAlerts struct {
+	Gap              time.Duration `yaml:"gap" help:"most series time between points of one incident"`
+	Cooldown         time.Duration `yaml:"cooldown" help:"series time after a resolve with no new incident"`
+	CriticalPValue   float64       `yaml:"critical_p_value" help:"smallest p-value at most this: critical, else warning"`
+	OpenPValue       float64       `yaml:"open_p_value" help:"one anomaly opens an incident if its p-value is at most this"`
+	RunLength        int           `yaml:"run_length" help:"length of runs whose Fisher p-value may open one; 0: off"`
+	RunPValue        float64       `yaml:"run_p_value" help:"a run opens an incident if its Fisher p-value is at most this"`
+	SeriesRateLimit  int           `yaml:"series_rate_limit" help:"most incidents per series and window; 0: no limit"`
+	SeriesRateWindow time.Duration `yaml:"series_rate_window" help:"series-time window of series_rate_limit"`
+}
+
+// apply sets a's values on the detector's alerts settings c.
+func (a demoAlerts) apply(c *config.Alerts) {
+	c.Gap, c.Cooldown = a.Gap, a.Cooldown
+	c.CriticalPValue, c.OpenPValue = a.CriticalPValue, a.OpenPValue
+	c.RunLength, c.RunPValue = a.RunLength, a.RunPValue
+	c.SeriesRateLimit, c.SeriesRateWindow = a.SeriesRateLimit, a.SeriesRateWindow
 }
 
 func defaultDemo() *demoSettings {
@@ -70,6 +93,10 @@ func defaultDemo() *demoSettings {
 	d.Model.LayerType = flowmodel.LayerSpline
 	d.HTTP = config.DefaultDetector().HTTP
 	d.Log = config.Log{Level: "warn", Format: "text"}
+	a := config.DefaultDetector().Alerts
+	d.Alerts = demoAlerts{Gap: a.Gap, Cooldown: a.Cooldown, CriticalPValue: a.CriticalPValue,
+		OpenPValue: a.OpenPValue, RunLength: a.RunLength, RunPValue: a.RunPValue,
+		SeriesRateLimit: a.SeriesRateLimit, SeriesRateWindow: a.SeriesRateWindow}
 	return d
 }
 
@@ -105,8 +132,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer s.Close()
-	out.printf("results go to %s (tables anomalies, incidents, models)",
-		store.Redact(set.Database))
+	out.printf("results go to %s (tables anomalies, incidents, models); anomalies less "+
+		"than alerts.gap (%s) apart form one incident", store.Redact(set.Database), set.Alerts.Gap)
 
 	cfg := config.DefaultDetector()
 	cfg.Database.URL = set.Database
@@ -117,10 +144,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	cfg.Scoring.Bootstrap = data.bootstrap
 	cfg.ShutdownTimeout = 6 * time.Second
 	cfg.HTTP = set.HTTP
+	set.Alerts.apply(&cfg.Alerts)
 	// Weeks of data pass in seconds: rate limits in wall time mean nothing
-	// here, and incidents span up to an hour of series time.
+	// here.
 	cfg.Alerts.GlobalRateLimit = 0
-	cfg.Alerts.Gap = max(cfg.Alerts.Gap, 12*data.step)
 	cfg.Alerts.Poll = 200 * time.Millisecond
 
 	broker, err := embedkafka.Start(embedkafka.Config{Addr: "127.0.0.1:0",
@@ -184,7 +211,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	g.Go(func() error {
 		r := &demoRun{set: set, data: data, s: s, st: st, reg: pm, writer: writer,
 			sink: sink, out: out, topic: cfg.Kafka.InputTopics[0], brokers: brokers,
-			bootstrap: data.bootstrap}
+			bootstrap: data.bootstrap, alertsGap: cfg.Alerts.Gap}
 		if err := r.replay(gctx); err != nil {
 			return err
 		}
@@ -378,6 +405,7 @@ type demoRun struct {
 	brokers   []string
 	bootstrap int
 	jobs      int // training jobs seen
+	alertsGap time.Duration
 }
 
 // replay writes the data, holding it once the bootstrap job is filed
@@ -527,18 +555,41 @@ func (r *demoRun) summary() {
 	read := counterSum(r.reg, "flowguard_detector_messages_total")
 	scored := counterSum(r.reg, "flowguard_detector_points_scored_total")
 	unscored := counterSum(r.reg, "flowguard_detector_points_unscored_total")
+	rejected := counterSum(r.reg, "flowguard_detector_samples_rejected_total")
 	anoms := counterSum(r.reg, "flowguard_detector_anomalies_total")
+	filling, open := 0, 0
+	for _, ss := range r.data.series {
+		f, o := demo.Unready(ss, r.data.step, r.data.window)
+		filling, open = filling+f, open+o
+	}
 	opened, resolved := r.sink.counts()
 	r.out.printf("summary")
 	w := r.out.w
-	for _, row := range []struct {
+	type row struct {
 		what string
 		n    float64
-	}{{"points read", read}, {"scored", scored}, {"unscored (warm-up)", unscored},
-		{fmt.Sprintf("anomalies (p < %g)", r.set.Scoring.Alpha), anoms}} {
-		fmt.Fprintf(w, "  %-22s %7.0f\n", row.what, row.n)
 	}
-	fmt.Fprintf(w, "  %-22s %7d (%d resolved)\n", "incidents opened", opened, resolved)
+	rows := []row{{"points read", read}, {"  scored", scored},
+		{"  unscored (no model yet)", unscored},
+		{fmt.Sprintf("  filling the first window (%d steps)", r.data.window-1),
+			float64(filling)},
+		{"  last step still open", float64(open)},
+		{"  rejected (late or duplicate)", rejected}}
+	// Whatever else the grid did not turn into a point of its own (several
+	// samples in one step, say), so that the lines add up to points read.
+	if other := read - scored - unscored - float64(filling+open) - rejected; other != 0 {
+		rows = append(rows, row{"  other (merged into a step)", other})
+	}
+	rows = append(rows, row{fmt.Sprintf("anomalies (p < %g)", r.set.Scoring.Alpha), anoms})
+	for _, row := range rows {
+		fmt.Fprintf(w, "  %-38s %7.0f\n", row.what, row.n)
+	}
+	fmt.Fprintf(w, "  %-38s %7d (%d resolved; alerts.gap %s)\n", "incidents opened",
+		opened, resolved, r.alertsGap)
+	if !r.set.Reset {
+		fmt.Fprintf(w, "  (--reset=false: anomalies an earlier demo stored are not stored "+
+			"again and open no incident)\n")
+	}
 	if len(r.data.faults) == 0 {
 		return
 	}

@@ -47,9 +47,19 @@ func TestDemoGenerated(t *testing.T) {
 	if got := count("points read"); got != 4032 {
 		t.Errorf("points read %d, want 4032", got)
 	}
-	scored, unscored := count("scored"), count("unscored (warm-up)")
+	scored, unscored := count("scored"), count("unscored (no model yet)")
 	if scored+unscored != 4032-16 {
 		t.Errorf("scored %d + unscored %d, want %d", scored, unscored, 4032-16)
+	}
+	// The lines under points read add up to it.
+	filling, open := count("filling the first window (15 steps)"), count("last step still open")
+	if rejected := count("rejected (late or duplicate)"); filling != 15 || open != 1 ||
+		rejected != 0 || strings.Contains(text, "other (") {
+		t.Errorf("filling %d, open %d, rejected %d, want 15, 1, 0 and no other line",
+			filling, open, rejected)
+	}
+	if !strings.Contains(text, "alerts.gap 5m0s") {
+		t.Errorf("summary lacks the alerts.gap used (the detector's default, 5m)")
 	}
 	// The bootstrap needs 2000 windows; the replay is held within a few
 	// dozen points of that.
