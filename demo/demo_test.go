@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"strings"
@@ -276,5 +277,28 @@ func TestUnready(t *testing.T) {
 	filling, open := Unready(ss, 5*time.Minute, 4)
 	if filling != 3 || open != 2 {
 		t.Errorf("filling %d, open %d, want 3 and 2", filling, open)
+	}
+}
+
+// TestReplayStalled: a pipeline that takes no sample makes Replay fail
+// with ErrStalled after Stall instead of waiting forever.
+func TestReplayStalled(t *testing.T) {
+	b, err := embedkafka.Start(embedkafka.Config{Partitions: 1, Topics: []string{"in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ss, _ := Generate(GenConfig{Days: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+		Consumed: func() int64 { return 0 }, Stall: 200 * time.Millisecond,
+		Ahead: func(context.Context) (int, error) { return 10, nil }}, ss)
+	if !errors.Is(err, ErrStalled) || n != 10 {
+		t.Fatalf("replay: %d samples, %v; want 10 and ErrStalled", n, err)
+	}
+	if got := time.Since(start); got > 10*time.Second {
+		t.Errorf("stalled replay took %v, want about 200ms", got)
 	}
 }

@@ -134,6 +134,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	defer s.Close()
 	out.printf("results go to %s (tables anomalies, incidents, models); anomalies less "+
 		"than alerts.gap (%s) apart form one incident", store.Redact(set.Database), set.Alerts.Gap)
+	if set.Alerts.Gap < data.step {
+		out.printf("alerts.gap %s is shorter than the step %s: every anomaly is an incident "+
+			"of its own (--alerts.gap %s groups neighbours)", set.Alerts.Gap, data.step,
+			2*data.step)
+	}
 
 	cfg := config.DefaultDetector()
 	cfg.Database.URL = set.Database
@@ -575,10 +580,11 @@ func (r *demoRun) summary() {
 			float64(filling)},
 		{"  last step still open", float64(open)},
 		{"  rejected (late or duplicate)", rejected}}
-	// Whatever else the grid did not turn into a point of its own (several
-	// samples in one step, say), so that the lines add up to points read.
+	// Whatever else the grid did not turn into a ready point (samples
+	// sharing a step, or windows refilling after a gap in the data), so
+	// that the lines add up to points read.
 	if other := read - scored - unscored - float64(filling+open) - rejected; other != 0 {
-		rows = append(rows, row{"  other (merged into a step)", other})
+		rows = append(rows, row{"  other (data gaps, shared steps)", other})
 	}
 	rows = append(rows, row{fmt.Sprintf("anomalies (p < %g)", r.set.Scoring.Alpha), anoms})
 	for _, row := range rows {
