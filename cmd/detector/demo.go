@@ -134,6 +134,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	defer s.Close()
 	out.printf("results go to %s (tables anomalies, incidents, models); anomalies less "+
 		"than alerts.gap (%s) apart form one incident", store.Redact(set.Database), set.Alerts.Gap)
+	if !set.Reset {
+		champs, err := s.ChampionVersions(ctx)
+		if err != nil {
+			return err
+		}
+		if v := champs[pipeline.DefaultGroup]; v > 0 {
+			out.printf("--reset=false: model %s v%d of an earlier run is the champion; it "+
+				"scores the replay from the start, and no first model is trained",
+				pipeline.DefaultGroup, v)
+		}
+	}
 	if set.Alerts.Gap < data.step {
 		out.printf("alerts.gap %s is shorter than the step %s: every anomaly is an incident "+
 			"of its own (--alerts.gap %s groups neighbours)", set.Alerts.Gap, data.step,

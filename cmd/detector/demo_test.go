@@ -95,6 +95,10 @@ func TestDemoGenerated(t *testing.T) {
 	}
 	text = again.String()
 	t.Log("\n" + text)
+	if !strings.Contains(text, "--reset=false: model default v1 of an earlier run is the "+
+		"champion") {
+		t.Errorf("--reset=false: output does not say the earlier champion is used")
+	}
 	if !strings.Contains(text, "detector now scores group default with model v1") {
 		t.Errorf("--reset=false: output lacks the existing champion v1 in use")
 	}
