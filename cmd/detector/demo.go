@@ -605,7 +605,7 @@ func (r *demoRun) summary() {
 		opened, resolved, r.alertsGap)
 	if !r.set.Reset {
 		fmt.Fprintf(w, "  (--reset=false: anomalies an earlier demo stored are not stored "+
-			"again and open no incident)\n")
+			"again, and incidents count only those opened by this run)\n")
 	}
 	if len(r.data.faults) == 0 {
 		return
