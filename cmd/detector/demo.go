@@ -105,7 +105,7 @@ func defaultDemo() *demoSettings {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	set := defaultDemo()
-	if _, err := config.Load("detector demo", set, args, getenv, stdout); err != nil {
+	if err := config.LoadNoArgs("detector demo", set, args, getenv, stdout); err != nil {
 		return err
 	}
 	log, err := set.Log.Logger(stderr)

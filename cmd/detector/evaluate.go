@@ -30,7 +30,7 @@ type evaluateSettings struct {
 func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	getenv func(string) string) error {
 	cfg := evaluateSettings{Model: "flow", Seed: 1}
-	if _, err := config.Load("detector evaluate", &cfg, args, getenv, stdout); err != nil {
+	if err := config.LoadNoArgs("detector evaluate", &cfg, args, getenv, stdout); err != nil {
 		return err
 	}
 	if cfg.Data == "" || cfg.Out == "" {

@@ -40,7 +40,7 @@ const modelPoll = time.Minute
 func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultDetector()
-	if _, err := config.Load("detector run", cfg, args, getenv, stdout); err != nil {
+	if err := config.LoadNoArgs("detector run", cfg, args, getenv, stdout); err != nil {
 		return err
 	}
 	log, err := cfg.Log.Logger(stderr)

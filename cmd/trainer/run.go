@@ -22,7 +22,7 @@ import (
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultTrainer()
-	if _, err := config.Load("trainer run", cfg, args, getenv, stdout); err != nil {
+	if err := config.LoadNoArgs("trainer run", cfg, args, getenv, stdout); err != nil {
 		return err
 	}
 	log, err := cfg.Log.Logger(stderr)

@@ -23,7 +23,7 @@ import (
 func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
 	cfg := config.DefaultTrainer()
-	if _, err := config.Load("trainer train", cfg, args, getenv, stdout); err != nil {
+	if err := config.LoadNoArgs("trainer train", cfg, args, getenv, stdout); err != nil {
 		return err
 	}
 	if len(cfg.CSV) == 0 && len(cfg.Kafka.Brokers) == 0 {

@@ -127,6 +127,22 @@ func (f *flagValue) text(list bool) string {
 	return f.values[len(f.values)-1]
 }
 
+// LoadNoArgs is Load for a command that takes no positional arguments: a
+// stray word (a mistyped flag without its dashes, say) is an error rather
+// than silently ignored.
+func LoadNoArgs(name string, cfg any, args []string, env func(string) string,
+	out io.Writer) error {
+	rest, err := Load(name, cfg, args, env, out)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (settings are flags: --key value)",
+			name, rest[0])
+	}
+	return nil
+}
+
 // EnvName is the environment variable of a setting key.
 func EnvName(key string) string {
 	r := strings.NewReplacer(".", "_", "-", "_")

@@ -182,3 +182,15 @@ func TestFlagsAfterPositionalArguments(t *testing.T) {
 		t.Errorf("flags after arguments ignored: alpha %v migrate %v", c.Alpha, c.Migrate)
 	}
 }
+
+func TestLoadNoArgsRejectsStrayWords(t *testing.T) {
+	err := LoadNoArgs("x run", defaults(), []string{"--alpha", "0.1", "extra"}, noEnv,
+		&strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := LoadNoArgs("x run", defaults(), []string{"--alpha", "0.1"}, noEnv,
+		&strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+}
