@@ -230,21 +230,8 @@ func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
 
 // JobCounts returns the number of jobs in each state, for metrics.
 func (s *Store) JobCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, "SELECT state, count(*) FROM retrain_jobs GROUP BY state")
-	if err != nil {
-		return nil, fmt.Errorf("store: job counts: %w", err)
-	}
-	out := map[string]int{}
-	var st string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
-		out[st] = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: job counts: %w", err)
-	}
-	return out, nil
+	return s.intMap(ctx, "job counts",
+		"SELECT state, count(*) FROM retrain_jobs GROUP BY state")
 }
 
 // GroupSeries returns the keys of the series the detectors have assigned

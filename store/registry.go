@@ -147,22 +147,8 @@ func (s *Store) queryModel(ctx context.Context, what, sql string, args ...any) (
 // ChampionVersions returns the champion version of every group that has
 // one, for a detector's periodic check for missed notifications.
 func (s *Store) ChampionVersions(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx,
+	return s.intMap(ctx, "champion versions",
 		"SELECT model_group, version FROM models WHERE state = 'champion'")
-	if err != nil {
-		return nil, fmt.Errorf("store: champion versions: %w", err)
-	}
-	out := map[string]int{}
-	var g string
-	var v int
-	_, err = pgx.ForEachRow(rows, []any{&g, &v}, func() error {
-		out[g] = v
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: champion versions: %w", err)
-	}
-	return out, nil
 }
 
 // Promote makes version the champion of group, retiring the current one,

@@ -123,3 +123,23 @@ func Connect(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	return Open(ctx, DefaultURL)
 }
+
+// intMap runs query, whose rows are (text, integer) pairs with distinct
+// first columns, and returns them as a map; what names the query in errors.
+func (s *Store) intMap(ctx context.Context, what, query string) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	out := map[string]int{}
+	var k string
+	var v int
+	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+		out[k] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
