@@ -1,7 +1,6 @@
 package forecast
 
 import (
-	"math"
 	"sort"
 	"time"
 
@@ -84,7 +83,7 @@ func (cx *contexter) prepare(t int64) {
 // bucket with no data.
 func (cx *contexter) write(dst []float64, t int64, path []float64, k int, prev []float64) {
 	if cx.f.Calendar {
-		calendar(dst[:timeseries.CalendarWidth], t, cx.loc)
+		timeseries.Calendar(dst[:timeseries.CalendarWidth], t, cx.loc)
 		dst = dst[timeseries.CalendarWidth:]
 	}
 	if len(cx.f.Lags) == 0 {
@@ -119,20 +118,6 @@ func (cx *contexter) write(dst []float64, t int64, path []float64, k int, prev [
 		}
 	}
 	cx.norm.Apply(dst[:len(cx.f.Lags)*c])
-}
-
-// calendar writes sin and cos of the hour of day and of the day of week
-// (Monday 00:00 = 0) at time t in loc, as timeseries does.
-//
-// TODO(flowguard): timeseries keeps its calendar unexported, so this is a
-// copy; exporting it there would keep the two from drifting apart.
-func calendar(dst []float64, t int64, loc *time.Location) {
-	lt := time.Unix(0, t).In(loc)
-	h := float64(lt.Hour()) + float64(lt.Minute())/60 + float64(lt.Second())/3600
-	day := float64((int(lt.Weekday())+6)%7) + h/24
-	hs, hc := math.Sincos(2 * math.Pi * h / 24)
-	ds, dc := math.Sincos(2 * math.Pi * day / 7)
-	dst[0], dst[1], dst[2], dst[3] = hs, hc, ds, dc
 }
 
 func floorDiv(a, b int64) int64 {

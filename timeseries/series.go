@@ -526,7 +526,7 @@ func (s *Series) ContextAt(dst []float64, ago int) {
 		panic("timeseries: context destination too short")
 	}
 	if s.cfg.Calendar {
-		calendar(dst[:CalendarWidth], m.t, s.cfg.Location)
+		Calendar(dst[:CalendarWidth], m.t, s.cfg.Location)
 		dst = dst[CalendarWidth:]
 	}
 	if len(s.cfg.Lags) == 0 {
@@ -539,10 +539,13 @@ func (s *Series) ContextAt(dst []float64, ago int) {
 	}
 }
 
-// calendar writes sin and cos of the hour of day and of the day of week
-// (Monday 00:00 = 0) at wall-clock time in loc. Across a daylight-saving
-// change the hour follows the wall clock, as human activity does.
-func calendar(dst []float64, t int64, loc *time.Location) {
+// Calendar writes the CalendarWidth calendar features of time t (Unix
+// nanoseconds) to dst: sin and cos of the hour of day and of the day of week
+// (Monday 00:00 = 0) at wall-clock time in loc, nil meaning UTC. Across a
+// daylight-saving change the hour follows the wall clock, as human activity
+// does. It is exported so that other packages building the same context
+// (forecast) cannot drift from the series.
+func Calendar(dst []float64, t int64, loc *time.Location) {
 	if loc == nil {
 		loc = time.UTC
 	}
