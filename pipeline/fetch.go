@@ -134,8 +134,13 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
-// sleep waits d or until ctx ends, reporting whether it slept the full time.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d or until ctx ends, and reports whether it slept the full
+// time with ctx still live. A d of zero or less does not wait; it reports
+// whether ctx is live, so a cancelled ctx never reads as a completed sleep.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -145,3 +150,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// sleep keeps the package's retry loops on the shared Sleep.
+func sleep(ctx context.Context, d time.Duration) bool { return Sleep(ctx, d) }

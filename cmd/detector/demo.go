@@ -443,7 +443,7 @@ func (r *demoRun) replay(ctx context.Context) error {
 	}
 	progress, moved := r.consumed(), time.Now()
 	for !r.writer.reached(want) {
-		if !sleepCtx(ctx, 20*time.Millisecond) {
+		if !pipeline.Sleep(ctx, 20*time.Millisecond) {
 			return ctx.Err()
 		}
 		if n := r.consumed() + r.writer.writes(); n != progress {
@@ -528,7 +528,7 @@ func (r *demoRun) ahead(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("demo: the replay was held %s for a training job that did "+
 				"not finish; see the log (--log.level info)", trainWait)
 		}
-		if !sleepCtx(ctx, 50*time.Millisecond) {
+		if !pipeline.Sleep(ctx, 50*time.Millisecond) {
 			return 0, ctx.Err()
 		}
 		if time.Since(start) > trainWait+time.Minute {
@@ -543,7 +543,7 @@ func (r *demoRun) ahead(ctx context.Context) (int, error) {
 // (a few of its polls after the last write) and delivered what it queued.
 func (r *demoRun) awaitAlerts(ctx context.Context) error {
 	poll := 200 * time.Millisecond
-	if !sleepCtx(ctx, time.Until(r.writer.lastWrite().Add(4*poll))) {
+	if !pipeline.Sleep(ctx, time.Until(r.writer.lastWrite().Add(4*poll))) {
 		return ctx.Err()
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -559,7 +559,7 @@ func (r *demoRun) awaitAlerts(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		if !sleepCtx(ctx, poll) {
+		if !pipeline.Sleep(ctx, poll) {
 			return ctx.Err()
 		}
 	}
@@ -813,7 +813,7 @@ func watchModels(ctx context.Context, s *store.Store, d *pipeline.Detector, out 
 	using := map[string]int{}
 	drifts := map[int64]bool{}
 	var models []store.ModelInfo
-	for sleepCtx(ctx, 50*time.Millisecond) {
+	for pipeline.Sleep(ctx, 50*time.Millisecond) {
 		events, err := s.RecentDriftEvents(ctx, 20)
 		if err == nil {
 			slices.Reverse(events) // oldest first
@@ -873,18 +873,4 @@ func counterSum(g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
