@@ -38,6 +38,14 @@ type Config struct {
 	// MaxOutOfRange is the share of the window outside the training range
 	// that counts as drift on its own (default 0.2).
 	MaxOutOfRange float64 `json:"max_out_of_range" yaml:"max_out_of_range"`
+	// Reference is the number m of calibration scores behind the p-values
+	// (0: the score distribution is taken as exactly known). Conformal
+	// p-values are uniform only on average over calibration sets; given one
+	// set of m scores their distribution is off by a KS distance of order
+	// 1/sqrt(m), so the window is tested as a two-sample KS test of n
+	// p-values against m scores, whose critical distance is sqrt(1 + n/m)
+	// times the one-sample one.
+	Reference int `json:"reference" yaml:"reference"`
 }
 
 func (c Config) withDefaults() Config {
@@ -82,14 +90,20 @@ type Monitor struct {
 	nOutside  int
 	since     int
 	sorted    []float64 // scratch for the test
+	last      float64   // statistic of the latest test
+	tested    bool      // a test has run since NewMonitor
 }
 
 // NewMonitor returns a Monitor for cfg (zero fields take their defaults).
 func NewMonitor(cfg Config) *Monitor {
 	cfg = cfg.withDefaults()
+	threshold := KSCritical(cfg.Window, cfg.Alpha)
+	if cfg.Reference > 0 {
+		threshold *= math.Sqrt(1 + float64(cfg.Window)/float64(cfg.Reference))
+	}
 	return &Monitor{
 		cfg:       cfg,
-		threshold: KSCritical(cfg.Window, cfg.Alpha),
+		threshold: threshold,
 		p:         make([]float64, cfg.Window),
 		outside:   make([]bool, cfg.Window),
 		sorted:    make([]float64, 0, cfg.Window),
@@ -127,6 +141,7 @@ func (m *Monitor) Observe(p float64, outOfRange bool) (Verdict, bool) {
 		Window:          len(m.p),
 		OutOfRangeShare: float64(m.nOutside) / float64(len(m.p)),
 	}
+	m.last, m.tested = v.Statistic, true
 	switch {
 	case v.Statistic > v.Threshold:
 		v.Reason = "p-values not uniform"
@@ -138,6 +153,13 @@ func (m *Monitor) Observe(p float64, outOfRange bool) (Verdict, bool) {
 	m.Reset()
 	return v, true
 }
+
+// Statistic returns the KS distance of the latest test and false before the
+// first one, for a gauge between verdicts.
+func (m *Monitor) Statistic() (float64, bool) { return m.last, m.tested }
+
+// Threshold returns the critical KS distance the tests use.
+func (m *Monitor) Threshold() float64 { return m.threshold }
 
 // Reset forgets every observed point, as after a model swap.
 func (m *Monitor) Reset() {

@@ -126,6 +126,37 @@ func TestVerdictClearsWindow(t *testing.T) {
 	}
 }
 
+// TestReferenceWidensThreshold: with m calibration scores the critical
+// distance is the two-sample one, sqrt(1 + n/m) times the one-sample
+// distance at the same level (Stephens' factor is the same on both sides).
+func TestReferenceWidensThreshold(t *testing.T) {
+	base := NewMonitor(Config{Window: 1000, Alpha: 1e-6})
+	if got, want := base.Threshold(), KSCritical(1000, 1e-6); got != want {
+		t.Fatalf("no reference: threshold %v, want %v", got, want)
+	}
+	for _, m := range []int{1, 100, 320, 1000, 50000} {
+		got := NewMonitor(Config{Window: 1000, Alpha: 1e-6, Reference: m}).Threshold() /
+			base.Threshold()
+		if want := math.Sqrt(1 + 1000/float64(m)); math.Abs(got-want) > 1e-12 {
+			t.Errorf("m=%d: threshold ratio %.15f, want %.15f", m, got, want)
+		}
+	}
+}
+
+func TestStatisticFollowsTests(t *testing.T) {
+	m := NewMonitor(Config{Window: 100, Every: 10})
+	for range 99 {
+		m.Observe(0.5, false)
+	}
+	if _, ok := m.Statistic(); ok {
+		t.Fatal("statistic before the first test")
+	}
+	m.Observe(0.5, false) // 100 points at 0.5: D = 0.5
+	if d, ok := m.Statistic(); !ok || math.Abs(d-0.5) > 1e-15 {
+		t.Fatalf("statistic %v, %v; want 0.5", d, ok)
+	}
+}
+
 func BenchmarkObserve(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	m := NewMonitor(Config{})

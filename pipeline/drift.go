@@ -18,9 +18,8 @@ type DriftConfig struct {
 	// Enabled turns the watch on.
 	Enabled bool
 	// Monitor is the test on the group's live p-values; zero fields take
-	// drift.Config's defaults. Its Alpha is for a model with a perfectly
-	// known score distribution: see DriftModel for the correction applied
-	// to models with a finite calibration set.
+	// drift.Config's defaults. Its Reference is set from the model (see
+	// DriftModel.CalibrationSize).
 	Monitor drift.Config
 	// MaxDeviation is the robust z-score (DriftModel.Deviation) beyond
 	// which a point counts as outside the training range (default 6).
@@ -60,11 +59,7 @@ type DriftModel interface {
 	// |x - centre| / scale in the model's normalised units.
 	Deviation(value []float64) float64
 	// CalibrationSize is the number of calibration scores behind the
-	// p-values. Conformal p-values are uniform only on average over
-	// calibration sets; given one set of m scores their distribution is
-	// off by a KS distance of order 1/sqrt(m), so the watch tests the
-	// window as a two-sample KS test of n p-values against m, whose
-	// critical distance is sqrt((n+m)/m) times the one-sample one.
+	// p-values, the drift test's reference size (drift.Config.Reference).
 	CalibrationSize() int
 }
 
@@ -133,43 +128,11 @@ func (r *Registry) FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFili
 			Details: details}, a.Cooldown)
 }
 
-// driftAlpha returns the one-sample level whose critical distance for n
-// points is the two-sample one of n points against m calibration scores
-// at level alpha (see DriftModel.CalibrationSize); m <= 0 means no
-// correction.
-func driftAlpha(alpha float64, n, m int) float64 {
-	if m <= 0 {
-		return alpha
-	}
-	lo, hi := 0.2, 10.0 // KSCritical's bracket of the Kolmogorov quantile
-	for range 100 {
-		mid := (lo + hi) / 2
-		if drift.KolmogorovSurvival(mid) > alpha {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	x := min(lo*math.Sqrt(1+float64(n)/float64(m)), 10)
-	// A level of 0 would mean the monitor's default.
-	return max(drift.KolmogorovSurvival(x), math.SmallestNonzeroFloat64)
-}
-
 // driftWatch is one group's drift state on the finish side: the monitor
-// of its current model, a copy of the window for the statistic gauge, and
-// an alarm waiting for its settle time.
+// of its current model and an alarm waiting for its settle time.
 type driftWatch struct {
-	cfg       drift.Config // with defaults and the model's alpha
-	threshold float64      // the monitor's critical KS distance
-	mon       *drift.Monitor
-	ring      []float64 // last Window p-values, for the gauge
-	next      int
-	full      bool
-	since     int
-	sorted    []float64
-	stat      float64 // KS statistic of a full window, refreshed every Window points
-	hasStat   bool
-	maxDev    float64
+	mon    *drift.Monitor
+	maxDev float64
 
 	alarm   *drift.Verdict
 	alarmAt time.Time
@@ -179,26 +142,11 @@ type driftWatch struct {
 
 // newDriftWatch returns the watch for model m under cfg.
 func newDriftWatch(cfg DriftConfig, m Model) *driftWatch {
-	// drift.Config's defaults, spelled out: the correction needs Window
-	// and Alpha.
 	mc := cfg.Monitor
-	if mc.Window <= 0 {
-		mc.Window = 1000
-	}
-	if mc.Every <= 0 {
-		mc.Every = 100
-	}
-	if mc.Alpha <= 0 || mc.Alpha >= 1 {
-		mc.Alpha = 1e-6
-	}
-	calib := 0
 	if dm, ok := m.(DriftModel); ok {
-		calib = dm.CalibrationSize()
+		mc.Reference = dm.CalibrationSize()
 	}
-	mc.Alpha = driftAlpha(mc.Alpha, mc.Window, calib)
-	return &driftWatch{cfg: mc, mon: drift.NewMonitor(mc),
-		threshold: drift.KSCritical(mc.Window, mc.Alpha), ring: make([]float64, mc.Window),
-		sorted: make([]float64, 0, mc.Window), maxDev: cfg.MaxDeviation,
+	return &driftWatch{mon: drift.NewMonitor(mc), maxDev: cfg.MaxDeviation,
 		keys: map[string]struct{}{}}
 }
 
@@ -213,26 +161,10 @@ func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.V
 	if ts.After(w.newest) {
 		w.newest = ts
 	}
-	w.ring[w.next] = pv
-	w.next++
-	if w.next == len(w.ring) {
-		w.next, w.full = 0, true
-	}
-	w.since++
-	// The gauge's test costs a sort like the monitor's; once per window
-	// keeps it a small share of the watch.
-	if w.full && w.since >= len(w.ring) {
-		w.since = 0
-		w.sorted = append(w.sorted[:0], w.ring...)
-		slices.Sort(w.sorted)
-		w.stat, w.hasStat = drift.KSUniform(w.sorted), true
-	}
 	v, ok := w.mon.Observe(pv, dev > w.maxDev)
 	if !ok {
 		return drift.Verdict{}, false
 	}
-	// The monitor cleared its window; the gauge's copy follows.
-	w.next, w.full, w.since = 0, false, 0
 	if w.alarm != nil {
 		return drift.Verdict{}, false
 	}
@@ -284,8 +216,8 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 				"at", w.alarmAt)
 		}
 	}
-	if w.hasStat {
-		d.m.driftStatistic.WithLabelValues(g.name).Set(w.stat)
+	if stat, ok := w.mon.Statistic(); ok {
+		d.m.driftStatistic.WithLabelValues(g.name).Set(stat)
 	}
 	settle := time.Duration(d.cfg.Drift.SettleSteps) * d.cfg.Grid.Step
 	if d.drifts == nil || !w.due(settle) {

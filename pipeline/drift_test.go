@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -82,29 +81,6 @@ func fitDriftModel(t testing.TB, series [][]timeseries.Sample, version int) (*sc
 	return m, fm
 }
 
-func TestDriftAlpha(t *testing.T) {
-	if a := driftAlpha(1e-6, 1000, 0); a != 1e-6 {
-		t.Fatalf("no calibration size: alpha %g, want 1e-6 unchanged", a)
-	}
-	// The corrected one-sample critical distance is the two-sample one:
-	// sqrt((n+m)/m) times the one-sample distance at the same level
-	// (Stephens' factor is the same on both sides). Tolerance: the
-	// bisections stop near 1e-15 of the quantile.
-	for _, m := range []int{100, 320, 1000, 50000} {
-		a := driftAlpha(1e-6, 1000, m)
-		got := drift.KSCritical(1000, a) / drift.KSCritical(1000, 1e-6)
-		want := math.Sqrt(1 + 1000/float64(m))
-		if math.Abs(got-want) > 1e-9 {
-			t.Errorf("m=%d: critical distance ratio %.12f, want %.12f", m, got, want)
-		}
-	}
-	// Beyond the Kolmogorov table's bracket the level stays positive (a
-	// zero would mean the monitor's default).
-	if a := driftAlpha(1e-6, 1000, 1); !(a > 0) {
-		t.Fatalf("m=1: alpha %g, want > 0", a)
-	}
-}
-
 // scoreStream scores every window of series (in time order, series
 // interleaved) with m in batches, as the detector does, and feeds each
 // point to w. It returns the verdicts and the largest statistic seen
@@ -129,8 +105,8 @@ func scoreStream(t testing.TB, m Model, w *driftWatch, series [][]timeseries.Sam
 				verdicts = append(verdicts, v)
 				w.alarm = nil // as once filed
 			}
-			if w.hasStat {
-				maxRatio = max(maxRatio, w.stat/w.threshold)
+			if stat, ok := w.mon.Statistic(); ok {
+				maxRatio = max(maxRatio, stat/w.mon.Threshold())
 			}
 		}
 		b.Reset(driftWindow, 1, 0)
@@ -167,9 +143,8 @@ func TestStationaryStreamNoDrift(t *testing.T) {
 	cfg := DriftConfig{Enabled: true}
 	cfg.setDefaults()
 	w := newDriftWatch(cfg, m)
-	t.Logf("calibration scores %d, corrected alpha %.3g, threshold %.4f (uncorrected %.4f)",
-		m.(DriftModel).CalibrationSize(), w.cfg.Alpha, w.threshold,
-		drift.KSCritical(1000, 1e-6))
+	t.Logf("calibration scores %d, threshold %.4f (uncorrected %.4f)",
+		m.(DriftModel).CalibrationSize(), w.mon.Threshold(), drift.KSCritical(1000, 1e-6))
 
 	verdicts, ratio := scoreStream(t, m, w, gen.take(50_000))
 	t.Logf("200,000 stationary points: %d verdicts, largest statistic %.3f of the threshold",
