@@ -110,19 +110,12 @@ func TestLastStepAndMerge(t *testing.T) {
 // every sample once, keyed by series, in order, with Ahead bounding what
 // the consumer has not taken yet.
 func TestReplay(t *testing.T) {
-	b, err := embedkafka.Start(embedkafka.Config{Partitions: 2, Topics: []string{"in"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ss, _ := Generate(GenConfig{Days: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	addr, ss, ctx := replayBroker(t, 2)
 
 	var consumed atomic.Int64
 	done := make(chan error, 1)
 	go func() {
-		n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+		n, err := Replay(ctx, ReplayConfig{Brokers: []string{addr}, Topic: "in",
 			Batch: 50, Consumed: consumed.Load,
 			Ahead: func(context.Context) (int, error) { return 100, nil }}, ss)
 		if err == nil && n != len(ss) {
@@ -130,7 +123,7 @@ func TestReplay(t *testing.T) {
 		}
 		done <- err
 	}()
-	got := readAll(t, ctx, b.Addr(), len(ss), &consumed)
+	got := readAll(t, ctx, addr, len(ss), &consumed)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +136,24 @@ func TestReplay(t *testing.T) {
 				ss[i].Time, ss[i].Values)
 		}
 	}
+}
+
+// replayBroker starts an embedded broker with topic "in" on the given
+// number of partitions, and returns its address, one generated day of
+// samples and a 30-second context; both end when the test does.
+func replayBroker(t *testing.T, partitions int) (string, []timeseries.Sample,
+	context.Context) {
+	t.Helper()
+	b, err := embedkafka.Start(embedkafka.Config{Partitions: partitions,
+		Topics: []string{"in"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ss, _ := Generate(GenConfig{Days: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return b.Addr(), ss, ctx
 }
 
 // readAll reads n samples from whichever partition of "in" holds them,
@@ -193,18 +204,11 @@ func readAll(t *testing.T, ctx context.Context, addr string, n int,
 // second) after Ahead held it for 300 ms at the start: the replay cannot
 // end before both have passed, as event time stands still while held.
 func TestReplayPaced(t *testing.T) {
-	b, err := embedkafka.Start(embedkafka.Config{Partitions: 1, Topics: []string{"in"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ss, _ := Generate(GenConfig{Days: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	addr, ss, ctx := replayBroker(t, 1)
 	var consumed atomic.Int64
 	held := false
 	start := time.Now()
-	n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+	n, err := Replay(ctx, ReplayConfig{Brokers: []string{addr}, Topic: "in",
 		Speed: 4 * 86400, Consumed: func() int64 { return consumed.Load() },
 		Ahead: func(context.Context) (int, error) {
 			if !held {
@@ -283,16 +287,9 @@ func TestUnready(t *testing.T) {
 // TestReplayStalled: a pipeline that takes no sample makes Replay fail
 // with ErrStalled after Stall instead of waiting forever.
 func TestReplayStalled(t *testing.T) {
-	b, err := embedkafka.Start(embedkafka.Config{Partitions: 1, Topics: []string{"in"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ss, _ := Generate(GenConfig{Days: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	addr, ss, ctx := replayBroker(t, 1)
 	start := time.Now()
-	n, err := Replay(ctx, ReplayConfig{Brokers: []string{b.Addr()}, Topic: "in",
+	n, err := Replay(ctx, ReplayConfig{Brokers: []string{addr}, Topic: "in",
 		Consumed: func() int64 { return 0 }, Stall: 200 * time.Millisecond,
 		Ahead: func(context.Context) (int, error) { return 10, nil }}, ss)
 	if !errors.Is(err, ErrStalled) || n != 10 {
