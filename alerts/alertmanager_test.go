@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -109,7 +110,7 @@ func amAlerts(base string) ([]amGot, error) {
 // URL does not hold delivery up.
 func TestAlertmanagerIncident(t *testing.T) {
 	am := startAlertmanager(t)
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig(SinkAlertmanager)
 	cfg.Alertmanager.URLs = []string{am, "http://" + freeAddr(t)}
 	cfg.Alertmanager.Resend = time.Second

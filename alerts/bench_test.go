@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/internal/config"
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -43,7 +44,7 @@ func BenchmarkGrouperAdd(b *testing.B) {
 // It reports the time per anomaly.
 func BenchmarkBuild(b *testing.B) {
 	const series, perSeries = 50, 10
-	s := newStore(b)
+	s := pgtest.NewStore(b)
 	cfg := fastConfig("rec")
 	svc, err := NewWithSinks(s, cfg, nil, nil, &recorder{name: "rec"})
 	if err != nil {
@@ -84,7 +85,7 @@ func BenchmarkBuild(b *testing.B) {
 func BenchmarkScoringWrites(b *testing.B) {
 	for _, mode := range []string{"alerts-off", "webhook-up", "webhook-down"} {
 		b.Run(mode, func(b *testing.B) {
-			s := newStore(b)
+			s := pgtest.NewStore(b)
 			if mode != "alerts-off" {
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter,
 					_ *http.Request) {

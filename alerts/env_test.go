@@ -10,24 +10,8 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/internal/config"
-	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
-
-// newStore returns a migrated store on a fresh database.
-func newStore(t testing.TB) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // fastConfig is the default configuration with timings short enough for
 // tests, routing every group to the named sinks.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -103,7 +104,7 @@ func TestKafkaSink(t *testing.T) {
 // TestKafkaThroughService: an anomaly row becomes a record on the topic.
 func TestKafkaThroughService(t *testing.T) {
 	brokers := fakeKafka(t)
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig(SinkKafka, SinkLog)
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Topic = alertsTopic

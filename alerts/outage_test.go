@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -131,7 +132,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // arrives, no incident revision arrives under two ids, the outbox drains,
 // and writing anomalies is no slower while the receiver is down.
 func TestWebhookOutage(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	const secret = "shared secret"
 	recv := newReceiver(t, secret)
 	cfg := fastConfig(SinkWebhook)

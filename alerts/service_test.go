@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -26,7 +27,7 @@ func summary(ms []Message) []string {
 // delivered messages: one resolved by its series' time moving past the gap,
 // one by its series going silent.
 func TestServiceLifecycle(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig("rec")
 	cfg.SilentResolve = 2 * time.Second
 	cfg.DashboardURL = "http://dash.example/"
@@ -94,7 +95,7 @@ func TestServiceLifecycle(t *testing.T) {
 // database while anomalies arrive: every anomaly lands in exactly one
 // incident and every message is delivered once, by one of them.
 func TestTwoServicesShareTheWork(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig("rec")
 	cfg.Batch = 7 // many small transactions, so the two interleave
 	recs := []*recorder{{name: "rec"}, {name: "rec"}}
@@ -161,7 +162,7 @@ func TestTwoServicesShareTheWork(t *testing.T) {
 // TestDeadAfterMaxAttempts: a sink that keeps failing gets max_attempts
 // tries, then the message is dead; a permanent refusal is dead at once.
 func TestDeadAfterMaxAttempts(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig("down", "refuses")
 	cfg.MaxAttempts = 3
 	down := &recorder{name: "down", fail: func(*Message) error { return errDown }}
@@ -244,7 +245,7 @@ func metricValue(m prometheus.Metric) float64 {
 // TestRestartResumes: a new service picks up where a stopped one left
 // off; anomalies read before the stop are not read again.
 func TestRestartResumes(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig("rec")
 	rec := &recorder{name: "rec"}
 	svc1, err := NewWithSinks(s, cfg, testLogger(t), nil, rec)
@@ -281,7 +282,7 @@ func TestRestartResumes(t *testing.T) {
 // TestRunOpensAcrossBatches: the run test sees weak anomalies read in
 // earlier transactions, rebuilt from the table.
 func TestRunOpensAcrossBatches(t *testing.T) {
-	s := newStore(t)
+	s := pgtest.NewStore(t)
 	cfg := fastConfig("rec")
 	cfg.OpenPValue, cfg.RunLength, cfg.RunPValue = 1e-3, 3, 1e-4
 	rec := &recorder{name: "rec"}

@@ -53,7 +53,7 @@ func readNew(t *testing.T, s *store.Store) []store.NewAnomaly {
 // cursor on ids alone would read id 2, move past 1 and never see it.
 func TestAnomalyCursorWaitsForOlderTransactions(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	slow, err := s.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestAnomalyCursorWaitsForOlderTransactions(t *testing.T) {
 // second one is told so at once instead of waiting.
 func TestAlertCursorIsExclusive(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	inner := make(chan bool)
 	err := s.InAlertTx(ctx, func(tx *store.AlertTx) error {
 		if _, ok, err := tx.LockCursor(ctx, "incidents"); err != nil || !ok {
@@ -160,7 +160,7 @@ func claimIDs(t *testing.T, s *store.Store, lease time.Duration) []string {
 // retried message counts its attempt.
 func TestClaimAlertsOrderAndLease(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	var a, b int64
 	queueOne(t, s, "a", "a-1", &a)
 	queueOne(t, s, "a", "a-2", &a)
@@ -222,7 +222,7 @@ func TestClaimAlertsOrderAndLease(t *testing.T) {
 // an anomaly within the gap waits beyond the cursor.
 func TestExpiryCandidates(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	saveAnomaly(t, s, "x", alertT0)
 	// Transactions anywhere on the server hold the read horizon back for a
 	// moment; poll until the anomaly is readable.
@@ -281,15 +281,8 @@ func TestExpiryCandidates(t *testing.T) {
 // the same backlog.
 func BenchmarkClaimAlertsBacklog(b *testing.B) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	err = s.InAlertTx(ctx, func(tx *store.AlertTx) error {
+	s := pgtest.NewStore(b)
+	err := s.InAlertTx(ctx, func(tx *store.AlertTx) error {
 		for i := range 2000 {
 			inc := store.Incident{SeriesKey: fmt.Sprint("s", i), ModelGroup: "g",
 				State: "resolved", Severity: "warning", FirstTS: alertT0, LastTS: alertT0,
@@ -324,7 +317,7 @@ func BenchmarkClaimAlertsBacklog(b *testing.B) {
 // migration are not turned into alerts; later ones are.
 func TestAlertCursorStartsAfterHistory(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	if err := s.MigrateDownTo(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +344,7 @@ func TestAlertCursorStartsAfterHistory(t *testing.T) {
 // the same message while its lease holds.
 func TestConcurrentAlertClaims(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	const n = 200
 	err := s.InAlertTx(ctx, func(tx *store.AlertTx) error {
 		for i := range n {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -12,7 +13,7 @@ func ptr(v float64) *float64 { return &v }
 
 func TestSaveResultsIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	batch := store.Results{
 		Anomalies: []store.Anomaly{
@@ -69,7 +70,7 @@ func TestSaveResultsIsIdempotent(t *testing.T) {
 
 func TestSaveResultsSeriesWithoutScore(t *testing.T) {
 	ctx := context.Background()
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	up := store.Results{Series: []store.SeriesUpdate{
 		{Key: `m{"a"="1"}`, Name: "m", Labels: map[string]string{"a": "1"}, Group: "d"},
 		{Key: `m{"a"="1"}`, Name: "m", Labels: map[string]string{"a": "1"}, Group: "d"},

@@ -32,14 +32,7 @@ VALUES ('g1', 1, '2024-01-01T00:00:00Z', 0.3, 0.1, 500, 'ks'),
 
 func TestDashboardQueries(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := pgtest.NewStore(t)
 	if _, err := s.Pool().Exec(ctx, dashboardFixture); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
@@ -24,7 +25,7 @@ func driftJob(group string) store.JobRequest {
 // alarm inside the cool-down writes nothing, and so does one while the job
 // is open; after the job, an alarm out of the cool-down files again.
 func TestRecordDrift(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 
 	f, err := s.RecordDrift(ctx, driftEvent("g", 0.3), driftJob("g"), time.Hour)
@@ -76,7 +77,7 @@ func TestRecordDrift(t *testing.T) {
 // TestRecordDriftConcurrent: eight detectors raise the same alarm at once;
 // one event and one job are recorded.
 func TestRecordDriftConcurrent(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
 )
 
 func TestFileJobKeepsOneUnfinishedPerGroup(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l, err := s.Listen(ctx, store.JobsChannel)
@@ -109,7 +110,7 @@ func TestFileJobKeepsOneUnfinishedPerGroup(t *testing.T) {
 }
 
 func TestConcurrentClaimersNeverShareAJob(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	const jobs = 40
 	for i := range jobs {
@@ -157,7 +158,7 @@ func TestConcurrentClaimersNeverShareAJob(t *testing.T) {
 }
 
 func TestRequeueStale(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonManual})
 	if err != nil {
@@ -183,7 +184,7 @@ func TestRequeueStale(t *testing.T) {
 }
 
 func TestReleaseJob(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonManual})
 	if err != nil {
@@ -205,7 +206,7 @@ func TestReleaseJob(t *testing.T) {
 }
 
 func TestFlaggedTimes(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	if _, err := s.Pool().Exec(ctx, `INSERT INTO anomalies
 		(series_key, model_group, ts, value, score, p_value, model_version) VALUES
@@ -231,7 +232,7 @@ func TestFlaggedTimes(t *testing.T) {
 }
 
 func TestGroupSeries(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	if _, err := s.Pool().Exec(ctx, `INSERT INTO series (key, name, model_group) VALUES
 		('b{}', 'b', 'g'), ('a{}', 'a', 'g'), ('c{}', 'c', 'other')`); err != nil {
@@ -244,7 +245,7 @@ func TestGroupSeries(t *testing.T) {
 }
 
 func TestFinishJobOutcome(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonDrift,
 		Details: []byte(`{"ks":0.31}`)})

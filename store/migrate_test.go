@@ -61,14 +61,7 @@ func TestMigrateUpDown(t *testing.T) {
 
 func TestAnomalyKeyIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := pgtest.NewStore(t)
 	const insert = `INSERT INTO anomalies
 		(series_key, model_group, ts, value, score, p_value, model_version)
 		VALUES ('cpu{host="a"}', 'default', '2024-01-01T00:00:00Z', '{1.5}', 9.1, 0.001, 1)

@@ -13,21 +13,6 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-// migrated returns a store on a fresh, migrated database.
-func migrated(t *testing.T) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func saveModel(t *testing.T, s *store.Store, group string) store.ModelInfo {
 	t.Helper()
 	m, err := s.SaveModel(context.Background(), store.NewModel{
@@ -43,7 +28,7 @@ func saveModel(t *testing.T, s *store.Store, group string) store.ModelInfo {
 }
 
 func TestSaveModelNumbersVersionsPerGroup(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 
 	// Eight concurrent saves to one group must get versions 1..8 exactly.
@@ -81,7 +66,7 @@ func TestSaveModelNumbersVersionsPerGroup(t *testing.T) {
 }
 
 func TestPromoteRollbackAndNotify(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -154,7 +139,7 @@ func TestPromoteRollbackAndNotify(t *testing.T) {
 }
 
 func TestOneChampionPerGroupIsEnforced(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	saveModel(t, s, "g")
 	saveModel(t, s, "g")
@@ -201,7 +186,7 @@ func expectEvent(t *testing.T, l *store.Listener, want store.ModelEvent) {
 }
 
 func TestPromoteOver(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	for range 3 {
 		saveModel(t, s, "g")

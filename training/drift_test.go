@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/replay"
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
@@ -149,7 +150,7 @@ func runDriftJob(t *testing.T, s *store.Store, w *Worker, from, to time.Time) Ou
 // champion on the held-out newest data, in likelihood and calibration, so
 // it is promoted.
 func TestDriftCandidatePromotedAfterChange(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	gen := newAR1(7, 10, 1)
 	old := gen.take(2100)
 	publishChampion(t, s, old[:1500])
@@ -224,7 +225,7 @@ func TestDriftCandidatePromotedAfterChange(t *testing.T) {
 // what held out. The candidate learns the corruption, fits the clean new
 // data worse than the champion, and is rejected with the reason recorded.
 func TestDriftCandidateOnCorruptedDataRejected(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	gen := newAR1(11, 10, 1)
 	champData := gen.take(1500)
 	publishChampion(t, s, champData)

@@ -58,21 +58,6 @@ func produceNAB(t *testing.T, addr, topic string, n int) []timeseries.Sample {
 	return ss
 }
 
-// migrated returns a store over a fresh, migrated database.
-func migrated(t *testing.T) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // syncWriter collects the worker's logs, written from its goroutine while
 // the test reads them.
 type syncWriter struct {
@@ -162,7 +147,7 @@ func TestWorkerBootstrapsAChampion(t *testing.T) {
 	defer broker.Close()
 	ss := produceNAB(t, broker.Addr(), topic, 800)
 
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	models, err := s.Listen(ctx, store.ModelsChannel)
@@ -293,7 +278,7 @@ func TestWorkerReleasesJobOnStop(t *testing.T) {
 	}
 	defer broker.Close()
 	produceNAB(t, broker.Addr(), topic, 800)
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	job, _, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonBootstrap})
@@ -366,7 +351,7 @@ func TestNewWorkerRejectsBadConfig(t *testing.T) {
 // TestJobWithoutDataFails: a job whose range holds no samples fails with
 // the reason on the job, is counted, and frees the group for a new job.
 func TestJobWithoutDataFails(t *testing.T) {
-	s := migrated(t)
+	s := pgtest.NewStore(t)
 	ctx := context.Background()
 	src := &fakeReplay{ss: minutes("cpu", 0, 100)}
 	cfg := DefaultWorkerConfig()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/flowguard/flowguard/store"
 )
 
 // DefaultServerURL is used when DATABASE_URL is unset.
@@ -103,4 +105,20 @@ func unavailable(t testing.TB, err error) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// NewStore returns a store on a fresh database (see NewDatabase) with the
+// schema migrated, closed when the test ends.
+func NewStore(t testing.TB) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
