@@ -19,15 +19,10 @@ func TestHelp(t *testing.T) {
 }
 
 func TestModelsOnEmptyRegistry(t *testing.T) {
-	db := pgtest.NewDatabase(t)
-	env := func(k string) string {
-		if k == "FLOWGUARD_DATABASE_URL" {
-			return db
-		}
-		return ""
-	}
 	var out strings.Builder
-	if err := Run(context.Background(), []string{"models"}, &out, &out, env); err != nil {
+	err := Run(context.Background(), []string{"models"}, &out, &out,
+		dbEnv(pgtest.NewDatabase(t)))
+	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
