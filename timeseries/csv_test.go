@@ -1,7 +1,6 @@
 package timeseries
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -39,14 +38,7 @@ func TestCSVDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d samples %+v, want %d", len(got), got, len(tc.want))
-			}
-			for i := range got {
-				if !sampleEqual(got[i], tc.want[i]) {
-					t.Errorf("sample %d = %+v, want %+v", i, got[i], tc.want[i])
-				}
-			}
+			checkSamples(t, got, tc.want)
 		})
 	}
 }
@@ -93,16 +85,7 @@ func TestCSVDecodeBad(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := d.Decode([]byte(tc.payload))
-			if err == nil {
-				t.Fatalf("Decode = %+v, want error %v", got, tc.kind)
-			}
-			if len(got) != 0 {
-				t.Errorf("got %d samples from a bad payload", len(got))
-			}
-			var de *DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error %T %v is not a *DecodeError", err, err)
-			}
+			de := badPayloadError(t, got, err, tc.kind)
 			if de.Kind != tc.kind || de.Field != tc.field || de.Line != tc.line {
 				t.Errorf("got kind %v field %q line %d (%v), want %v %q %d",
 					de.Kind, de.Field, de.Line, err, tc.kind, tc.field, tc.line)

@@ -29,6 +29,37 @@ func sampleEqual(a, b Sample) bool {
 	return true
 }
 
+// checkSamples fails t unless got equals want sample by sample.
+func checkSamples(t *testing.T, got, want []Sample) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d samples %+v, want %d", len(got), got, len(want))
+	}
+	for i := range got {
+		if !sampleEqual(got[i], want[i]) {
+			t.Errorf("sample %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// badPayloadError is the shared check of the decoders' bad-input tables: a
+// bad payload must fail with a *DecodeError and yield no samples. The caller
+// checks where the error points, which differs by format.
+func badPayloadError(t *testing.T, got []Sample, err error, kind Kind) *DecodeError {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("Decode = %+v, want error %v", got, kind)
+	}
+	if len(got) != 0 {
+		t.Errorf("got %d samples from a bad payload", len(got))
+	}
+	var de *DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("error %T %v is not a *DecodeError", err, err)
+	}
+	return de
+}
+
 func mustTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -102,14 +133,7 @@ func TestJSONDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d samples %+v, want %d", len(got), got, len(tc.want))
-			}
-			for i := range got {
-				if !sampleEqual(got[i], tc.want[i]) {
-					t.Errorf("sample %d = %+v, want %+v", i, got[i], tc.want[i])
-				}
-			}
+			checkSamples(t, got, tc.want)
 		})
 	}
 }
@@ -194,16 +218,7 @@ func TestJSONDecodeBad(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := NewJSONDecoder(tc.cfg).Decode([]byte(tc.payload))
-			if err == nil {
-				t.Fatalf("Decode = %+v, want error %v", got, tc.kind)
-			}
-			if len(got) != 0 {
-				t.Errorf("got %d samples from a bad payload", len(got))
-			}
-			var de *DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error %T %v is not a *DecodeError", err, err)
-			}
+			de := badPayloadError(t, got, err, tc.kind)
 			if de.Kind != tc.kind || de.Field != tc.field || de.Offset != tc.offset {
 				t.Errorf("got kind %v field %q offset %d (%v), want %v %q %d",
 					de.Kind, de.Field, de.Offset, err, tc.kind, tc.field, tc.offset)

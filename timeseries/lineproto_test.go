@@ -1,7 +1,6 @@
 package timeseries
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -51,14 +50,7 @@ func TestLineDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d samples %+v, want %d", len(got), got, len(tc.want))
-			}
-			for i := range got {
-				if !sampleEqual(got[i], tc.want[i]) {
-					t.Errorf("sample %d = %+v, want %+v", i, got[i], tc.want[i])
-				}
-			}
+			checkSamples(t, got, tc.want)
 		})
 	}
 }
@@ -113,16 +105,7 @@ func TestLineDecodeBad(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := d.Decode([]byte(tc.payload))
-			if err == nil {
-				t.Fatalf("Decode = %+v, want error %v", got, tc.kind)
-			}
-			if len(got) != 0 {
-				t.Errorf("got %d samples from a bad payload", len(got))
-			}
-			var de *DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error %T %v is not a *DecodeError", err, err)
-			}
+			de := badPayloadError(t, got, err, tc.kind)
 			if de.Kind != tc.kind || de.Field != tc.field || de.Offset != tc.offset {
 				t.Errorf("got kind %v field %q offset %d (%v), want %v %q %d",
 					de.Kind, de.Field, de.Offset, err, tc.kind, tc.field, tc.offset)
