@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"slices"
+
+	"github.com/flowguard/flowguard/scorer"
 )
 
 // Calibration turns point scores into conformal p-values against the
@@ -29,9 +31,7 @@ import (
 // rare, as online conformal prediction does.
 type Calibration struct {
 	sorted []float64 // ascending
-	u      float64   // tail threshold
-	beta   float64   // mean excess above u
-	k      int       // calibration scores above u
+	tail   scorer.Tail
 	live   []float64 // ring of live scores in sorted, oldest at liveAt
 	liveAt int
 }
@@ -57,19 +57,9 @@ func NewCalibration(scores []float64) (*Calibration, error) {
 	return c, nil
 }
 
-// fitTail fits the exponential tail to the largest scores.
-func (c *Calibration) fitTail() {
-	s := c.sorted
-	n := len(s)
-	k := max(10, n/20)
-	u := s[n-k-1]
-	sum := 0.0
-	for _, v := range s[n-k:] {
-		sum += v - u
-	}
-	c.u, c.k = u, k
-	c.beta = max(sum/float64(k), 1e-6*max(1, math.Abs(u)), 1e-12)
-}
+// fitTail fits the exponential tail to the largest scores, as the
+// detector's models do (scorer.FitTail).
+func (c *Calibration) fitTail() { c.tail = scorer.FitTail(c.sorted) }
 
 // Add makes live score s part of the reference set. With limit > 0 the
 // live part holds at most limit scores, the oldest leaving first; the
@@ -95,7 +85,7 @@ func (c *Calibration) Add(s float64, limit int) {
 // PValue returns the p-value of score s, in (0, 1].
 func (c *Calibration) PValue(s float64) float64 {
 	n := len(c.sorted)
-	if s > c.u {
+	if s > c.tail.U {
 		return math.Exp(-c.Surprise(s))
 	}
 	// Number of calibration scores >= s.
@@ -107,8 +97,8 @@ func (c *Calibration) PValue(s float64) float64 {
 // tail.
 func (c *Calibration) Surprise(s float64) float64 {
 	n := len(c.sorted)
-	if s > c.u {
-		return math.Log(float64(n+1)/float64(c.k)) + (s-c.u)/c.beta
+	if s > c.tail.U {
+		return c.tail.Surprise(s, n)
 	}
 	return -math.Log(c.PValue(s))
 }

@@ -17,7 +17,7 @@ import (
 type Model struct {
 	flow *flowmodel.Flow
 	meta Meta
-	tail tail
+	tail Tail
 
 	xn, cn []float64 // normalised copies of the batch
 	steps  []float64 // log-densities from StepLogProb
@@ -199,38 +199,54 @@ func (m *Model) PValue(score float64) float64 {
 	if math.IsNaN(score) {
 		return 1
 	}
-	if t := m.tail; t.k > 0 && score > t.u {
-		p := float64(t.k) / float64(n+1) * math.Exp(-(score-t.u)/t.beta)
+	if t := m.tail; t.K > 0 && score > t.U {
+		p := float64(t.K) / float64(n+1) * math.Exp(-(score-t.U)/t.Beta)
 		return max(p, math.SmallestNonzeroFloat64)
 	}
 	k := n - sort.SearchFloat64s(cal, score)
 	return float64(1+k) / float64(n+1)
 }
 
-// tail is the exponential tail fitted to the largest calibration scores;
-// k = 0 means none.
-type tail struct {
-	u, beta float64
-	k       int
+// Tail is the exponential tail of the p-value above U, the (K+1)-th
+// largest of n calibration scores, with Beta the mean excess of the K
+// largest (see Model.PValue). The zero Tail (K = 0) means none.
+type Tail struct {
+	U, Beta float64
+	K       int
 }
 
-// minTailCalibration is the fewest calibration scores a tail is fitted to.
+// minTailCalibration is the fewest calibration scores Model fits a tail to.
 const minTailCalibration = 50
 
-// fitTail fits the tail of PValue to sorted calibration scores.
-func fitTail(cal []float64) tail {
-	n := len(cal)
-	if n < minTailCalibration {
-		return tail{}
-	}
+// FitTail fits the tail to sorted calibration scores, K = max(10, n/20).
+// It needs at least 11 scores and returns the zero Tail for fewer.
+func FitTail(sorted []float64) Tail {
+	n := len(sorted)
 	k := max(10, n/20)
-	u := cal[n-k-1]
+	if n <= k {
+		return Tail{}
+	}
+	u := sorted[n-k-1]
 	var sum float64
-	for _, v := range cal[n-k:] {
+	for _, v := range sorted[n-k:] {
 		sum += v - u
 	}
 	// A floor on beta keeps a calibration whose top scores are all equal
 	// (a constant stretch of data) from making every larger score p = 0.
 	beta := max(sum/float64(k), 1e-6*max(1, math.Abs(u)), 1e-12)
-	return tail{u: u, beta: beta, k: k}
+	return Tail{U: u, Beta: beta, K: k}
+}
+
+// Surprise returns -ln p(s) for a score s > U of a Tail fitted to n
+// calibration scores, without the underflow of computing p first.
+func (t Tail) Surprise(s float64, n int) float64 {
+	return math.Log(float64(n+1)/float64(t.K)) + (s-t.U)/t.Beta
+}
+
+// fitTail is the Model's tail: none below minTailCalibration scores.
+func fitTail(cal []float64) Tail {
+	if len(cal) < minTailCalibration {
+		return Tail{}
+	}
+	return FitTail(cal)
 }
