@@ -12,7 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowguard/flowguard/internal/pgtest"
-	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
@@ -88,10 +87,7 @@ func crashInput(t *testing.T, broker string, from, to int) {
 func anomalies(t *testing.T, dbURL string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, ctx, dbURL)
 	defer s.Close()
 	as, err := s.ListAnomalies(ctx, 100000)
 	if err != nil {
@@ -117,7 +113,7 @@ func TestSIGKILLReplay(t *testing.T) {
 
 	// The uninterrupted run.
 	refDB := pgtest.NewDatabase(t)
-	publish(t, refDB, art)
+	publish(t, refDB, "default", art)
 	ref := startDetector(t, bin, refDB, t.TempDir())
 	crashInput(t, ref.broker, 0, points)
 	await(t, 60*time.Second, "the reference run", func() bool { return ref.scored(t) >= total })
@@ -129,7 +125,7 @@ func TestSIGKILLReplay(t *testing.T) {
 
 	// The crashed run: killed while the second half streams in.
 	db := pgtest.NewDatabase(t)
-	publish(t, db, art)
+	publish(t, db, "default", art)
 	dir := t.TempDir()
 	p := startDetector(t, bin, db, dir)
 	crashInput(t, p.broker, 0, points/2)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/internal/pgtest"
-	"github.com/flowguard/flowguard/store"
 )
 
 // TestDemoGenerated runs "detector demo" on its generated series: the
@@ -71,10 +70,7 @@ func TestDemoGenerated(t *testing.T) {
 		t.Errorf("want at least 3 of the 4 injected faults caught")
 	}
 
-	s, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, ctx, db)
 	defer s.Close()
 	as, err := s.ListAnomalies(ctx, 100000)
 	if err != nil {

@@ -133,22 +133,7 @@ func TestForecastFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbURL := pgtest.NewDatabase(t)
-	s, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.SaveModel(ctx, store.NewModel{Group: "taxi", Spec: []byte("{}"),
-		Artifact: art})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Promote(ctx, "taxi", info.Version); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, dbURL, "taxi", art)
 	file := filepath.Join(t.TempDir(), "model.bin")
 	if err := os.WriteFile(file, art, 0o600); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"github.com/flowguard/flowguard/demo"
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/nab"
-	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
@@ -130,10 +129,7 @@ func TestNABMachineTemperature(t *testing.T) {
 	write(ss[head:])
 
 	ctx := context.Background()
-	s, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, ctx, db)
 	defer s.Close()
 	last, _ := demo.LastStep(ss, 5*time.Minute)
 	await(t, 60*time.Second, "the whole file scored", func() bool {

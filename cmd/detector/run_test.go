@@ -95,7 +95,7 @@ func samples(id timeseries.SeriesID, x []float64) []timeseries.Sample {
 // champion of the default group.
 func publishModel(t *testing.T, dbURL string) {
 	t.Helper()
-	publish(t, dbURL, trainModel(t))
+	publish(t, dbURL, "default", trainModel(t))
 }
 
 // trainModel trains a small flow (W 8) on clean data and returns its file.
@@ -117,28 +117,6 @@ func trainModel(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return art
-}
-
-// publish makes the model file art the champion of the default group.
-func publish(t *testing.T, dbURL string, art []byte) {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.SaveModel(ctx, store.NewModel{Group: "default", Spec: []byte(`{}`),
-		Artifact: art})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Promote(ctx, "default", info.Version); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func metric(t *testing.T, base, name string) float64 {
@@ -232,10 +210,7 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	await(t, 10*time.Second, "/readyz", func() bool { return status(t, base+"/readyz") == 200 })
 
-	s, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, ctx, dbURL)
 	defer s.Close()
 	as, err := s.ListAnomalies(ctx, 1000)
 	if err != nil {
