@@ -78,8 +78,14 @@ func (a *actNorm) inverseAt(x, y []float64, rows, i int) {
 
 // initActNorm sets every ActNorm layer from the first windows of x (and c),
 // in order, so that each sees the outputs of the already initialised layers
-// before it (flow-math section 5).
+// before it (flow-math section 5). Over a linear base the ActNorm layers stay
+// the identity instead: the base already standardises the data, and the
+// untrained flow is to be exactly the base's linear model.
 func (f *Flow) initActNorm(x, c []float64) {
+	if f.lin != nil {
+		f.anInit = true
+		return
+	}
 	d, nc := f.spec.Dim(), f.spec.Context
 	rows := min(len(x)/d, actNormInitRows)
 	x, c = x[:rows*d], c[:rows*nc]

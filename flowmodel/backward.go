@@ -21,7 +21,7 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 		dz[i] = scale * v
 	}
 	for k := len(f.layers) - 1; k >= 0; k-- {
-		lin := x[:nd] // the layer's input
+		lin := f.stackInput(ws, x)[:nd] // the layer's input
 		if k > 0 {
 			lin = ws.h[k-1][:nd]
 		}
@@ -49,6 +49,10 @@ func (f *Flow) backward(x, c []float64, rows int, ws *workspace, scale float64, 
 		f.layers[k].backward(ws.dout, in, c, rows, mc, dprev, dc, &ws.scratch)
 		f.backwardPre(k, ws, lin, dprev, rows, scale)
 		dz, dprev = dprev, dz
+	}
+	if f.lin != nil && (dx != nil || dc != nil) {
+		f.lin.backward(dx, dc, dz, rows)
+		return
 	}
 	if dx != nil {
 		copy(dx, dz)

@@ -53,6 +53,16 @@
 // KindRealNVP stacks. Spec.Permutation chooses reversal or fixed random
 // orders between the layers of a KindMAF stack.
 //
+// Spec.LinearBase puts a linear autoregressive layer under everything else:
+// each value minus a linear prediction from the values before it and the
+// context, over a residual scale. FitLinearBase (or Train, once, before its
+// first step) sets it in closed form by ridge regression and Train never
+// changes it; New starts the layers above it at the identity, so the
+// untrained flow is exactly the linear-Gaussian autoregression and, with
+// Train keeping the best validation weights, training can only improve on it
+// where the validation data agree. It suits short training sets, on which a
+// free flow overfits or models near-deterministic series badly.
+//
 // The context enters every MADE with degree 0 (Paige and Wood,
 // arXiv:1602.06701), so it reaches every output, the first one included.
 // Spec.ResidualBlocks selects residual MADEs (Nash and Durkan,
@@ -84,7 +94,7 @@
 // Flow.Save and Load write and read a versioned binary file: a header
 // (magic, FileVersion, payload length, CRC-32C), the spec as JSON, an opaque
 // metadata blob the caller owns (normalisation, calibration scores, training
-// range), the weights and the ActNorm flag. Load tells a foreign file, a
+// range), the weights and the ActNorm and linear-base flags. Load tells a foreign file, a
 // truncated one, a damaged one, a newer version and inconsistent content
 // apart with ErrNotModel, ErrTruncated, ErrChecksum, ErrVersion and
 // ErrCorrupt.

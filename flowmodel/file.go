@@ -18,15 +18,20 @@ import (
 //	payload spec JSON length uint32, spec JSON,
 //	        metadata length uint32, metadata,
 //	        parameter count uint64, parameters as IEEE-754 float64,
-//	        flags uint32 (bit 0: the ActNorm layers were set from data)
+//	        flags uint32 (bit 0: the ActNorm layers were set from data,
+//	        bit 1: the linear base was fitted)
 //
 // The version is read before anything else after the magic, so a later
-// format may change everything that follows it.
+// format may change everything that follows it. Version 2 added the linear
+// base (Spec.LinearBase, whose parameters lead the vector, and flag bit 1);
+// Save writes version 1 for a flow without one, byte for byte as before, so
+// older builds still read every file they can understand and report
+// ErrVersion for the others.
 const (
 	fileMagic = "FLOWGMDL"
 	// FileVersion is the model-file format version Save writes; Load reads
 	// this version and older ones.
-	FileVersion = 1
+	FileVersion = 2
 	headerSize  = 8 + 4 + 8 + 4
 	// maxPayload bounds what Load reads, so a corrupt length cannot make
 	// it allocate without limit.
@@ -35,8 +40,15 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// flagActNormInit marks a model whose ActNorm layers were set from data.
-const flagActNormInit = 1
+// Flag bits: flagActNormInit marks a model whose ActNorm layers were set
+// from data, flagLinearFit one whose linear base was fitted.
+const (
+	flagActNormInit = 1 << iota
+	flagLinearFit
+)
+
+// linearBaseVersion is the first file version with the linear base.
+const linearBaseVersion = 2
 
 // Save writes f and meta (an opaque blob the caller owns, such as JSON with
 // normalisation statistics, calibration scores and the training range) to w
@@ -65,10 +77,17 @@ func (f *Flow) Save(w io.Writer, meta []byte) error {
 	if f.anInit {
 		flags |= flagActNormInit
 	}
+	version := uint32(1)
+	if f.lin != nil {
+		version = linearBaseVersion
+		if f.linFit {
+			flags |= flagLinearFit
+		}
+	}
 	p.Write(binary.LittleEndian.AppendUint32(nil, flags))
 	h := make([]byte, 0, headerSize)
 	h = append(h, fileMagic...)
-	h = binary.LittleEndian.AppendUint32(h, FileVersion)
+	h = binary.LittleEndian.AppendUint32(h, version)
 	h = binary.LittleEndian.AppendUint64(h, uint64(p.Len()))
 	h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(p.Bytes(), castagnoli))
 	if _, err := w.Write(h); err != nil {
@@ -120,7 +139,7 @@ func Load(r io.Reader) (*Flow, []byte, error) {
 	if crc32.Checksum(p, castagnoli) != sum {
 		return nil, nil, ErrChecksum
 	}
-	return decodePayload(p)
+	return decodePayload(p, version)
 }
 
 func readErr(what string, err error) error {
@@ -131,7 +150,7 @@ func readErr(what string, err error) error {
 }
 
 // decodePayload parses a payload whose checksum matched.
-func decodePayload(p []byte) (*Flow, []byte, error) {
+func decodePayload(p []byte, version uint32) (*Flow, []byte, error) {
 	next := func(n uint64) ([]byte, bool) {
 		if uint64(len(p)) < n {
 			return nil, false
@@ -157,6 +176,9 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 	if spec.WithDefaults() != spec {
 		return nil, nil, fmt.Errorf("%w: spec has unset fields", ErrCorrupt)
 	}
+	if spec.LinearBase && version < linearBaseVersion {
+		return nil, nil, fmt.Errorf("%w: linear base in a version %d file", ErrCorrupt, version)
+	}
 	if b, ok = next(4); !ok {
 		return nil, nil, fmt.Errorf("%w: no metadata length", ErrCorrupt)
 	}
@@ -172,7 +194,9 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: %d parameters in %d bytes", ErrCorrupt, count, len(p))
 	}
 	flags := binary.LittleEndian.Uint32(p[len(p)-4:])
-	if flags&^flagActNormInit != 0 || (flags != 0 && !spec.ActNorm) {
+	if flags&^(flagActNormInit|flagLinearFit) != 0 ||
+		(flags&flagActNormInit != 0 && !spec.ActNorm) ||
+		(flags&flagLinearFit != 0 && !spec.LinearBase) {
 		return nil, nil, fmt.Errorf("%w: flags %#x", ErrCorrupt, flags)
 	}
 	f, err := build(spec)
@@ -194,12 +218,19 @@ func decodePayload(p []byte) (*Flow, []byte, error) {
 		return nil, nil, err
 	}
 	f.anInit = flags&flagActNormInit != 0
+	f.linFit = flags&flagLinearFit != 0
 	return f, append([]byte(nil), meta...), nil
 }
 
-// checkMasks rejects weights outside the MADE masks: they would break the
+// checkMasks rejects weights outside the MADE masks and linear base
+// coefficients above its diagonal: they would break the
 // autoregressive structure every exactness claim rests on.
 func (f *Flow) checkMasks() error {
+	if f.lin != nil {
+		if err := f.lin.checkTriangle(); err != nil {
+			return err
+		}
+	}
 	for k, m := range f.layers {
 		for _, l := range m.dense() {
 			for i, ok := range l.mask {

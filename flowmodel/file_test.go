@@ -20,7 +20,7 @@ func savedModel(t testing.TB, s Spec, meta []byte) (*Flow, []byte) {
 	t.Helper()
 	f := mustNew(t, s, 5)
 	randomize(f, rand.New(rand.NewPCG(1, 2)), 0.5)
-	f.anInit = f.an != nil
+	f.anInit, f.linFit = f.an != nil, f.lin != nil
 	var buf bytes.Buffer
 	if err := f.Save(&buf, meta); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,8 @@ func checkSaveLoad(t *testing.T, spec Spec, meta []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Spec() != f.Spec() || !bytes.Equal(gotMeta, meta) || g.anInit != f.anInit {
+	if g.Spec() != f.Spec() || !bytes.Equal(gotMeta, meta) || g.anInit != f.anInit ||
+		g.linFit != f.linFit {
 		t.Fatalf("spec %+v meta %q, want %+v %q", g.Spec(), gotMeta, f.Spec(), meta)
 	}
 	for i := range f.theta {

@@ -31,13 +31,15 @@ type Flow struct {
 	spec   Spec
 	layers []*made
 	kappa  float64
-	theta  []float64  // every parameter, in a fixed order (the model file's)
-	grad   []float64  // gradients, same layout
-	an     []*actNorm // per layer when Spec.ActNorm, else nil
-	anInit bool       // the ActNorm layers were set from data
-	mix    []*luMix   // per layer with channel or window mixing, else nil
-	ws     *workspace // scoring, chunks of chunkRows windows
-	sws    *workspace // sampling, every layer kept
+	theta  []float64   // every parameter, in a fixed order (the model file's)
+	grad   []float64   // gradients, same layout
+	an     []*actNorm  // per layer when Spec.ActNorm, else nil
+	anInit bool        // the ActNorm layers were set from data
+	mix    []*luMix    // per layer with channel or window mixing, else nil
+	lin    *linearBase // Spec.LinearBase, else nil; its parameters lead theta
+	linFit bool        // the linear base was fitted to data
+	ws     *workspace  // scoring, chunks of chunkRows windows
+	sws    *workspace  // sampling, every layer kept
 }
 
 // cursor hands out consecutive views of the flat parameter and gradient
@@ -65,6 +67,12 @@ func New(spec Spec, seed uint64) (*Flow, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x666c6f77))
 	for _, m := range f.layers {
 		m.init(rng.Float64)
+		if f.lin != nil {
+			// Exactly the identity above the base, so that the untrained
+			// flow is the linear-Gaussian model of the base.
+			clear(m.last.w)
+			clear(m.last.b)
+		}
 	}
 	return f, nil
 }
@@ -117,6 +125,9 @@ func build(spec Spec) (*Flow, error) {
 			f.mix[k] = newLUMix(width)
 		}
 	}
+	if spec.LinearBase {
+		f.lin = newLinearBase(d, spec.Context)
+	}
 	var c cursor
 	f.bind(&c)
 	f.theta, f.grad = make([]float64, c.n), make([]float64, c.n)
@@ -125,10 +136,14 @@ func build(spec Spec) (*Flow, error) {
 	return f, nil
 }
 
-// bind lays the parameters out in the model file's order: per layer, the
-// ActNorm and the channel mixing (if any) and then the MADE.
+// bind lays the parameters out in the model file's order: the linear base
+// (if any), then per layer the ActNorm and the channel mixing (if any) and
+// then the MADE.
 func (f *Flow) bind(c *cursor) {
 	d := f.spec.Dim()
+	if f.lin != nil {
+		f.lin.bind(c)
+	}
 	for k, m := range f.layers {
 		if f.an != nil {
 			f.an[k].bind(c, d)
@@ -155,7 +170,7 @@ func (f *Flow) Clone() *Flow {
 		panic("flowmodel: internal error: clone of a valid spec failed: " + err.Error())
 	}
 	copy(g.theta, f.theta)
-	g.anInit = f.anInit
+	g.anInit, g.linFit = f.anInit, f.linFit
 	return g
 }
 
@@ -169,6 +184,7 @@ type workspace struct {
 	alpha                  [][]float64 // clamped log-scales per layer (keep only)
 	e                      [][]float64 // exp(-alpha) per layer (keep only)
 	alphaRow, eRow, tmpRow []float64
+	base                   []float64   // linear base output u, the stack's input
 	an                     [][]float64 // ActNorm outputs per layer (one buffer unless keep)
 	mx                     [][]float64 // channel-mixing outputs, likewise
 	anScale                []float64
@@ -199,6 +215,9 @@ func (f *Flow) newWorkspace(rows int, keep bool) *workspace {
 			}
 		}
 		return bufs
+	}
+	if f.lin != nil {
+		ws.base = make([]float64, rows*d)
 	}
 	if f.an != nil {
 		ws.an = perLayer()
@@ -240,6 +259,10 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 	terms := ws.terms[:nd]
 	clear(terms)
 	in := x[:nd]
+	if f.lin != nil {
+		f.lin.forward(ws.base[:nd], in, c, terms, rows)
+		in = ws.base[:nd]
+	}
 	for k, m := range f.layers {
 		mc, out := &ws.mc[0], ws.h[k%2]
 		if ws.keep {
@@ -265,6 +288,24 @@ func (f *Flow) forward(x, c []float64, rows int, ws *workspace) []float64 {
 		terms[i] += -0.5*z*z - logSqrt2Pi
 	}
 	return in
+}
+
+// stackInput returns what the first layer reads for the windows x: the
+// linear base's output in ws, or x itself without a base.
+func (f *Flow) stackInput(ws *workspace, x []float64) []float64 {
+	if f.lin != nil {
+		return ws.base
+	}
+	return x
+}
+
+// numFrozen is the number of leading parameters that gradient training
+// leaves alone (the linear base).
+func (f *Flow) numFrozen() int {
+	if f.lin == nil {
+		return 0
+	}
+	return f.lin.size()
 }
 
 // checkBatch validates the widths of a batch and returns its row count.

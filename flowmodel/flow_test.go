@@ -24,6 +24,8 @@ func TestTimeOrder(t *testing.T) {
 		{Window: 5, Channels: 2, Hidden: 12, Layers: 2, ActNorm: true},
 		{Window: 4, Channels: 3, Context: 1, Hidden: 12, Layers: 3, ActNorm: true,
 			ChannelMixing: true, LayerType: LayerSpline, TailBound: 2},
+		{Window: 5, Channels: 2, Context: 2, Hidden: 12, Layers: 2, LinearBase: true,
+			ActNorm: true},
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const rows = 9
@@ -115,6 +117,11 @@ func TestInverse(t *testing.T) {
 		{Window: 3, Channels: 3, Context: 1, Hidden: 9, Layers: 3, ActNorm: true,
 			ChannelMixing: true},
 		{Kind: KindMAF, Window: 3, Channels: 2, Hidden: 8, Layers: 3, ChannelMixing: true},
+		{Window: 4, Channels: 2, Context: 2, Hidden: 10, Layers: 3, LinearBase: true,
+			ActNorm: true},
+		{Window: 5, Context: 1, Hidden: 8, Layers: 2, LinearBase: true, LayerType: LayerSpline,
+			TailBound: 2},
+		{Kind: KindRealNVP, Window: 4, Context: 1, Hidden: 8, Layers: 3, LinearBase: true},
 	}
 	rng := rand.New(rand.NewPCG(8, 9))
 	const rows = 20
@@ -152,6 +159,10 @@ func TestLogDetJacobian(t *testing.T) {
 		{Window: 2, Channels: 3, Hidden: 8, Layers: 2, Activation: ActTanh, ChannelMixing: true},
 		{Kind: KindRealNVP, Window: 5, Hidden: 8, Layers: 3, Activation: ActTanh,
 			WindowMixing: true},
+		{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 2, Activation: ActTanh,
+			LinearBase: true},
+		{Kind: KindMAF, Window: 5, Context: 1, Hidden: 8, Layers: 2, Activation: ActTanh,
+			LinearBase: true, ActNorm: true},
 	}
 	rng := rand.New(rand.NewPCG(10, 11))
 	for si, s := range specs {

@@ -48,6 +48,13 @@ func TestGradients(t *testing.T) {
 			Activation: ActTanh, LayerType: LayerSpline, Bins: 4, TailBound: 2.5}},
 		{"spline-time-ordered", Spec{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 2,
 			Activation: ActTanh, LayerType: LayerSpline, Bins: 4, TailBound: 2.5}},
+		{"linear-base", Spec{Window: 3, Channels: 2, Context: 2, Hidden: 8, Layers: 2,
+			Activation: ActTanh, LinearBase: true}},
+		{"linear-base-actnorm-spline", Spec{Window: 4, Context: 1, Hidden: 8, Layers: 2,
+			Activation: ActTanh, LinearBase: true, ActNorm: true, LayerType: LayerSpline,
+			Bins: 4, TailBound: 2.5}},
+		{"linear-base-maf-mixing", Spec{Kind: KindMAF, Window: 2, Channels: 2, Context: 1,
+			Hidden: 6, Layers: 2, Activation: ActTanh, ChannelMixing: true, LinearBase: true}},
 		{"spline-maf-residual", Spec{Kind: KindMAF, Window: 4, Hidden: 8, Layers: 2,
 			ResidualBlocks: 1, Activation: ActTanh, LayerType: LayerSpline, Bins: 5, TailBound: 3}},
 	}

@@ -16,10 +16,11 @@ func mustNew(t testing.TB, s Spec, seed uint64) *Flow {
 }
 
 // unmasked reports, for every entry of theta, whether it is a free parameter
-// (false for the structural zeros of the MADE masks).
+// trained by gradient (false for the structural zeros of the MADE masks and
+// for the frozen linear base, whose gradient must stay exactly zero).
 func unmasked(f *Flow) []bool {
-	// Walks the parameters in made.bind's order.
-	free := make([]bool, 0, len(f.theta))
+	// Walks the parameters in Flow.bind's order.
+	free := make([]bool, f.numFrozen(), len(f.theta))
 	for _, m := range f.layers {
 		if f.an != nil {
 			for range 2 * f.spec.Dim() {
@@ -46,12 +47,25 @@ func unmasked(f *Flow) []bool {
 }
 
 // randomize sets every free parameter uniformly in +-scale, so that tests do
-// not run at the near-identity initialisation where many paths are tiny.
+// not run at the near-identity initialisation where many paths are tiny, and
+// a linear base (if any) to random coefficients of the same size.
 func randomize(f *Flow, rng *rand.Rand, scale float64) {
 	free := unmasked(f)
 	for i := range f.theta {
 		if free[i] {
 			f.theta[i] = scale * (2*rng.Float64() - 1)
+		}
+	}
+	if lb := f.lin; lb != nil {
+		u := func() float64 { return scale * (2*rng.Float64() - 1) }
+		for i := range lb.d {
+			lb.m[i], lb.logd[i] = u(), u()
+			for j := range i {
+				lb.l[i*lb.d+j] = u()
+			}
+			for k := range lb.nctx {
+				lb.b[i*lb.nctx+k] = u()
+			}
 		}
 	}
 }

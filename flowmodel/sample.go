@@ -71,7 +71,7 @@ func (f *Flow) SampleSuffix(dst, prefix []float64, h int, c []float64,
 // fillSuffix completes steps p/C.. of r windows in x in place, one step at
 // a time: the base values of the step are drawn, then each layer is
 // inverted on that step, its channels in order and then its channel mixing
-// and ActNorm.
+// and ActNorm, and last the linear base.
 func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
 	ws, nl := f.sws, len(f.layers)
 	w, ch, d := f.spec.Window, f.spec.Channels, f.spec.Dim()
@@ -86,7 +86,7 @@ func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
 			}
 		}
 		for k := nl - 1; k >= 0; k-- {
-			in := x
+			in := f.stackInput(ws, x)
 			if k > 0 {
 				in = ws.h[k-1]
 			}
@@ -94,6 +94,11 @@ func (f *Flow) fillSuffix(x, c []float64, r, p int, rng *rand.Rand) {
 				f.invertAt(k, in, ws.h[k], c, r, t*ch+j, true)
 			}
 			f.invertPre(k, in, r, t, t+1)
+		}
+		if f.lin != nil {
+			for j := range ch {
+				f.lin.inverseAt(x, ws.base, c, r, t*ch+j)
+			}
 		}
 	}
 }
@@ -117,7 +122,7 @@ func (f *Flow) invertAll(x, c []float64, r int, rng *rand.Rand) {
 func (f *Flow) invertFromBase(x, c []float64, r int) {
 	ws, d, nl := f.sws, f.spec.Dim(), len(f.layers)
 	for k := nl - 1; k >= 0; k-- {
-		in := x
+		in := f.stackInput(ws, x)
 		if k > 0 {
 			in = ws.h[k-1]
 		}
@@ -129,6 +134,12 @@ func (f *Flow) invertFromBase(x, c []float64, r int) {
 			f.invertDegree(k, in, ws.h[k], c, r, g)
 		}
 		f.invertPre(k, in, r, 0, f.spec.Window)
+	}
+	if f.lin != nil {
+		clear(x[:r*d])
+		for i := range d {
+			f.lin.inverseAt(x, ws.base, c, r, i)
+		}
 	}
 }
 

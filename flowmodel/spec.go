@@ -118,6 +118,15 @@ type Spec struct {
 	// layer instead. It mixes later values into earlier ones, so it is for
 	// KindMAF and KindRealNVP stacks only.
 	WindowMixing bool `json:"window_mixing,omitempty"`
+	// LinearBase applies a linear autoregressive layer to the data before
+	// everything else: each value minus a linear prediction from the values
+	// before it (in the stack's time order) and the context, divided by a
+	// residual scale. It is fitted in closed form by ridge regression
+	// (FitLinearBase, or Train before its first step) and frozen, and New
+	// starts the layers above it at the identity, so an untrained flow is
+	// the linear-Gaussian autoregression and training adds only what the
+	// validation data supports.
+	LinearBase bool `json:"linear_base,omitempty"`
 }
 
 // Orders between the layers of a KindMAF stack, for Spec.Permutation.
@@ -242,7 +251,11 @@ func (s Spec) denseSize() int {
 		mid = 2 * s.ResidualBlocks
 	}
 	per := d*h + mid*h*h + h*s.paramsPerValue()*d + h*s.Context + d*d
-	return s.Layers * per
+	n := s.Layers * per
+	if s.LinearBase {
+		n += d*d + d*s.Context
+	}
+	return n
 }
 
 // minHidden is the number of distinct hidden degrees: 1..g-1, or 0..g-1

@@ -38,6 +38,10 @@ type TrainOptions struct {
 	// Seed drives the minibatch shuffling, so a seed (with the flow's own
 	// seed) gives one bit-identical result.
 	Seed uint64
+	// LinearRidge is the ridge penalty with which Train fits a linear base
+	// (Spec.LinearBase) that was never set, see FitLinearBase (default
+	// DefaultLinearRidge).
+	LinearRidge float64
 	// Progress, if not nil, is called after every epoch from Train's
 	// goroutine.
 	Progress func(Progress)
@@ -86,6 +90,9 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	if o.Patience == 0 {
 		o.Patience = 10
 	}
+	if o.LinearRidge == 0 {
+		o.LinearRidge = DefaultLinearRidge
+	}
 	return o
 }
 
@@ -96,8 +103,14 @@ func (o TrainOptions) withDefaults() TrainOptions {
 // best validation NLL are kept and training stops after Patience epochs
 // without improvement; without it the last weights are kept.
 //
-// A flow with ActNorm layers that were never set from data has them set
-// from the first 1024 training windows before the first step.
+// A flow with a linear base that was never set has it fitted to the
+// training windows first (FitLinearBase with opt.LinearRidge); the base is
+// then frozen: no step changes it. A flow with ActNorm layers that were never
+// set from data has them set from the first 1024 training windows before the
+// first step. The weights before the first step count as epoch 0 for the
+// validation choice, so over a new linear base (whose upper layers New starts
+// at the identity) the result is never worse on the validation data than the
+// linear model alone.
 //
 // Cancelling ctx stops training between steps; f then holds the best weights
 // so far and the error wraps ctx.Err(). Train returns an error wrapping
@@ -110,6 +123,11 @@ func Train(ctx context.Context, f *Flow, train, valid Data, opt TrainOptions) (R
 	f.checkBatch(valid.X, valid.Context)
 	if rows == 0 || opt.Epochs < 0 || opt.BatchSize < 1 {
 		return Report{}, fmt.Errorf("flowmodel: train: need training data, epochs >= 0, batch >= 1")
+	}
+	if f.lin != nil && !f.linFit {
+		if err := FitLinearBase(f, train, opt.LinearRidge); err != nil {
+			return Report{}, fmt.Errorf("flowmodel: train: %w", err)
+		}
 	}
 	if f.an != nil && !f.anInit {
 		f.initActNorm(train.X, train.Context)
@@ -267,15 +285,16 @@ const (
 )
 
 // adam applies one AdamW step to the gradient times scale. Masked weights
-// have zero gradient, so their moments stay zero and they stay zero.
+// have zero gradient, so their moments stay zero and they stay zero; the
+// frozen linear base is skipped, so that weight decay does not shrink it.
 func (t *trainer) adam(scale float64) {
 	t.step++
 	lr, wd := t.opt.LearningRate, t.opt.WeightDecay
 	c1 := 1 - math.Pow(adamBeta1, float64(t.step))
 	c2 := 1 - math.Pow(adamBeta2, float64(t.step))
 	theta := t.f.theta
-	for i, g := range t.f.grad {
-		g *= scale
+	for i := t.f.numFrozen(); i < len(theta); i++ {
+		g := t.f.grad[i] * scale
 		m := adamBeta1*t.m[i] + (1-adamBeta1)*g
 		v := adamBeta2*t.v[i] + (1-adamBeta2)*g*g
 		t.m[i], t.v[i] = m, v
