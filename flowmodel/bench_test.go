@@ -21,13 +21,19 @@ var benchSizes = []struct {
 
 func benchFlow(b *testing.B, s Spec, rows int) (*Flow, []float64) {
 	f := mustNew(b, s, 1)
-	// Non-trivial output layers, as after training.
+	// Non-trivial output layers and linear base, as after training.
 	rng := rand.New(rand.NewPCG(2, 3))
 	for _, m := range f.layers {
-		for i := range m.last.w {
-			if m.last.w[i] != 0 {
+		for i, ok := range m.last.mask {
+			if ok {
 				m.last.w[i] = 0.1 * rng.NormFloat64()
 			}
+		}
+	}
+	if f.lin != nil {
+		x := normals(rng, 512*f.spec.Dim())
+		if err := FitLinearBase(f, Data{X: x}, DefaultLinearRidge); err != nil {
+			b.Fatal(err)
 		}
 	}
 	return f, normals(rng, rows*f.spec.Dim())
@@ -75,6 +81,31 @@ func BenchmarkStepLogProb(b *testing.B) {
 				}
 				reportWindows(b, rows, start)
 			})
+		}
+	}
+}
+
+// BenchmarkLinearBase scores per-step terms with and without the linear
+// base (Spec.LinearBase) at both sizes, to show what the base costs.
+func BenchmarkLinearBase(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, lin := range []bool{false, true} {
+			for _, rows := range []int{1, 256} {
+				name := fmt.Sprintf("%s/linear-%v/batch-%d", sz.name, lin, rows)
+				b.Run(name, func(b *testing.B) {
+					s := sz.spec
+					s.LinearBase = lin
+					f, x := benchFlow(b, s, rows)
+					dst := make([]float64, rows*s.Window)
+					f.StepLogProb(dst, x, nil)
+					b.ReportAllocs()
+					start := cpuTime()
+					for b.Loop() {
+						f.StepLogProb(dst, x, nil)
+					}
+					reportWindows(b, rows, start)
+				})
+			}
 		}
 	}
 }
