@@ -106,7 +106,8 @@ type Spec struct {
 	// even layers, the others in odd layers. Empty means alternating parity.
 	CouplingMask string `json:"coupling_mask,omitempty"`
 	// ActNorm puts an ActNorm layer (Glow) before every flow layer, set from
-	// the first training windows by Train.
+	// the first training windows by Train (over a linear base they start at
+	// the identity instead, like the layers).
 	ActNorm bool `json:"actnorm,omitempty"`
 	// ChannelMixing puts an LU-parameterised C x C linear map of the
 	// channels of every step (Glow's 1x1 convolution) before every flow
