@@ -35,7 +35,7 @@ var _ Fitter = ARFitter{}
 type arModel struct {
 	coef  []float64 // W-1 window terms, then context terms, then intercept
 	sigma float64
-	calib []float64
+	cal   *scorer.Calibration
 	norm  timeseries.Normaliser
 	lagAt int // where lag values start in a context vector
 	x, c  []float64
@@ -65,7 +65,7 @@ func (t ARFitter) Fit(_ context.Context, samples []timeseries.Sample, f scorer.F
 	}
 	d := dataset{X: all.X, C: all.Context, Rows: all.Len(), Window: f.Window,
 		Context: f.ContextWidth()}
-	if d.Rows < minCalibration {
+	if d.Rows < 20 {
 		return nil, errors.New("evaluate: ar: too few windows")
 	}
 	last := make([]float64, d.Rows)
@@ -103,7 +103,7 @@ type dataset struct {
 
 func (t ARFitter) train(d dataset) (*arModel, error) {
 	p := d.Window - 1 + d.Context + 1
-	if d.Rows < 2*p || d.Rows < minCalibration {
+	if d.Rows < 2*p || d.Rows < 20 {
 		return nil, errors.New("evaluate: ar: too few rows for the model")
 	}
 	row := make([]float64, p)
@@ -129,7 +129,8 @@ func (t ARFitter) train(d dataset) (*arModel, error) {
 	}
 	coef := cholSolve(chol, p, xty)
 
-	m := &arModel{coef: coef, calib: make([]float64, d.Rows)}
+	m := &arModel{coef: coef}
+	calib := make([]float64, d.Rows)
 	loo := make([]float64, d.Rows)
 	tmp := make([]float64, p)
 	ss := 0.0
@@ -143,9 +144,10 @@ func (t ARFitter) train(d dataset) (*arModel, error) {
 	}
 	m.sigma = max(math.Sqrt(ss/float64(d.Rows)), t.MinSigma)
 	for i, e := range loo {
-		m.calib[i] = m.score(e)
+		calib[i] = m.score(e)
 	}
-	return m, nil
+	m.cal, err = scorer.NewCalibration(calib)
+	return m, err
 }
 
 // features writes the regressors of row i into dst and returns its target.
@@ -162,16 +164,22 @@ func (m *arModel) score(e float64) float64 {
 	return 0.5*z*z + math.Log(m.sigma)
 }
 
-// Score implements Model.
-func (m *arModel) Score(window, ctx []float64) (float64, error) {
+// Score implements Model. The baseline has no level test.
+func (m *arModel) Score(window, ctx []float64) (Verdict, error) {
 	m.x = append(m.x[:0], window...)
 	m.c = append(m.c[:0], ctx...)
 	m.norm.Apply(m.x)
 	if len(m.c) > m.lagAt {
 		m.norm.Apply(m.c[m.lagAt:])
 	}
-	return m.scoreNormalised(m.x, m.c), nil
+	s := m.scoreNormalised(m.x, m.c)
+	u := m.cal.Surprise(s)
+	m.cal.Add(s)
+	return Verdict{Surprise: u, PointP: math.Exp(-u)}, nil
 }
+
+// Learn implements Model.
+func (m *arModel) Learn(limit int) { m.cal.Learn(limit) }
 
 func (m *arModel) scoreNormalised(window, ctx []float64) float64 {
 	w := len(window)
@@ -184,9 +192,6 @@ func (m *arModel) scoreNormalised(window, ctx []float64) float64 {
 	}
 	return m.score(window[w-1] - pred)
 }
-
-// Calibration implements Model.
-func (m *arModel) Calibration() []float64 { return m.calib }
 
 func dot(a, b []float64) float64 {
 	s := 0.0

@@ -55,12 +55,13 @@ func (f FlowFitter) Fit(ctx context.Context, samples []timeseries.Sample,
 	return &flowModel{m: m}, nil
 }
 
-func (m *flowModel) Score(window, ctx []float64) (float64, error) {
+func (m *flowModel) Score(window, ctx []float64) (Verdict, error) {
 	err := m.m.Score(&m.sc, window, ctx)
-	return m.sc.Score[0], err
+	m.m.Calibration().Add(m.sc.Score[0])
+	return Verdict{Surprise: m.sc.Surprise[0], PointP: m.sc.PointP[0]}, err
 }
 
-func (m *flowModel) Calibration() []float64 { return m.m.Meta().Calibration }
+func (m *flowModel) Learn(limit int) { m.m.Calibration().Learn(limit) }
 
 func (f FlowFitter) withDefaults() FlowFitter {
 	if f.Spec.Hidden == 0 {

@@ -22,12 +22,21 @@ type Fitter interface {
 // Model scores windows of one series. A Model is used by one goroutine at
 // a time.
 type Model interface {
-	// Score returns the point score of the newest step of a raw window
-	// given its raw context vector, as timeseries.Series.WindowAt and
-	// ContextAt write them: -log p(x_t | x_<t, context) in normalised
-	// units, up to a constant that is the same for every window.
-	Score(window, context []float64) (float64, error)
-	// Calibration returns the scores of held-out windows the model did not
-	// fit, from which p-values are computed. The caller must not modify it.
-	Calibration() []float64
+	// Score judges the newest step of a raw window given its raw context
+	// vector, as timeseries.Series.WindowAt and ContextAt write them, and
+	// then learns its score into the live calibration (see Learn).
+	Score(window, context []float64) (Verdict, error)
+	// Learn sets how many live scores the calibration keeps; 0, the
+	// default, learns none.
+	Learn(limit int)
+}
+
+// Verdict is a Model's judgement of one point.
+type Verdict struct {
+	// Surprise is -ln p of the point's p-value, the level test included
+	// (scorer.Scores.Surprise).
+	Surprise float64
+	// PointP is the model's own p-value of the point (scorer.Scores.PointP),
+	// which the drift monitor watches.
+	PointP float64
 }

@@ -8,14 +8,17 @@ import (
 	"slices"
 	"time"
 
+	"github.com/flowguard/flowguard/alerts"
 	"github.com/flowguard/flowguard/drift"
+	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
 // Settings are the detector settings an evaluation runs with, the same
 // for every series. Start from DefaultSettings: of the zero values only
-// Window, MaxFill and Fitter take the defaults.
+// Window, MaxFill, Fitter and the alerts rules take the defaults.
 type Settings struct {
 	// Window is W, the steps in a model window (default 12).
 	Window int
@@ -35,9 +38,8 @@ type Settings struct {
 	// RetrainRows is how many recent rows a retrain learns on (default
 	// 3000); 0 means the probation length.
 	RetrainRows int
-	// Drift configures the drift monitor, which tests the model's point
-	// p-values (before the level test joins them); a drift retrains the
-	// model.
+	// Drift configures the drift monitor, which tests the model's own
+	// point p-values (scorer.Scores.PointP); a drift retrains the model.
 	Drift drift.Config
 	// RetrainGap is the fewest rows between two retrains; 0 means the
 	// probation length. A drift verdict sooner is ignored, as the service
@@ -48,32 +50,43 @@ type Settings struct {
 	Refresh bool
 	// NoRetrain turns retraining on drift off.
 	NoRetrain bool
-	// LiveCalibration adds every scored point to the calibration set, up
-	// to this many live points (0: off, negative: no limit, the default).
+	// LiveCalibration is how many live scores the model's calibration
+	// learns (scorer.Calibration.Learn); 0 learns none.
 	LiveCalibration int
-	// Level adds a level test: how far the value is from the median of
-	// the training values, against their own spread, so a slow move to
-	// a level never seen is found even when every step looks plausible.
-	Level bool
-	// Policy configures the alarm policy.
-	Policy PolicyConfig
+	// Policy flags points: alpha and the run test (scorer.Policy).
+	Policy scorer.PolicyConfig
+	// GapSteps sets the incidents' alerts.gap to this many grid steps
+	// (default 100): flags closer than that are one incident, one alarm.
+	GapSteps int
+	// Alerts holds the other incident rules (alerts.Incidents); zero
+	// means config.DefaultAlerts.
+	Alerts config.Alerts
+	// Damp multiplies the anomaly score of every point of an incident but
+	// the one that opened it (default 0.1), so a long improbable run is
+	// one early alarm rather than a plateau.
+	Damp float64
+	// Scale is the surprise -ln p that maps to anomaly score 0.5
+	// (default 20).
+	Scale float64
 	// Fitter fits the models; nil means FlowFitter{}, the service's model.
 	Fitter Fitter `json:"-"`
 }
 
-// DefaultSettings returns the product defaults. They were chosen on NAB's
-// development subset (see BENCHMARKS.md) and are the same for every series.
+// DefaultSettings returns the evaluation profile. It was chosen on NAB's
+// development subset (see BENCHMARKS.md) and is the same for every series.
 func DefaultSettings() Settings {
 	return Settings{
 		Window:          12,
 		MaxFill:         3,
 		Lags:            []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
 		RetrainRows:     3000,
-		Level:           true,
-		LiveCalibration: -1,
+		LiveCalibration: 10000,
 		Refresh:         true,
 		Drift:           drift.Config{Window: 400, Every: 40},
-		Policy:          PolicyConfig{Alpha: 1e-6, Quiet: 100, Run: 4},
+		Policy:          scorer.PolicyConfig{Alpha: 1e-6, Run: 4},
+		GapSteps:        100,
+		Damp:            0.1,
+		Scale:           20,
 	}
 }
 
@@ -88,6 +101,15 @@ func (s Settings) withDefaults() Settings {
 	s.MaxFill = max(s.MaxFill, 0)
 	if s.Fitter == nil {
 		s.Fitter = FlowFitter{}
+	}
+	if s.Alerts.Gap == 0 && s.Alerts.RunPValue == 0 {
+		s.Alerts = config.DefaultAlerts()
+	}
+	if !(s.Damp > 0 && s.Damp <= 1) {
+		s.Damp = d.Damp
+	}
+	if !(s.Scale > 0) {
+		s.Scale = d.Scale
 	}
 	return s
 }
@@ -137,14 +159,12 @@ type replayer struct {
 
 	series *timeseries.Series
 	model  Model
-	calib  *Calibration
-	level  *Calibration // of the values' distance from their median
-	norm   timeseries.Normaliser
-	lo, hi float64
+	lo, hi float64 // the training values' range, for drift
 
-	monitor *drift.Monitor
-	policy  *Policy
-	win     []float64
+	monitor   *drift.Monitor
+	policy    *scorer.Policy
+	incidents *alerts.Incidents
+	win       []float64
 	ctxv    []float64
 	pending int  // first row whose step has not been emitted
 	drifted bool // a drift verdict waits for the current push to finish
@@ -164,9 +184,14 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 		return nil, st, errors.New("evaluate: series too short")
 	}
 	r := &replayer{set: set, monitor: drift.NewMonitor(set.Drift),
-		policy: NewPolicy(set.Policy), flagged: make(map[int64]bool)}
+		policy: scorer.NewPolicy(set.Policy), flagged: make(map[int64]bool)}
 	r.feat = scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
 		Step: medianStep(rows[:st.Probation]), Calendar: set.Calendar}
+	ac := set.Alerts
+	if set.GapSteps > 0 {
+		ac.Gap = time.Duration(set.GapSteps) * r.feat.Step
+	}
+	r.incidents = alerts.NewIncidents(ac)
 	r.samples = make([]timeseries.Sample, len(rows))
 	r.rowStep = make([]int64, len(rows))
 	vals := make([]float64, len(rows))
@@ -245,7 +270,7 @@ func (r *replayer) emitted(n, now int, out []Point, st *ReplayStats) {
 			continue
 		}
 		r.series.ContextAt(r.ctxv, ago)
-		p := r.score(idx, st)
+		p := r.score(idx, step.Time, st)
 		for r.pending < now && r.rowStep[r.pending] <= idx {
 			if r.rowStep[r.pending] == idx {
 				out[r.pending] = p
@@ -285,10 +310,7 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 	if err != nil {
 		return err
 	}
-	cal, err := NewCalibration(m.Calibration())
-	if err != nil {
-		return err
-	}
+	m.Learn(r.set.LiveCalibration)
 	cfg, err := feat.SeriesConfig()
 	if err != nil {
 		return err
@@ -300,12 +322,7 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 	for i := range upTo + 1 {
 		s.Push(&r.samples[i])
 	}
-	r.series, r.model, r.calib = s, m, cal
-	if r.set.Level {
-		if err := r.fitLevel(from, to); err != nil {
-			return err
-		}
-	}
+	r.series, r.model = s, m
 	r.win = make([]float64, feat.Window)
 	r.ctxv = make([]float64, feat.ContextWidth())
 	r.lo, r.hi = math.Inf(1), math.Inf(-1)
@@ -318,35 +335,48 @@ func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
 }
 
 // score scores the step at grid index idx with the current model and
-// applies the policy and the drift monitor.
-func (r *replayer) score(idx int64, st *ReplayStats) Point {
-	s, err := r.model.Score(r.win, r.ctxv)
-	if err != nil || math.IsNaN(s) {
+// applies the policy, the incident rules and the drift monitor.
+func (r *replayer) score(idx int64, t time.Time, st *ReplayStats) Point {
+	v, err := r.model.Score(r.win, r.ctxv)
+	if err != nil || math.IsNaN(v.Surprise) {
 		// A broken score is treated as the most improbable point, so it
 		// is seen rather than hidden.
-		s = math.Inf(1)
+		v = Verdict{Surprise: math.Inf(1), PointP: 0}
 	}
-	u := r.calib.Surprise(s)
-	pointP := math.Exp(-u) // the model's own p-value, what drift tests
-	if r.level != nil {
-		z := (r.win[len(r.win)-1] - r.norm.Loc[0]) / r.norm.Scale[0]
-		u = max(u, r.level.Surprise(0.5*z*z)) - math.Ln2
-	}
-	if r.set.LiveCalibration != 0 {
-		r.calib.Add(s, max(r.set.LiveCalibration, 0))
-	}
-	d := r.policy.Next(u)
-	p := Point{Score: d.Score, PValue: min(math.Exp(-u), 1), Alarm: d.Alarm}
-	if d.Alarm {
-		st.Alarms++
-	}
+	d := r.policy.Next(v.Surprise)
+	value := r.win[len(r.win)-1]
+	open := r.incidents.Open(replayKey, t)
+	alarm := false
 	if d.Flagged {
 		r.flagged[idx] = true
+		alarm = r.incidents.Add(store.Anomaly{SeriesKey: replayKey, Group: replayKey, TS: t,
+			Value: []float64{value}, Score: v.Surprise, PValue: math.Exp(-d.Surprise)}, t)
 	}
-	v := r.win[len(r.win)-1]
-	_, drifted := r.monitor.Observe(pointP, v < r.lo || v > r.hi)
+	p := Point{Score: anomalyScore(d.Surprise, r.set.Scale),
+		PValue: min(math.Exp(-d.Surprise), 1), Alarm: alarm}
+	if !alarm && (open || d.Flagged) {
+		p.Score *= r.set.Damp
+	}
+	if alarm {
+		st.Alarms++
+	}
+	_, drifted := r.monitor.Observe(v.PointP, value < r.lo || value > r.hi)
 	r.drifted = r.drifted || (drifted && !r.set.NoRetrain)
 	return p
+}
+
+// replayKey is the series key of a replayed series.
+const replayKey = "eval"
+
+// anomalyScore maps surprise s to [0, 1]: s / (s + scale).
+func anomalyScore(s, scale float64) float64 {
+	switch {
+	case s <= 0:
+		return 0
+	case math.IsInf(s, 1):
+		return 1
+	}
+	return s / (s + scale)
 }
 
 // retrain refits on the recent rows whose steps are final, the ones before
@@ -378,25 +408,6 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// fitLevel calibrates the level test on the values of rows [from, to].
-func (r *replayer) fitLevel(from, to int) error {
-	v := make([]float64, 0, to-from+1)
-	for i := from; i <= to; i++ {
-		v = append(v, r.samples[i].Values[0])
-	}
-	norm, err := timeseries.FitNormaliser(v, 1, timeseries.NormConfig{})
-	if err != nil {
-		return err
-	}
-	norm.Apply(v)
-	for i, z := range v {
-		v[i] = 0.5 * z * z
-	}
-	r.norm = norm
-	r.level, err = NewCalibration(v)
-	return err
 }
 
 // gap is the fewest rows between two fits.

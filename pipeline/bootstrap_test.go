@@ -91,18 +91,15 @@ func TestBootstrapAndHotSwap(t *testing.T) {
 
 	// Part one's points were never scored; part two's by v1 (from the
 	// point its first message completes), part three's by v2.
-	want := map[string]store.Anomaly{}
-	for id, a := range data.expected(v1, cfg.Alpha) {
-		if i := a.TS.Sub(data.t0) / time.Minute; i >= time.Duration(cut1-1) &&
-			i < time.Duration(cut2-1) {
-			want[id] = a
+	want := data.expectedBy(func(i int) *arModel {
+		switch {
+		case i < cut1-1:
+			return nil
+		case i < cut2-1:
+			return v1
 		}
-	}
-	for id, a := range data.expected(v2, cfg.Alpha) {
-		if a.TS.Sub(data.t0)/time.Minute >= time.Duration(cut2-1) {
-			want[id] = a
-		}
-	}
+		return v2
+	}, cfg.Alpha)
 	if len(want) == 0 {
 		t.Fatal("no anomalies expected; the data should have spikes after part one")
 	}

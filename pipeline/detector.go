@@ -11,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
@@ -29,6 +30,14 @@ type DetectorConfig struct {
 	Rules []GroupRule
 	// Alpha is the flagging level of groups without their own.
 	Alpha float64
+	// Run is the number of recent points of a series whose surprises are
+	// pooled into a run p-value (scorer.Policy); 0 means 4, negative
+	// turns the run test off.
+	Run int
+	// LiveCalibration is how many live scores each group's model learns
+	// into its calibration (scorer.Calibration.Learn), so that a pattern
+	// the group shows again and again stops looking rare. 0 learns none.
+	LiveCalibration int
 	// BatchSize and BatchWait bound a micro-batch. Defaults 2000 and 50ms.
 	BatchSize int
 	BatchWait time.Duration
@@ -78,6 +87,9 @@ func (c *DetectorConfig) setDefaults() {
 		c.LagInterval = 15 * time.Second
 	}
 	c.Drift.setDefaults()
+	if c.Run == 0 {
+		c.Run = 4
+	}
 	if c.RecentSteps == 0 {
 		c.RecentSteps = DefaultRecentSteps
 	}
@@ -115,6 +127,7 @@ type Detector struct {
 
 	// Owned by the finish side.
 	groups    map[string]*groupState
+	policies  map[string]*scorer.Policy // per series key
 	anoms     []store.Anomaly
 	committed map[int]int64 // last committed position per partition
 
@@ -160,6 +173,7 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		cfg: cfg, m: m, log: log.With("stage", "detector"), results: results,
 		models: models, jobs: jobs, router: newRouter(cfg.Rules, cfg.Alpha),
 		parts: map[int]*partState{}, groups: map[string]*groupState{},
+		policies: map[string]*scorer.Policy{},
 		committed: map[int]int64{}, logged: map[string]bool{},
 		reload: make(chan string, 256), versions: map[string]int{},
 		recent: newRecent(cfg.RecentSteps),
@@ -310,6 +324,9 @@ func (d *Detector) finish(ctx context.Context, r *kafka.Reader, w *work) error {
 		return err
 	}
 	d.recent.apply(w.recent, w.recentVals, w.gone)
+	for _, key := range w.gone {
+		delete(d.policies, key)
+	}
 	d.readiness()
 	d.commit(ctx, r, w.positions)
 	if w.msgs > 0 {

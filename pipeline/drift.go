@@ -202,13 +202,14 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 	}
 	w := g.drift
 	dm, _ := g.model.(DriftModel)
+	ps := g.scores.driftPValues(len(gb.pending))
 	for i := range gb.pending {
 		p := &gb.pending[i]
 		dev := 0.0
 		if dm != nil {
 			dev = dm.Deviation(p.value)
 		}
-		v, ok := w.observe(p.key, p.ts, g.scores.PValue[i], dev)
+		v, ok := w.observe(p.key, p.ts, ps[i], dev)
 		if ok {
 			d.log.Warn("drift detected", "group", g.name, "version", g.model.Version(),
 				"reason", v.Reason, "statistic", v.Statistic, "threshold", v.Threshold,
@@ -258,4 +259,14 @@ func (d *Detector) fileDrift(ctx context.Context, g *groupState, w *driftWatch) 
 		d.log.Info("drift recorded; joined a job filed meanwhile", "group", g.name,
 			"event", f.Event.ID, "job", f.Job.ID, "job_reason", f.Job.Reason)
 	}
+}
+
+// driftPValues returns the p-values of n windows the drift watch tests:
+// the model's own, since other tests combined in (the level test) make
+// PValue conservative rather than uniform.
+func (s *Scores) driftPValues(n int) []float64 {
+	if len(s.PointPValue) >= n {
+		return s.PointPValue
+	}
+	return s.PValue
 }

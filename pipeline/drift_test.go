@@ -99,9 +99,10 @@ func scoreStream(t testing.TB, m Model, w *driftWatch, series [][]timeseries.Sam
 			t.Fatal(err)
 		}
 		dm := m.(DriftModel)
+		ps := sc.driftPValues(b.N)
 		for i := range b.N {
 			x := b.Windows[(i+1)*b.W*b.C-b.C : (i+1)*b.W*b.C]
-			if v, ok := w.observe(keys[i], b.Times[i], sc.PValue[i], dm.Deviation(x)); ok {
+			if v, ok := w.observe(keys[i], b.Times[i], ps[i], dm.Deviation(x)); ok {
 				verdicts = append(verdicts, v)
 				w.alarm = nil // as once filed
 			}

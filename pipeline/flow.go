@@ -69,8 +69,17 @@ func (f *flowModel) Score(_ context.Context, b *Batch, out *Scores) error {
 	n := b.N * b.W * b.C
 	err := f.m.Score(&f.s, b.Windows[:n], b.Context[:b.N*b.CtxWidth])
 	out.Score, out.PValue, out.Explain = f.s.Score, f.s.P, f.s.Steps
+	out.Surprise, out.PointPValue = f.s.Surprise, f.s.PointP
+	// Learning after scoring: a window is judged against what came
+	// before it, never against itself.
+	f.m.Calibration().Add(f.s.Score...)
 	return err
 }
+
+var _ Learner = (*flowModel)(nil)
+
+// Learn implements Learner.
+func (f *flowModel) Learn(limit int) { f.m.Calibration().Learn(limit) }
 
 var _ DriftModel = (*flowModel)(nil)
 

@@ -60,7 +60,7 @@ func TestParseGroupsErrors(t *testing.T) {
 // TestRebuildPosition checks the commit position against a hand count:
 // with W = 3 and no lateness a series needs its last W + 2 steps.
 func TestRebuildPosition(t *testing.T) {
-	ps, err := newPartState(timeseries.Config{Step: time.Minute, Window: 3})
+	ps, err := newPartState(timeseries.Config{Step: time.Minute, Window: 3}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

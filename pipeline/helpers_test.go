@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowguard/flowguard/internal/embedkafka"
 	"github.com/flowguard/flowguard/internal/pgtest"
+	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
@@ -171,21 +172,37 @@ func (d *dataset) messages(from, to int) []kafka.Message {
 
 // expected scores every series offline, window by window, and returns the
 // anomalies the detector must store: every point from the W-th to the
-// one before last (the grid emits a step when the next one starts) whose
-// p-value is below alpha.
+// one before last (the grid emits a step when the next one starts) that
+// the default flagging policy (alpha and a run of 4) flags.
 func (d *dataset) expected(m *arModel, alpha float64) map[string]store.Anomaly {
+	return d.expectedBy(func(int) *arModel { return m }, alpha)
+}
+
+// expectedBy is expected with the model of point i given by pick; a nil
+// model leaves the point unscored, as before a group has one.
+func (d *dataset) expectedBy(pick func(i int) *arModel, alpha float64) map[string]store.Anomaly {
 	out := map[string]store.Anomaly{}
-	w := m.w
-	e := make([]float64, w)
 	for s, x := range d.vals {
-		for i := w - 1; i < len(x)-1; i++ {
-			m.explain(e, x[i-w+1:i+1])
-			if m.pValue(e[w-1]) >= alpha {
+		pol := scorer.NewPolicy(scorer.PolicyConfig{Alpha: alpha})
+		for i := range len(x) - 1 {
+			m := pick(i)
+			if m == nil || i < m.w-1 {
 				continue
+			}
+			w := m.w
+			e := make([]float64, w)
+			m.explain(e, x[i-w+1:i+1])
+			pv := m.pValue(e[w-1])
+			dec := pol.Next(-math.Log(pv))
+			if !dec.Flagged {
+				continue
+			}
+			if dec.Surprise != -math.Log(pv) {
+				pv = math.Exp(-dec.Surprise)
 			}
 			ts := d.t0.Add(time.Duration(i) * time.Minute)
 			a := store.Anomaly{SeriesKey: d.keys[s], TS: ts, Value: []float64{x[i]},
-				Score: e[w-1], PValue: m.pValue(e[w-1]), ModelVersion: m.version,
+				Score: e[w-1], PValue: pv, ModelVersion: m.version,
 				Explanation: slices.Clone(e)}
 			out[anomalyID(a)] = a
 		}

@@ -62,9 +62,18 @@ type Scores struct {
 	// Score[i] is the point score of window i, -log p(x_t | history) of
 	// its newest step in nats.
 	Score []float64
-	// PValue[i] is the share of the model's calibration scores at least as
-	// large as Score[i].
+	// PValue[i] is the p-value of window i that flagging uses: the
+	// model's calibration of Score[i], with whatever else the model tests
+	// (scorer's level test) combined in.
 	PValue []float64
+	// Surprise[i] is -ln PValue[i], which keeps points far in the tail
+	// apart where the p-value underflows. A model may leave it empty; the
+	// detector then takes -ln PValue.
+	Surprise []float64
+	// PointPValue[i] is the p-value of Score[i] alone, what the drift
+	// watch tests for uniformity. A model may leave it empty; the detector
+	// then takes PValue.
+	PointPValue []float64
 	// Explain[i*W+j] is the score term of step j of window i, oldest
 	// first; the last term of a window equals its Score.
 	Explain []float64
@@ -86,4 +95,13 @@ type ModelSource interface {
 type JobFiler interface {
 	FileBootstrap(ctx context.Context, group string, from, to time.Time,
 		series []string) error
+}
+
+// Learner is a Model whose calibration can learn from the scores it
+// computes; the detector sets the limit when it loads the model.
+type Learner interface {
+	Model
+	// Learn sets how many live scores the calibration keeps; 0 learns
+	// none.
+	Learn(limit int)
 }

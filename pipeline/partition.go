@@ -24,6 +24,9 @@ type partState struct {
 	newest time.Time // newest sample time of the partition
 	// seen is the wall time of the partition's last message.
 	seen time.Time
+	// extra is how many steps before a window's first the replay must
+	// also rebuild: the flagging policy's run reaches that far back.
+	extra int64
 }
 
 // need records, per grid step still inside a window or open, the offset of
@@ -34,12 +37,13 @@ type need struct {
 	seq int64   // step counter of "as it comes" grids
 }
 
-func newPartState(cfg timeseries.Config) (*partState, error) {
+func newPartState(cfg timeseries.Config, extra int) (*partState, error) {
 	g, err := timeseries.NewPartition(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &partState{grid: g, next: -1, needs: map[string]*need{}}, nil
+	return &partState{grid: g, next: -1, needs: map[string]*need{},
+		extra: int64(max(extra, 0))}, nil
 }
 
 // keep is the number of trailing grid steps whose samples a window may
@@ -79,7 +83,7 @@ func (p *partState) track(key string, t time.Time, offset int64) {
 	n.idx = append(n.idx, idx)
 	n.off = append(n.off, offset)
 	cut := 0
-	for cut < len(n.idx)-1 && n.idx[cut] <= idx-keep(&cfg) {
+	for cut < len(n.idx)-1 && n.idx[cut] <= idx-keep(&cfg)-p.extra {
 		cut++
 	}
 	if cut > 0 {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -100,7 +101,7 @@ func (d *Detector) part(p int) *partState {
 	ps := d.parts[p]
 	if ps == nil {
 		var err error
-		ps, err = newPartState(d.cfg.Grid)
+		ps, err = newPartState(d.cfg.Grid, d.cfg.Run-1)
 		if err != nil {
 			panic("pipeline: grid config validated in NewDetector: " + err.Error())
 		}
@@ -257,15 +258,29 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 	}
 	d.m.scored.WithLabelValues(g.name).Add(float64(b.N))
 	version := g.model.Version()
+	sc := &g.scores
 	for i := range gb.pending {
 		p := &gb.pending[i]
-		score, pv := g.scores.Score[i], g.scores.PValue[i]
+		score, pv := sc.Score[i], sc.PValue[i]
+		u := -math.Log(pv)
+		if len(sc.Surprise) >= b.N {
+			u = sc.Surprise[i]
+		}
+		pol := d.policies[p.key]
+		if pol == nil {
+			pol = scorer.NewPolicy(scorer.PolicyConfig{Alpha: p.alpha, Run: d.cfg.Run})
+			d.policies[p.key] = pol
+		}
+		dec := pol.Next(u) // a NaN p-value is no evidence
+		if dec.Surprise != u {
+			pv = math.Exp(-dec.Surprise) // the run's p-value decided
+		}
 		d.m.score.Observe(score)
 		d.m.pValue.Observe(pv)
 		if p.ts.Equal(p.upd.LastTS) {
 			p.upd.LastScore, p.upd.LastPValue = &score, &pv
 		}
-		if !(pv < p.alpha) { // a NaN p-value is no evidence
+		if !dec.Flagged {
 			continue
 		}
 		d.m.anomalies.WithLabelValues(g.name).Inc()
@@ -304,6 +319,12 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 	}
 	g.model = m
 	g.keys = nil
+	if l, ok := m.(Learner); ok {
+		// TODO(flowguard): the live calibration lives in this process
+		// only: a restart, or another detector of the group, starts
+		// learning afresh.
+		l.Learn(d.cfg.LiveCalibration)
+	}
 	// The forecast side gets a copy of its own: scoring writes the
 	// model's buffers.
 	var fm *scorer.Model

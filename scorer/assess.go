@@ -48,7 +48,7 @@ func (m *Model) Assess(w Windows) (Assessment, error) {
 	n := float64(a.Windows)
 	a.MeanScore /= n
 	a.FlagRate = float64(flagged) / n
-	ps := slices.Clone(sc.P)
+	ps := slices.Clone(sc.PointP)
 	slices.Sort(ps)
 	for i, p := range ps {
 		a.KS = max(a.KS, math.Abs(float64(i+1)/n-p), math.Abs(p-float64(i)/n))

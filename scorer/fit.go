@@ -222,6 +222,9 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 	if err != nil {
 		return nil, Windows{}, err
 	}
+	if err := m.fitLevel(series); err != nil {
+		return nil, Windows{}, err
+	}
 	return m, hold, nil
 }
 
@@ -267,7 +270,9 @@ func fitFlow(ctx context.Context, meta Meta, opt Options, train, valid,
 			flowmodel.ErrNonFinite)
 	}
 	m.meta.Calibration = cal
-	m.tail = fitTail(cal)
+	if m.cal, err = NewCalibration(cal); err != nil {
+		return nil, fmt.Errorf("scorer: calibrate: %w", err)
+	}
 	m.meta.Report = Report{TrainNLL: rep.FinalTrainNLL, ValidNLL: rep.BestValidNLL,
 		CalibScore: mean(cal), Epochs: rep.Epochs, BestEpoch: rep.BestEpoch,
 		Stopped: rep.Stopped, Seconds: time.Since(start).Seconds()}

@@ -27,6 +27,11 @@ type Meta struct {
 	// Calibration holds the point scores of the calibration windows, sorted
 	// ascending. It is never empty.
 	Calibration []float64 `json:"calibration"`
+	// Level is the level test's reference: for steps of the training
+	// data, 0.5 z^2 of the channel furthest from the normaliser's centre,
+	// as at most maxLevel order statistics, ascending. Empty means no
+	// level test, as in files written before it.
+	Level []float64 `json:"level,omitempty"`
 	// Data describes what the model was trained on.
 	Data DataInfo `json:"data"`
 	// Report holds the training numbers.

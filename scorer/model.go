@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/flowguard/flowguard/flowmodel"
 )
@@ -15,9 +14,10 @@ import (
 // one Model is used by one goroutine at a time; Clone gives another
 // goroutine its own.
 type Model struct {
-	flow *flowmodel.Flow
-	meta Meta
-	tail Tail
+	flow  *flowmodel.Flow
+	meta  Meta
+	cal   *Calibration
+	level *Calibration // nil without Meta.Level
 
 	xn, cn []float64 // normalised copies of the batch
 	steps  []float64 // log-densities from StepLogProb
@@ -39,7 +39,17 @@ func New(flow *flowmodel.Flow, meta Meta) (*Model, error) {
 			"%d x %d with context %d", spec.Window, spec.Channels, spec.Context,
 			f.Window, f.Channels, f.ContextWidth())
 	}
-	return &Model{flow: flow, meta: meta, tail: fitTail(meta.Calibration)}, nil
+	m := &Model{flow: flow, meta: meta}
+	var err error
+	if m.cal, err = NewCalibration(meta.Calibration); err != nil {
+		return nil, err
+	}
+	if len(meta.Level) > 0 {
+		if m.level, err = NewCalibration(meta.Level); err != nil {
+			return nil, fmt.Errorf("scorer: level %w", err)
+		}
+	}
+	return m, nil
 }
 
 // Meta returns the model's metadata. The Calibration slice is shared with
@@ -50,10 +60,18 @@ func (m *Model) Meta() Meta { return m.meta }
 // the model's buffers: do not use it while the model is scoring.
 func (m *Model) Flow() *flowmodel.Flow { return m.flow }
 
-// Clone returns a copy of m with its own flow and buffers, for use by
-// another goroutine. Metadata is shared read-only.
+// Calibration returns the calibration behind the model's p-values, to
+// make it learn from live scores (Calibration.Learn and Add).
+func (m *Model) Calibration() *Calibration { return m.cal }
+
+// Clone returns a copy of m with its own flow, calibration and buffers,
+// for use by another goroutine. Metadata is shared read-only.
 func (m *Model) Clone() *Model {
-	return &Model{flow: m.flow.Clone(), meta: m.meta, tail: m.tail}
+	c := &Model{flow: m.flow.Clone(), meta: m.meta, cal: m.cal.Clone()}
+	if m.level != nil {
+		c.level = m.level.Clone()
+	}
+	return c
 }
 
 // Encode returns the model file: the flow in flowmodel's format with the
@@ -94,8 +112,16 @@ type Scores struct {
 	// Score holds n point scores -log p(x_t | x_<t, c), in nats, in
 	// normalised units.
 	Score []float64
-	// P holds n conformal p-values in [1/(n_cal+1), 1].
+	// P holds n p-values of the point: the smaller of the flow's (PointP)
+	// and the level test's, doubled (Bonferroni). Without a level test it
+	// is PointP.
 	P []float64
+	// PointP holds the n p-values of the flow's point scores alone, which
+	// is what a drift test of the model should watch.
+	PointP []float64
+	// Surprise holds -ln P, which keeps points far in the tail apart
+	// where P underflows.
+	Surprise []float64
 	// Steps holds n*W per-step scores -log p(x_s | x_<s, c), oldest step
 	// first: the explanation of a window's score. The last of each row is
 	// the row's Score.
@@ -157,6 +183,7 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 		return fmt.Errorf("scorer: %w", err)
 	}
 	s.Score, s.P, s.Steps = grow(s.Score, n), grow(s.P, n), grow(s.Steps, n*w)
+	s.PointP, s.Surprise = grow(s.PointP, n), grow(s.Surprise, n)
 	bad := -1
 	for i, lp := range m.steps {
 		s.Steps[i] = -lp
@@ -164,10 +191,22 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 			bad = i / w
 		}
 	}
+	d := w * m.meta.Features.Channels
 	for r := range n {
 		sc := s.Steps[r*w+w-1]
 		s.Score[r] = sc
-		s.P[r] = m.PValue(sc)
+		if math.IsNaN(sc) {
+			s.P[r], s.PointP[r], s.Surprise[r] = 1, 1, 0
+			continue
+		}
+		u := m.cal.Surprise(sc)
+		s.PointP[r] = max(math.Exp(-u), math.SmallestNonzeroFloat64)
+		if m.level != nil {
+			u = max(u, m.level.Surprise(levelScore(x[(r+1)*d-m.meta.Features.Channels:(r+1)*d])))
+			u = max(u-math.Ln2, 0)
+		}
+		s.Surprise[r] = u
+		s.P[r] = max(math.Exp(-u), math.SmallestNonzeroFloat64)
 	}
 	if bad >= 0 {
 		return fmt.Errorf("scorer: %w: window %d", flowmodel.ErrNonFinite, bad)
@@ -175,78 +214,6 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 	return nil
 }
 
-// PValue returns the p-value of a point score s against the n calibration
-// scores c_i. Up to the tail threshold u it is the conformal p-value
-//
-//	p(s) = (1 + #{i : c_i >= s}) / (n + 1)
-//
-// whose smallest value, 1/(n+1), would put a floor under every p-value: a
-// model calibrated on 800 windows could never flag at alpha 0.001. Above u,
-// the (k+1)-th largest calibration score, the tail is extrapolated as
-// exponential with the mean excess beta of the k largest scores (peaks over
-// threshold; k = max(10, n/20)):
-//
-//	p(s) = k/(n+1) exp(-(s - u)/beta)    for s > u
-//
-// For a Gaussian conditional the score is 0.5 z^2 plus a constant, whose tail
-// is exponential up to a slowly varying factor. With fewer than 50
-// calibration scores there is no tail fit and the conformal value is used
-// throughout. NaN gets 1, as no evidence; +Inf gets the smallest positive
-// float64.
-func (m *Model) PValue(score float64) float64 {
-	cal := m.meta.Calibration
-	n := len(cal)
-	if math.IsNaN(score) {
-		return 1
-	}
-	if t := m.tail; t.K > 0 && score > t.U {
-		p := float64(t.K) / float64(n+1) * math.Exp(-(score-t.U)/t.Beta)
-		return max(p, math.SmallestNonzeroFloat64)
-	}
-	k := n - sort.SearchFloat64s(cal, score)
-	return float64(1+k) / float64(n+1)
-}
-
-// Tail is the exponential tail of the p-value above U, the (K+1)-th
-// largest of n calibration scores, with Beta the mean excess of the K
-// largest (see Model.PValue). The zero Tail (K = 0) means none.
-type Tail struct {
-	U, Beta float64
-	K       int
-}
-
-// minTailCalibration is the fewest calibration scores Model fits a tail to.
-const minTailCalibration = 50
-
-// FitTail fits the tail to sorted calibration scores, K = max(10, n/20).
-// It needs at least 11 scores and returns the zero Tail for fewer.
-func FitTail(sorted []float64) Tail {
-	n := len(sorted)
-	k := max(10, n/20)
-	if n <= k {
-		return Tail{}
-	}
-	u := sorted[n-k-1]
-	var sum float64
-	for _, v := range sorted[n-k:] {
-		sum += v - u
-	}
-	// A floor on beta keeps a calibration whose top scores are all equal
-	// (a constant stretch of data) from making every larger score p = 0.
-	beta := max(sum/float64(k), 1e-6*max(1, math.Abs(u)), 1e-12)
-	return Tail{U: u, Beta: beta, K: k}
-}
-
-// Surprise returns -ln p(s) for a score s > U of a Tail fitted to n
-// calibration scores, without the underflow of computing p first.
-func (t Tail) Surprise(s float64, n int) float64 {
-	return math.Log(float64(n+1)/float64(t.K)) + (s-t.U)/t.Beta
-}
-
-// fitTail is the Model's tail: none below minTailCalibration scores.
-func fitTail(cal []float64) Tail {
-	if len(cal) < minTailCalibration {
-		return Tail{}
-	}
-	return FitTail(cal)
-}
+// PValue returns the p-value of a point score s against the model's
+// calibration (see Calibration), without the level test.
+func (m *Model) PValue(score float64) float64 { return m.cal.PValue(score) }

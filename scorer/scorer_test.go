@@ -73,7 +73,7 @@ func score(t testing.TB, m *scorer.Model, ss []timeseries.Sample) (scorer.Window
 func TestPValuesUniformOnHeldOutData(t *testing.T) {
 	m := fitAR1(t)
 	_, sc := score(t, m, ar1(99, 2000, t0.Add(1000*time.Hour)))
-	ps := slices.Clone(sc.P)
+	ps := slices.Clone(sc.PointP)
 	slices.Sort(ps)
 	n := float64(len(ps))
 	d := ksUniform(ps)
@@ -92,7 +92,7 @@ func TestPValuesUniformOnHeldOutData(t *testing.T) {
 		shifted[i].Values[0] += 4
 	}
 	_, sc2 := score(t, m, shifted)
-	if d2 := ksUniform(sc2.P); d2 <= crit {
+	if d2 := ksUniform(sc2.PointP); d2 <= crit {
 		t.Fatalf("shifted data passes: KS distance %.4f <= %.4f", d2, crit)
 	}
 	// The false alarm rate is what alpha says, within the KS band.
@@ -115,7 +115,7 @@ func TestTailPValuesBelowTheConformalFloor(t *testing.T) {
 			t.Fatalf("alpha %v is not below the conformal floor 1/%d", alpha, n+1)
 		}
 		var k int
-		for _, p := range sc.P {
+		for _, p := range sc.PointP {
 			if p < alpha {
 				k++
 			}

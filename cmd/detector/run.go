@@ -210,7 +210,8 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 	registry := &pipeline.Registry{Store: s, Grid: grid}
 	det, err := pipeline.NewDetector(pipeline.DetectorConfig{
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
-		Grid: grid, Rules: rules, Alpha: sc.Alpha, BatchSize: sc.BatchSize,
+		Grid: grid, Rules: rules, Alpha: sc.Alpha, Run: runLength(sc.Run),
+		LiveCalibration: sc.Live, BatchSize: sc.BatchSize,
 		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
 		Drift: driftConfig(cfg.Drift), RecentSteps: recentSteps,
 	}, results, registry, registry, m, log)
@@ -218,6 +219,15 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 		return nil, err
 	}
 	return &stages{ingest: in, detector: det, store: s, log: log}, nil
+}
+
+// runLength maps scoring.run, where 0 is off, onto DetectorConfig.Run,
+// where 0 is the default.
+func runLength(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // driftConfig maps the drift settings onto the detector's.

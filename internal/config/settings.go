@@ -44,6 +44,8 @@ type Scoring struct {
 	Calendar  bool          `yaml:"calendar" help:"give models hour-of-day and day-of-week context"`
 	IdleAfter time.Duration `yaml:"idle_after" help:"event-time silence after which a series is forgotten"`
 	Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
+	Run       int           `yaml:"run" help:"recent points of a series pooled into a run p-value; 0: no run test"`
+	Live      int           `yaml:"live_calibration" help:"live scores each group's model learns into its calibration; 0: none"`
 	Groups    []string      `yaml:"groups" help:"model groups as name=regexp on the series key; first match wins, others go to default"`
 	PerSeries []string      `yaml:"per_series" help:"groups that train one model per series"`
 	Alphas    []string      `yaml:"alphas" help:"alpha of single groups, as group=value"`
@@ -99,6 +101,8 @@ func DefaultDetector() *Detector {
 			MaxFill:   3,
 			IdleAfter: 24 * time.Hour,
 			Alpha:     0.001,
+			Run:       4,
+			Live:      10000,
 			BatchSize: 2000,
 			BatchWait: 50 * time.Millisecond,
 			Bootstrap: 2000,

@@ -1,4 +1,4 @@
-package evaluate
+package scorer
 
 import (
 	"math"
@@ -17,37 +17,6 @@ func TestGammaSurprise(t *testing.T) {
 	}
 }
 
-func TestPolicyIncidents(t *testing.T) {
-	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Quiet: 10, Damp: 0.1, Run: -1, Scale: 20})
-	flag := -math.Log(1e-6) + 1 // a surprise beyond the flag level
-	var alarms []int
-	for i := range 45 {
-		u := 0.5
-		if i == 3 || i == 5 || i == 30 {
-			u = flag
-		}
-		d := p.Next(u)
-		if d.Alarm {
-			alarms = append(alarms, i)
-		}
-		want := u / (u + 20)
-		if (i > 3 && i <= 15) || (i > 30 && i <= 40) {
-			// Inside an incident: the one opened at 3 and extended by the
-			// flag at 5 closes after 10 quiet points, at 15.
-			want *= 0.1
-		}
-		if math.Abs(d.Score-want) > 1e-12 {
-			t.Errorf("point %d: score %v, want %v", i, d.Score, want)
-		}
-		if d.Flagged != (u == flag) {
-			t.Errorf("point %d: flagged %v", i, d.Flagged)
-		}
-	}
-	if len(alarms) != 2 || alarms[0] != 3 || alarms[1] != 30 {
-		t.Errorf("alarms at %v, want [3 30]: the flag at 5 joins the first", alarms)
-	}
-}
-
 func TestPolicyRun(t *testing.T) {
 	// Eight points at p = 0.01 each: none is flagged at alpha 1e-6 alone,
 	// but together they are a run with Fisher surprise
@@ -55,11 +24,34 @@ func TestPolicyRun(t *testing.T) {
 	p := NewPolicy(PolicyConfig{Alpha: 1e-6, Run: 8})
 	u := math.Log(100)
 	var d Decision
-	for range 8 {
+	for i := range 8 {
 		d = p.Next(u)
+		if i < 7 && (d.Flagged || d.Surprise != u) {
+			t.Fatalf("point %d: %+v before the run is complete", i, d)
+		}
 	}
 	want := gammaSurprise(8, 8*u) - math.Ln2
 	if !d.Flagged || math.Abs(d.Surprise-want) > 1e-12 || want < 14 {
 		t.Errorf("run surprise %v flagged %v, want %v flagged", d.Surprise, d.Flagged, want)
+	}
+	// One extreme point among usual ones is a point anomaly, not a run:
+	// its pooled share is capped, so the run adds nothing after it.
+	p = NewPolicy(PolicyConfig{Alpha: 1e-6, Run: 4})
+	for _, u := range []float64{0.3, 0.7, 1.1} {
+		p.Next(u)
+	}
+	if d := p.Next(60); d.Surprise != 60-math.Ln2 || !d.Flagged {
+		t.Errorf("extreme point: %+v, want surprise 60 - ln 2", d)
+	}
+	if d := p.Next(0.5); d.Flagged {
+		t.Errorf("point after the extreme one flagged by the run: %+v", d)
+	}
+	p.Reset()
+	if d := p.Next(u); d.Surprise != u {
+		t.Errorf("after Reset: %+v, want the point's own surprise", d)
+	}
+	if d := NewPolicy(PolicyConfig{Alpha: 0.01, Run: -1}).Next(math.Log(1000)); !d.Flagged ||
+		d.Surprise != math.Log(1000) {
+		t.Errorf("without a run: %+v", d)
 	}
 }

@@ -1,0 +1,56 @@
+package scorer
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/flowguard/flowguard/timeseries"
+)
+
+// maxLevel bounds Meta.Level: a group model trained on many long series
+// keeps order statistics rather than every step, so its file stays small.
+const maxLevel = 2048
+
+// fitLevel sets the level test's reference from every sample Fit was
+// given, in the model's normalised units. The level test answers what a
+// model of changes alone cannot: a series that moves slowly, each step
+// plausible, to a level its training data never held. Flagged samples
+// (Options.Exclude) count too: a level the series has held before is not
+// new, even if it was an anomaly then.
+//
+// TODO(flowguard): the reference is the whole group's; a group of series
+// at different levels would want one per series.
+func (m *Model) fitLevel(series [][]timeseries.Sample) error {
+	norm := m.meta.Norm
+	z := make([]float64, m.meta.Features.Channels)
+	var lev []float64
+	for _, ss := range series {
+		for i := range ss {
+			if len(ss[i].Values) != len(z) {
+				continue
+			}
+			copy(z, ss[i].Values)
+			norm.Apply(z)
+			if s := levelScore(z); !math.IsNaN(s) && !math.IsInf(s, 0) {
+				lev = append(lev, s)
+			}
+		}
+	}
+	slices.Sort(lev)
+	if n := len(lev); n > maxLevel {
+		// Evenly spaced order statistics, the largest kept, so the tail
+		// fit still sees the top of the distribution.
+		thin := make([]float64, maxLevel)
+		for i := range thin {
+			thin[i] = lev[(n-1)*i/(maxLevel-1)]
+		}
+		lev = thin
+	}
+	cal, err := NewCalibration(lev)
+	if err != nil {
+		return fmt.Errorf("scorer: level: %w", err)
+	}
+	m.meta.Level, m.level = lev, cal
+	return nil
+}
