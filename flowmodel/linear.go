@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // linearBase is the optional linear autoregressive layer applied to the data
@@ -28,11 +29,29 @@ type linearBase struct {
 	l       []float64 // d x d row-major; only the strict lower triangle is used
 	b       []float64 // d x nctx context coefficients
 	logd    []float64 // log residual scales, d
-	inv     []float64 // scratch: exp(-logd)
+	inv     []float64 // exp(-logd), valid for the logd held in invOf
+	invOf   []float64
 }
 
 func newLinearBase(d, nctx int) *linearBase {
-	return &linearBase{d: d, nctx: nctx, inv: make([]float64, d)}
+	lb := &linearBase{d: d, nctx: nctx, inv: make([]float64, d), invOf: make([]float64, d)}
+	for i := range lb.invOf {
+		lb.invOf[i] = math.NaN() // equal to nothing: the first call computes inv
+	}
+	return lb
+}
+
+// refresh recomputes inv when logd changed since the last call: comparing d
+// values costs less than d exponentials, which would dominate scoring one
+// window at a time.
+func (lb *linearBase) refresh() {
+	if slices.Equal(lb.logd, lb.invOf) {
+		return
+	}
+	for i, ld := range lb.logd {
+		lb.inv[i] = math.Exp(-ld)
+	}
+	copy(lb.invOf, lb.logd)
 }
 
 // size is the number of parameters the base binds.
@@ -50,23 +69,32 @@ func (lb *linearBase) bind(c *cursor) {
 // predict returns m_i + sum_{j<i} L_ij x_j + sum_k B_ik c_k for one window x
 // and its context c.
 func (lb *linearBase) predict(i int, x, c []float64) float64 {
-	s := lb.m[i]
-	for j, v := range lb.l[i*lb.d : i*lb.d+i] {
-		s += v * x[j]
+	return lb.m[i] + dot(lb.l[i*lb.d:i*lb.d+i], x) + dot(lb.b[i*lb.nctx:i*lb.nctx+lb.nctx], c)
+}
+
+// dot returns sum_j a_j b_j over a, with four partial sums so that the
+// multiply-adds do not wait on each other.
+func dot(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(a); j += 4 {
+		s0 += a[j] * b[j]
+		s1 += a[j+1] * b[j+1]
+		s2 += a[j+2] * b[j+2]
+		s3 += a[j+3] * b[j+3]
 	}
-	for k, v := range lb.b[i*lb.nctx : i*lb.nctx+lb.nctx] {
-		s += v * c[k]
+	for ; j < len(a); j++ {
+		s0 += a[j] * b[j]
 	}
-	return s
+	return (s0 + s1) + (s2 + s3)
 }
 
 // forward writes u for rows windows of x (and c) and adds -log d_i to the
 // per-coordinate terms.
 func (lb *linearBase) forward(u, x, c, terms []float64, rows int) {
 	d, nc := lb.d, lb.nctx
-	for i, ld := range lb.logd {
-		lb.inv[i] = math.Exp(-ld)
-	}
+	lb.refresh()
 	for n := range rows {
 		xr, ur, tr := x[n*d:n*d+d], u[n*d:n*d+d], terms[n*d:n*d+d]
 		cr := c[n*nc : n*nc+nc]
@@ -82,9 +110,7 @@ func (lb *linearBase) forward(u, x, c, terms []float64, rows int) {
 // not nil. No parameter gradient is kept.
 func (lb *linearBase) backward(dx, dc, du []float64, rows int) {
 	d, nc := lb.d, lb.nctx
-	for i, ld := range lb.logd {
-		lb.inv[i] = math.Exp(-ld)
-	}
+	lb.refresh()
 	for n := range rows {
 		g := du[n*d : n*d+d]
 		// g_i <- du_i / d_i, the adjoint of the residual of coordinate i.
