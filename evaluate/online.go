@@ -165,10 +165,10 @@ type replayer struct {
 	policy    *scorer.Policy
 	incidents *alerts.Incidents
 	win       []float64
-	ctxv    []float64
-	pending int  // first row whose step has not been emitted
-	drifted bool // a drift verdict waits for the current push to finish
-	fitAt   int  // the row of the last fit
+	ctxv      []float64
+	pending   int  // first row whose step has not been emitted
+	drifted   bool // a drift verdict waits for the current push to finish
+	fitAt     int  // the row of the last fit
 }
 
 // Replay runs one series through the online path and returns one Point per
