@@ -235,7 +235,11 @@ func TestRunEmbedded(t *testing.T) {
 			}
 		}
 	}
-	if len(as) > 12 {
+	// The 3 spikes, the point after each (its window still holds the
+	// spike, which throws the prediction off), and chance flags: at
+	// alpha 0.01 about 4 of 384, and up to twice that with the level
+	// test's Bonferroni share and a small model's calibration error.
+	if len(as) > 20 {
 		t.Errorf("%d anomalies among %v points at alpha 0.01; want the 3 spikes and few more",
 			len(as), want)
 	}
