@@ -19,6 +19,9 @@ const (
 	ReasonBootstrap = "bootstrap"
 	ReasonDrift     = "drift"
 	ReasonManual    = "manual"
+	// ReasonRefresh is a retrain on a schedule: the group's model has
+	// scored long enough past its training data, drift or not.
+	ReasonRefresh = "refresh"
 )
 
 // Job states, as stored in retrain_jobs.state.
@@ -32,7 +35,7 @@ const (
 // JobRequest asks for a model of a group to be trained.
 type JobRequest struct {
 	Group  string
-	Reason string // ReasonBootstrap, ReasonDrift or ReasonManual
+	Reason string // ReasonBootstrap, ReasonDrift, ReasonManual or ReasonRefresh
 	// From and To bound the event times to train on; nil leaves a side
 	// open.
 	From, To *time.Time
@@ -67,11 +70,12 @@ type JobEvent struct {
 const jobColumns = `id, model_group, reason, state, range_from, range_to, details,
 	attempts, claimed_by, created_at, claimed_at, finished_at, error, model_id`
 
-func scanJob(row pgx.Row) (Job, error) {
+// scanJob scans the jobColumns of row, followed by extra columns if any.
+func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	var j Job
-	err := row.Scan(&j.ID, &j.Group, &j.Reason, &j.State, &j.From, &j.To, &j.Details,
-		&j.Attempts, &j.ClaimedBy, &j.CreatedAt, &j.ClaimedAt, &j.FinishedAt, &j.Error,
-		&j.ModelID)
+	err := row.Scan(append([]any{&j.ID, &j.Group, &j.Reason, &j.State, &j.From, &j.To,
+		&j.Details, &j.Attempts, &j.ClaimedBy, &j.CreatedAt, &j.ClaimedAt, &j.FinishedAt,
+		&j.Error, &j.ModelID}, extra...)...)
 	return j, err
 }
 
@@ -128,6 +132,74 @@ func fileJobTx(ctx context.Context, tx pgx.Tx, r JobRequest) (Job, bool, error) 
 	payload, _ := json.Marshal(JobEvent{Group: job.Group, ID: job.ID})
 	_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", JobsChannel, string(payload))
 	return job, err == nil, err
+}
+
+// JobFiling is what FileJobCooled did.
+type JobFiling struct {
+	// Job is the job filed (Created), the group's unfinished job, or,
+	// in a cool-down, the group's newest job.
+	Job     Job
+	Created bool
+	// CoolDown is how long the group's cool-down has left when nothing
+	// was filed because of it; zero otherwise.
+	CoolDown time.Duration
+}
+
+// FileJobCooled files r as FileJob does unless the group's newest job was
+// created less than cooldown ago: then it files nothing and reports the
+// time left. An unfinished job is returned as by FileJob even if it is
+// recent. It takes RecordDrift's lock of the group, so the check and the
+// insert are one step for every detector and for drift filings.
+func (s *Store) FileJobCooled(ctx context.Context, r JobRequest,
+	cooldown time.Duration) (JobFiling, error) {
+	if r.Group == "" {
+		return JobFiling{}, errors.New("store: file job: empty group")
+	}
+	var f JobFiling
+	var err error
+	for range 3 { // as in FileJob: the open job may end before it is read
+		f, err = s.fileJobCooledOnce(ctx, r, cooldown)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+	}
+	if err != nil {
+		return JobFiling{}, fmt.Errorf("store: file %s job for %q: %w", r.Reason, r.Group, err)
+	}
+	return f, nil
+}
+
+func (s *Store) fileJobCooledOnce(ctx context.Context, r JobRequest,
+	cooldown time.Duration) (JobFiling, error) {
+	var f JobFiling
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('drift:' || $1))",
+			r.Group); err != nil {
+			return err
+		}
+		// No job can be filed while one is unfinished, so an unfinished
+		// job is the group's newest.
+		var left float64
+		job, err := scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+`, extract(epoch FROM
+			created_at + make_interval(secs => $2) - now())::float8 FROM retrain_jobs
+			WHERE model_group = $1 AND created_at > now() - make_interval(secs => $2)
+			ORDER BY created_at DESC, id DESC LIMIT 1`, r.Group, cooldown.Seconds()),
+			&left)
+		switch {
+		case err == nil && (job.State == JobPending || job.State == JobRunning):
+			f = JobFiling{Job: job}
+			return nil
+		case err == nil:
+			f = JobFiling{Job: job, CoolDown: max(time.Duration(left*float64(time.Second)), 1)}
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		job, created, err := fileJobTx(ctx, tx, r)
+		f = JobFiling{Job: job, Created: created}
+		return err
+	})
+	return f, err
 }
 
 // ClaimJob hands the oldest pending job to worker, marking it running, and
