@@ -42,7 +42,16 @@ type Options struct {
 	Calendar Toggle
 	// TimeZone is the IANA zone of the calendar terms (default UTC).
 	TimeZone string
-	// Lags are seasonal lags used as context (default none).
+	// Lags are the seasonal lags offered as context (default none), such
+	// as a detector grid's. Fit keeps those the data support (keepLags):
+	// a lag that is a positive multiple of Step, when the data, from the
+	// earliest to the newest sample of all series, span at least 2*(lag +
+	// Step), so at least half of them have one lag of history. The kept
+	// lags, in the offered order, are Meta.Features.Lags; windows whose
+	// newest step comes less than the longest kept lag after their
+	// series' first step are left out of every split (their lag values
+	// would be the step itself), besides those Exclude drops. A fit that
+	// keeps none has no lag context.
 	Lags []time.Duration
 	// Spec overrides the flow's shape; Window, Channels and Context are
 	// always set by Fit. Zero Hidden and Layers pick 64 and 5, or 32 and 3
@@ -193,10 +202,11 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 			return nil, Windows{}, err
 		}
 	}
+	lags, need := keepLags(opt.Lags, opt.Step, to.Sub(from))
 	feat := Features{Window: opt.Window, Channels: channels, Step: opt.Step,
 		MaxFill: opt.MaxFill, Calendar: opt.Calendar == On, TimeZone: opt.TimeZone,
-		Lags: slices.Clone(opt.Lags)}
-	all, excluded, err := feat.Build(series, opt.Exclude)
+		Lags: lags}
+	all, excluded, err := feat.build(series, opt.Exclude, need)
 	if err != nil {
 		return nil, Windows{}, err
 	}
@@ -226,6 +236,31 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 		return nil, Windows{}, err
 	}
 	return m, hold, nil
+}
+
+// keepLags returns the offered lags a fit on data spanning span keeps (see
+// Options.Lags), in the offered order without repeats, and the longest of
+// them, the history a window needs before its lag values are real.
+//
+// The rule is the one the offline evaluation settled on: a lag learnt
+// from less than half of the data is noise to the flow, and data shorter
+// than two lags cannot tell a seasonal pattern from a one-off. Short data
+// (a first model on a few days) thus get the daily lag and not the weekly
+// one; refits on longer data get both.
+func keepLags(offered []time.Duration, step, span time.Duration) ([]time.Duration,
+	time.Duration) {
+	var kept []time.Duration
+	var need time.Duration
+	for _, l := range offered {
+		if l <= 0 || step <= 0 || l%step != 0 || slices.Contains(kept, l) {
+			continue
+		}
+		if span >= 2*(l+step) {
+			kept = append(kept, l)
+			need = max(need, l)
+		}
+	}
+	return kept, need
 }
 
 // fitFlow normalises the splits, trains and calibrates.

@@ -36,12 +36,21 @@ func (w *Windows) Len() int { return len(w.Time) }
 // duplicates) are skipped, as online.
 func (f Features) Build(series [][]timeseries.Sample,
 	exclude func(id timeseries.SeriesID, t time.Time) bool) (Windows, int, error) {
+	return f.build(series, exclude, 0)
+}
+
+// build is Build that also leaves out the windows whose newest step comes
+// less than need after the first step of its series, the ones whose lag
+// values are not yet history.
+func (f Features) build(series [][]timeseries.Sample,
+	exclude func(id timeseries.SeriesID, t time.Time) bool,
+	need time.Duration) (Windows, int, error) {
 	cfg, err := f.SeriesConfig()
 	if err != nil {
 		return Windows{}, 0, err
 	}
-	b := builder{f: f, exclude: exclude, win: make([]float64, f.Window*f.Channels),
-		ctx: make([]float64, f.ContextWidth())}
+	b := builder{f: f, exclude: exclude, need: need,
+		win: make([]float64, f.Window*f.Channels), ctx: make([]float64, f.ContextWidth())}
 	for i, ss := range series {
 		if len(ss) == 0 {
 			continue
@@ -60,6 +69,10 @@ type builder struct {
 	out      Windows
 	excluded int
 	win, ctx []float64
+	// need is the history a window needs behind it (build), and start
+	// the time from which the current series has it.
+	need  time.Duration
+	start time.Time
 	// bad holds, for the current series, the sequence numbers of excluded
 	// steps still inside the newest window.
 	bad []int
@@ -92,13 +105,17 @@ func (b *builder) take(idx int, s *timeseries.Series, emitted int) {
 		st := s.Step(ago)
 		seq := b.seq
 		b.seq++
+		if seq == 0 {
+			b.start = st.Time.Add(b.need)
+		}
 		if !st.Filled && b.exclude != nil && b.exclude(s.ID(), st.Time) {
 			b.excluded++
 			b.bad = append(b.bad, seq)
 		}
 		// Forget excluded steps that have left the window.
 		b.bad = slices.DeleteFunc(b.bad, func(q int) bool { return q <= seq-w })
-		if st.Filled || !st.Ready || len(b.bad) > 0 || !s.WindowAt(b.win, ago) {
+		if st.Filled || !st.Ready || len(b.bad) > 0 || st.Time.Before(b.start) ||
+			!s.WindowAt(b.win, ago) {
 			continue
 		}
 		s.ContextAt(b.ctx, ago)
