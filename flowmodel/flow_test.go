@@ -306,7 +306,14 @@ func checkIntegral(t *testing.T, lp []float64, cell float64, err error) {
 // TestBatchInvariance: a window scores bit-identically alone and inside
 // batches of any size (chunking and row blocking must not change rounding).
 func TestBatchInvariance(t *testing.T) {
-	f := mustNew(t, Spec{Window: 8, Channels: 2, Context: 3, Hidden: 20, Layers: 3}, 4)
+	for _, lin := range []bool{false, true} {
+		checkBatchInvariance(t, Spec{Window: 8, Channels: 2, Context: 3, Hidden: 20, Layers: 3,
+			LinearBase: lin})
+	}
+}
+
+func checkBatchInvariance(t *testing.T, s Spec) {
+	f := mustNew(t, s, 4)
 	rng := rand.New(rand.NewPCG(14, 15))
 	randomize(f, rng, 0.4)
 	const rows = 150

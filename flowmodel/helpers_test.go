@@ -67,6 +67,7 @@ func randomize(f *Flow, rng *rand.Rand, scale float64) {
 				lb.b[i*lb.nctx+k] = u()
 			}
 		}
+		lb.stale = true
 	}
 }
 

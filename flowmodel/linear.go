@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // linearBase is the optional linear autoregressive layer applied to the data
@@ -29,33 +28,42 @@ type linearBase struct {
 	l       []float64 // d x d row-major; only the strict lower triangle is used
 	b       []float64 // d x nctx context coefficients
 	logd    []float64 // log residual scales, d
-	inv     []float64 // exp(-logd), valid for the logd held in invOf
-	invOf   []float64
+	// Derived by prepare while stale is set, which New, Load, Clone and
+	// FitLinearBase leave set: whatever changes the parameters must set it.
+	stale bool
+	inv   []float64 // exp(-logd)
+	lt    []float64 // L transposed, d rows of dp (d rounded up to 8) columns
+	dp    int
+	tile  [32]float64
 }
 
 func newLinearBase(d, nctx int) *linearBase {
-	lb := &linearBase{d: d, nctx: nctx, inv: make([]float64, d), invOf: make([]float64, d)}
-	for i := range lb.invOf {
-		lb.invOf[i] = math.NaN() // equal to nothing: the first call computes inv
-	}
-	return lb
-}
-
-// refresh recomputes inv when logd changed since the last call: comparing d
-// values costs less than d exponentials, which would dominate scoring one
-// window at a time.
-func (lb *linearBase) refresh() {
-	if slices.Equal(lb.logd, lb.invOf) {
-		return
-	}
-	for i, ld := range lb.logd {
-		lb.inv[i] = math.Exp(-ld)
-	}
-	copy(lb.invOf, lb.logd)
+	dp := (d + panelWidth - 1) / panelWidth * panelWidth
+	return &linearBase{d: d, nctx: nctx, inv: make([]float64, d), lt: make([]float64, d*dp),
+		dp: dp, stale: true}
 }
 
 // size is the number of parameters the base binds.
 func (lb *linearBase) size() int { return lb.d + lb.d*lb.d + lb.d*lb.nctx + lb.d }
+
+// prepare rebuilds exp(-logd) and the transposed, padded L that the tile
+// kernel reads, if the parameters changed.
+func (lb *linearBase) prepare() {
+	if !lb.stale {
+		return
+	}
+	d, dp := lb.d, lb.dp
+	for i, ld := range lb.logd {
+		lb.inv[i] = math.Exp(-ld)
+	}
+	clear(lb.lt)
+	for i := range d {
+		for j, v := range lb.l[i*d : i*d+i] {
+			lb.lt[j*dp+i] = v
+		}
+	}
+	lb.stale = false
+}
 
 // bind takes the parameters; their gradient views are not kept, since the
 // base is never trained by gradient and its gradient entries stay zero.
@@ -91,17 +99,50 @@ func dot(a, b []float64) float64 {
 }
 
 // forward writes u for rows windows of x (and c) and adds -log d_i to the
-// per-coordinate terms.
+// per-coordinate terms. The products L x run through the tile kernel, four
+// windows by eight coordinates at a time (one window for the remainder, with
+// the same order of operations, so a score does not depend on the batch).
 func (lb *linearBase) forward(u, x, c, terms []float64, rows int) {
-	d, nc := lb.d, lb.nctx
-	lb.refresh()
-	for n := range rows {
-		xr, ur, tr := x[n*d:n*d+d], u[n*d:n*d+d], terms[n*d:n*d+d]
-		cr := c[n*nc : n*nc+nc]
-		for i := range d {
-			ur[i] = (xr[i] - lb.predict(i, xr, cr)) * lb.inv[i]
-			tr[i] -= lb.logd[i]
+	lb.prepare()
+	d := lb.d
+	for n0 := 0; n0 < rows; n0 += 4 {
+		nr := min(4, rows-n0)
+		for i0 := 0; i0 < d; i0 += panelWidth {
+			// Coordinates i0..i0+7 read the values before i0+7 at most.
+			nt := min(i0+panelWidth-1, d)
+			if nr == 4 {
+				tile4x8(x[n0*d:], d, 1, lb.lt[i0:], lb.dp, nt, &lb.tile)
+			} else {
+				for r := range nr {
+					tile1x8(x[(n0+r)*d:], 1, lb.lt[i0:], lb.dp, nt,
+						(*[8]float64)(lb.tile[r*8:r*8+8]))
+				}
+			}
+			for r := range nr {
+				lb.finish(u, x, c, terms, n0+r, i0, lb.tile[r*8:r*8+8])
+			}
 		}
+	}
+}
+
+// finish completes coordinates i0.. (at most 8) of window n given their
+// products with L in lx.
+func (lb *linearBase) finish(u, x, c, terms []float64, n, i0 int, lx []float64) {
+	d, nc := lb.d, lb.nctx
+	k1 := min(panelWidth, d-i0)
+	lx = lx[:k1]
+	lo, hi := n*d+i0, n*d+i0+k1
+	ur, xr, tr := u[lo:hi], x[lo:hi], terms[lo:hi]
+	m, inv, logd := lb.m[i0:i0+k1], lb.inv[i0:i0+k1], lb.logd[i0:i0+k1]
+	if nc > 0 {
+		cr := c[n*nc : n*nc+nc]
+		for k := range lx {
+			lx[k] += dot(lb.b[(i0+k)*nc:(i0+k+1)*nc], cr)
+		}
+	}
+	for k, v := range lx {
+		ur[k] = (xr[k] - (m[k] + v)) * inv[k]
+		tr[k] -= logd[k]
 	}
 }
 
@@ -110,7 +151,7 @@ func (lb *linearBase) forward(u, x, c, terms []float64, rows int) {
 // not nil. No parameter gradient is kept.
 func (lb *linearBase) backward(dx, dc, du []float64, rows int) {
 	d, nc := lb.d, lb.nctx
-	lb.refresh()
+	lb.prepare()
 	for n := range rows {
 		g := du[n*d : n*d+d]
 		// g_i <- du_i / d_i, the adjoint of the residual of coordinate i.
@@ -290,6 +331,7 @@ func FitLinearBase(f *Flow, data Data, ridge float64) error {
 		}
 		lb.logd[i] = math.Log(sd)
 	}
+	lb.stale = true
 	f.linFit = true
 	return nil
 }
