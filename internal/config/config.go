@@ -229,7 +229,7 @@ func scalarKind(t reflect.Type) bool {
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
 		return true
 	case reflect.Slice:
-		return t.Elem().Kind() == reflect.String
+		return t.Elem().Kind() == reflect.String || t.Elem() == durationType
 	}
 	return false
 }
@@ -242,7 +242,7 @@ func format(v reflect.Value) string {
 	case reflect.Slice:
 		parts := make([]string, v.Len())
 		for i := range parts {
-			parts[i] = v.Index(i).String()
+			parts[i] = format(v.Index(i))
 		}
 		return strings.Join(parts, ",")
 	case reflect.Float64:
@@ -286,13 +286,21 @@ func setScalar(v reflect.Value, raw string) error {
 		}
 		v.SetFloat(x)
 	case reflect.Slice:
-		var parts []string
+		list := reflect.MakeSlice(v.Type(), 0, 0)
 		for _, p := range strings.Split(raw, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				parts = append(parts, p)
+			if p = strings.TrimSpace(p); p == "" {
+				continue
 			}
+			e := reflect.New(v.Type().Elem()).Elem()
+			if err := setScalar(e, p); err != nil {
+				return err
+			}
+			list = reflect.Append(list, e)
 		}
-		v.Set(reflect.ValueOf(parts))
+		if list.Len() == 0 {
+			list = reflect.Zero(v.Type())
+		}
+		v.Set(list)
 	default:
 		return fmt.Errorf("%w: a %s cannot be set from text", errSyntax, v.Type())
 	}

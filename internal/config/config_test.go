@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +21,11 @@ type testCfg struct {
 		Brokers []string `yaml:"brokers" help:"broker addresses"`
 		Batch   int      `yaml:"batch" help:"batch size"`
 	} `yaml:"kafka"`
-	Alpha   float64       `yaml:"alpha" help:"false alarm rate"`
-	Timeout time.Duration `yaml:"timeout" help:"timeout"`
-	Migrate bool          `yaml:"migrate" help:"apply migrations"`
-	Groups  []testGroup   `yaml:"groups" help:"model groups"`
+	Alpha   float64         `yaml:"alpha" help:"false alarm rate"`
+	Timeout time.Duration   `yaml:"timeout" help:"timeout"`
+	Migrate bool            `yaml:"migrate" help:"apply migrations"`
+	Groups  []testGroup     `yaml:"groups" help:"model groups"`
+	Lags    []time.Duration `yaml:"lags" help:"seasonal lags"`
 }
 
 func defaults() *testCfg {
@@ -192,5 +194,62 @@ func TestLoadNoArgsRejectsStrayWords(t *testing.T) {
 	if err := LoadNoArgs("x run", defaults(), []string{"--alpha", "0.1"}, noEnv,
 		&strings.Builder{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDurationLists sets a list of durations from a flag (repeated and
+// comma-separated), the environment, and a file as a list or one string,
+// and checks that a bad element is an error naming it.
+func TestDurationLists(t *testing.T) {
+	want := []time.Duration{24 * time.Hour, 168 * time.Hour}
+	day := func(k string) string {
+		if k == "FLOWGUARD_LAGS" {
+			return "24h, 168h"
+		}
+		return ""
+	}
+	for name, load := range map[string]func(c *testCfg) error{
+		"flag": func(c *testCfg) error {
+			_, err := Load("x", c, []string{"--lags", "24h", "--lags", "168h"}, noEnv,
+				&strings.Builder{})
+			return err
+		},
+		"env": func(c *testCfg) error {
+			_, err := Load("x", c, nil, day, &strings.Builder{})
+			return err
+		},
+		"file list": func(c *testCfg) error {
+			_, err := Load("x", c, []string{"--config", writeFile(t, "lags: [24h, 1w]\n")},
+				noEnv, &strings.Builder{})
+			return err
+		},
+		"file string": func(c *testCfg) error {
+			_, err := Load("x", c, []string{"--config", writeFile(t, "lags: 24h,168h\n")},
+				noEnv, &strings.Builder{})
+			return err
+		},
+	} {
+		c := defaults()
+		err := load(c)
+		if name == "file list" {
+			// Go durations have no week unit.
+			if err == nil || !strings.Contains(err.Error(), `:1: field "lags[1]"`) {
+				t.Errorf("%s: error %v, want one naming lags[1] on line 1", name, err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(c.Lags, want) {
+			t.Errorf("%s: lags %v, err %v; want %v", name, c.Lags, err, want)
+		}
+	}
+	_, err := Load("x", defaults(), []string{"--lags", "1d"}, noEnv, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "--lags") {
+		t.Errorf("bad lag flag: %v", err)
+	}
+	c := defaults()
+	c.Lags = want
+	if got := Table(c); !slices.Contains(got,
+		"| `lags` | `FLOWGUARD_LAGS` | `24h0m0s,168h0m0s` | seasonal lags |") {
+		t.Errorf("table rows %q lack the lags' default", got)
 	}
 }

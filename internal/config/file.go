@@ -90,7 +90,8 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 			}
 		}
 		return nil
-	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.String:
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.String &&
+		t.Elem() != durationType:
 		if n.Kind != yaml.SequenceNode {
 			return wrong("want a list, got " + nodeKind(n))
 		}
@@ -117,16 +118,21 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 		}
 		v.Set(m)
 		return nil
-	case t.Kind() == reflect.Slice: // []string: a list, or one comma-separated string
+	case t.Kind() == reflect.Slice:
+		// []string or []time.Duration: a list, or one comma-separated
+		// string.
 		if n.Kind == yaml.SequenceNode {
-			parts := make([]string, 0, len(n.Content))
-			for _, en := range n.Content {
+			s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+			for i, en := range n.Content {
 				if en.Kind != yaml.ScalarNode {
-					return wrong("want a list of strings")
+					return wrong("want a list of single values")
 				}
-				parts = append(parts, en.Value)
+				if err := setScalar(s.Index(i), en.Value); err != nil {
+					return &FileError{File: file, Line: en.Line,
+						Field: fmt.Sprintf("%s[%d]", key, i), Msg: err.Error()}
+				}
 			}
-			v.Set(reflect.ValueOf(parts))
+			v.Set(s)
 			return nil
 		}
 		fallthrough
