@@ -154,7 +154,7 @@ func TestDriftLifecycleProcesses(t *testing.T) {
 	brokers := "--kafka.brokers=" + b.Addr()
 	detLogs := startProcess(t, dbURL, detectorBin, "run", brokers, "--kafka.partitions=2",
 		"--http.addr=127.0.0.1:0", "--scoring.window=8", "--scoring.max_fill=0",
-		"--scoring.alpha=0.01", "--drift.settle_steps=1200", "--drift.cooldown=1ms",
+		"--scoring.alpha=0.01", "--drift.settle_steps=1000", "--drift.cooldown=1ms",
 		"--alerts.enabled=false", "--shutdown_timeout=5s")
 	startProcess(t, dbURL, trainerBin, "run", brokers, "--poll=1s",
 		"--training.lookback_steps=1600", "--model.epochs=40", "--model.seed=1")
