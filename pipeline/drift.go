@@ -12,8 +12,9 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-// DriftConfig sets how the detector watches each model group for drift.
-// The zero value watches nothing.
+// DriftConfig sets how the detector watches each model group for drift,
+// and when it refreshes a group's model on a schedule (RefreshSteps). The
+// zero value watches nothing.
 type DriftConfig struct {
 	// Enabled turns the watch on.
 	Enabled bool
@@ -25,16 +26,23 @@ type DriftConfig struct {
 	// which a point counts as outside the training range (default 6).
 	MaxDeviation float64
 	// Cooldown is the least wall time between two drift events of a
-	// group, across detectors and restarts (default 1h).
+	// group, across detectors and restarts, and from a group's newest
+	// retrain job to a refresh job (default 1h).
 	Cooldown time.Duration
 	// SettleSteps is how many grid steps of event time pass after an
 	// alarm before its retrain job is filed, with To at the newest point
 	// then scored. A job filed at the alarm would hold little of the new
 	// behaviour for the trainer's lookback to learn. Zero files at once.
 	SettleSteps int
-	// LookbackSteps sets a drift job's From to LookbackSteps grid steps
-	// before its To; the trainer may cut further (default 4000).
+	// LookbackSteps sets a drift or refresh job's From to LookbackSteps
+	// grid steps before its To; the trainer may cut further (default
+	// 4000).
 	LookbackSteps int
+	// RefreshSteps is how many grid steps of event time a group scores
+	// past its model's training data end (RefreshModel; else the first
+	// point the model scored) before one refresh job is filed for that
+	// model, drift or not; it needs no Enabled. Zero never refreshes.
+	RefreshSteps int
 }
 
 func (c *DriftConfig) setDefaults() {
@@ -47,6 +55,7 @@ func (c *DriftConfig) setDefaults() {
 	if c.LookbackSteps <= 0 {
 		c.LookbackSteps = 4000
 	}
+	c.RefreshSteps = max(c.RefreshSteps, 0)
 }
 
 // DriftModel is a Model that tells the drift watch about its training
@@ -111,9 +120,8 @@ var _ DriftFiler = (*Registry)(nil)
 func (r *Registry) FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFiling, error) {
 	v := a.Verdict
 	details, err := json.Marshal(DriftDetails{
-		BootstrapDetails: BootstrapDetails{Series: a.Series, Step: r.Grid.Step.String(),
-			Window: r.Grid.Window, MaxFill: r.Grid.MaxFill, Calendar: r.Grid.Calendar},
-		ModelVersion: a.Version, Statistic: v.Statistic, Threshold: v.Threshold,
+		BootstrapDetails: r.bootstrapDetails(a.Series),
+		ModelVersion:     a.Version, Statistic: v.Statistic, Threshold: v.Threshold,
 		WindowSize: v.Window, OutOfRangeShare: v.OutOfRangeShare, Reason: v.Reason,
 		Alarm: a.At,
 	})
@@ -128,16 +136,20 @@ func (r *Registry) FileDrift(ctx context.Context, a DriftAlarm) (store.DriftFili
 			Details: details}, a.Cooldown)
 }
 
-// driftWatch is one group's drift state on the finish side: the monitor
-// of its current model and an alarm waiting for its settle time.
+// driftWatch is one group's retrain state on the finish side: the drift
+// monitor of its current model, an alarm waiting for its settle time, and
+// the model's refresh schedule.
 type driftWatch struct {
 	mon    *drift.Monitor
 	maxDev float64
 
 	alarm   *drift.Verdict
 	alarmAt time.Time
-	newest  time.Time
+	newest  time.Time // of the points with a p-value
+	scored  time.Time // of every point scored
 	keys    map[string]struct{}
+
+	refresh refreshWatch
 }
 
 // newDriftWatch returns the watch for model m under cfg.
@@ -150,14 +162,23 @@ func newDriftWatch(cfg DriftConfig, m Model) *driftWatch {
 		keys: map[string]struct{}{}}
 }
 
-// observe feeds one scored point to the watch and reports a new verdict.
-// A verdict while an earlier one waits to be filed is dropped: the
-// monitor cleared its window, and the earlier alarm stands for both.
+// seen records a scored point's series and time.
+func (w *driftWatch) seen(key string, ts time.Time) {
+	w.keys[key] = struct{}{}
+	if ts.After(w.scored) {
+		w.scored = ts
+	}
+}
+
+// observe records one scored point and feeds it to the drift monitor,
+// and reports a new verdict. A verdict while an earlier one waits to be
+// filed is dropped: the monitor cleared its window, and the earlier alarm
+// stands for both.
 func (w *driftWatch) observe(key string, ts time.Time, pv, dev float64) (drift.Verdict, bool) {
+	w.seen(key, ts)
 	if math.IsNaN(pv) {
 		return drift.Verdict{}, false
 	}
-	w.keys[key] = struct{}{}
 	if ts.After(w.newest) {
 		w.newest = ts
 	}
@@ -191,16 +212,24 @@ func (w *driftWatch) series() []string {
 	return out
 }
 
-// watchDrift feeds the points of a scored batch to g's drift watch and
-// files its alarm once settled.
+// watchDrift feeds the points of a scored batch to g's drift watch, files
+// its alarm once settled, and files the model's refresh once due.
 func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch) {
-	if !d.cfg.Drift.Enabled {
+	if !d.cfg.Drift.Enabled && d.cfg.Drift.RefreshSteps == 0 {
 		return
 	}
 	if g.drift == nil {
 		g.drift = newDriftWatch(d.cfg.Drift, g.model)
+		g.drift.refresh.start(g.model, gb)
 	}
 	w := g.drift
+	if !d.cfg.Drift.Enabled {
+		for i := range gb.pending {
+			w.seen(gb.pending[i].key, gb.pending[i].ts)
+		}
+		d.watchRefresh(ctx, g, w)
+		return
+	}
 	dm, _ := g.model.(DriftModel)
 	ps := g.scores.driftPValues(len(gb.pending))
 	for i := range gb.pending {
@@ -221,10 +250,10 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 		d.m.driftStatistic.WithLabelValues(g.name).Set(stat)
 	}
 	settle := time.Duration(d.cfg.Drift.SettleSteps) * d.cfg.Grid.Step
-	if d.drifts == nil || !w.due(settle) {
-		return
+	if d.drifts != nil && w.due(settle) {
+		d.fileDrift(ctx, g, w)
 	}
-	d.fileDrift(ctx, g, w)
+	d.watchRefresh(ctx, g, w)
 }
 
 // fileDrift records g's settled alarm and files its job; a failure keeps

@@ -38,6 +38,7 @@ type Metrics struct {
 	driftStatistic *prometheus.GaugeVec
 	driftEvents    *prometheus.CounterVec
 	driftJobs      *prometheus.CounterVec
+	refreshJobs    *prometheus.CounterVec
 	retrainJobs    *prometheus.GaugeVec
 }
 
@@ -107,6 +108,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Drift events recorded, per model group.", "group"),
 		driftJobs: counterVec("detector", "drift_jobs_filed_total",
 			"Retrain jobs filed for drift, per model group.", "group"),
+		refreshJobs: counterVec("detector", "refresh_jobs_filed_total",
+			"Retrain jobs filed for a scheduled refresh, per model group.", "group"),
 		retrainJobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
 			Subsystem: "detector", Name: "retrain_jobs",
 			Help: "Retrain jobs in the queue by state, as WatchModels last read them."},
@@ -116,7 +119,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.ingestMessages, m.ingestSamples, m.decodeFailures, m.deadLetters,
 			m.messages, m.rejected, m.scored, m.unscored, m.anomalies, m.score, m.pValue,
 			m.batchSeconds, m.lag, m.modelVersion, m.series, m.pgSeconds, m.pgErrors,
-			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs, m.retrainJobs)
+			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs, m.refreshJobs,
+			m.retrainJobs)
 	}
 	return m
 }

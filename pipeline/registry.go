@@ -26,13 +26,27 @@ type Registry struct {
 
 // BootstrapDetails is the JSON of a bootstrap job's details: the group's
 // series and the grid the model must be trained on, so the detector can
-// use it. Step is a Go duration string such as "1m0s".
+// use it. Step is a Go duration string such as "1m0s". Lags, Go duration
+// strings too, are the seasonal lags the grid offers: the trainer offers
+// them to scorer.Fit, which keeps those its data support, and the
+// detector takes any of them in order (FlowModel).
 type BootstrapDetails struct {
 	Series   []string `json:"series"`
 	Step     string   `json:"step"`
 	Window   int      `json:"window"`
 	MaxFill  int      `json:"max_fill"`
 	Calendar bool     `json:"calendar"`
+	Lags     []string `json:"lags,omitempty"`
+}
+
+// bootstrapDetails returns the details of a job over series on r's grid.
+func (r *Registry) bootstrapDetails(series []string) BootstrapDetails {
+	d := BootstrapDetails{Series: series, Step: r.Grid.Step.String(),
+		Window: r.Grid.Window, MaxFill: r.Grid.MaxFill, Calendar: r.Grid.Calendar}
+	for _, l := range r.Grid.Lags {
+		d.Lags = append(d.Lags, l.String())
+	}
+	return d
 }
 
 var (
@@ -64,8 +78,7 @@ func (r *Registry) Champion(ctx context.Context, group string) (Model, error) {
 // whose details are BootstrapDetails.
 func (r *Registry) FileBootstrap(ctx context.Context, group string, from, to time.Time,
 	series []string) error {
-	details, err := json.Marshal(BootstrapDetails{Series: series, Step: r.Grid.Step.String(),
-		Window: r.Grid.Window, MaxFill: r.Grid.MaxFill, Calendar: r.Grid.Calendar})
+	details, err := json.Marshal(r.bootstrapDetails(series))
 	if err != nil {
 		return fmt.Errorf("pipeline: bootstrap details: %w", err)
 	}

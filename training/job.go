@@ -29,6 +29,9 @@ type jobDetails struct {
 	Window   int    `json:"window"`
 	MaxFill  int    `json:"max_fill"`
 	Calendar bool   `json:"calendar"`
+	// Lags are the seasonal lags the detector offers, Go durations;
+	// scorer.Fit keeps those the job's data span supports.
+	Lags []string `json:"lags"`
 }
 
 // apply sets the grid of opt from the details, if they carry one.
@@ -51,6 +54,14 @@ func (d jobDetails) apply(opt *scorer.Options) error {
 	opt.Calendar = scorer.Off
 	if d.Calendar {
 		opt.Calendar = scorer.On
+	}
+	opt.Lags = nil
+	for _, l := range d.Lags {
+		lag, err := time.ParseDuration(l)
+		if err != nil || lag <= 0 {
+			return fmt.Errorf("job details: lag %q: want a positive duration", l)
+		}
+		opt.Lags = append(opt.Lags, lag)
 	}
 	return nil
 }
@@ -163,7 +174,8 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 	if job.To != nil {
 		req.To = *job.To
 	}
-	drift := job.Reason == store.ReasonDrift
+	// A refresh retrains on recent data as a drift job does.
+	drift := job.Reason == store.ReasonDrift || job.Reason == store.ReasonRefresh
 	if drift && w.cfg.Lookback > 0 && !req.To.IsZero() {
 		// Read no more than the lookback needs.
 		if from := req.To.Add(-w.cfg.Lookback); from.After(req.From) {

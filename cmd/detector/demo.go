@@ -47,10 +47,11 @@ type demoSettings struct {
 	Database string `yaml:"demo_database" help:"PostgreSQL URL of the demo's own database, created if missing"`
 	Reset    bool   `yaml:"reset" help:"drop flowguard's tables in the demo database first, so one demo's results never mix with the last's"`
 	Scoring  struct {
-		Step      time.Duration `yaml:"step" help:"grid step; 0: the median spacing of the data"`
-		Window    int           `yaml:"window" help:"steps in a model window (W)"`
-		Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
-		Bootstrap int           `yaml:"bootstrap" help:"windows collected before the first model is trained; 0: 2000, or 15% of the data if less (NAB's probation)"`
+		Step      time.Duration   `yaml:"step" help:"grid step; 0: the median spacing of the data"`
+		Window    int             `yaml:"window" help:"steps in a model window (W)"`
+		Lags      []time.Duration `yaml:"lags" help:"seasonal lags, such as 24h,168h, offered to the models as context; a model keeps those its training data span twice"`
+		Alpha     float64         `yaml:"alpha" help:"flag a point when its p-value is below this"`
+		Bootstrap int             `yaml:"bootstrap" help:"windows collected before the first model is trained; 0: 2000, or 15% of the data if less (NAB's probation)"`
 	} `yaml:"scoring"`
 	Model struct {
 		LayerType string `yaml:"layer_type" help:"flow layer: spline (rational-quadratic) or affine"`
@@ -156,6 +157,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	cfg.Kafka.Partitions = 4
 	cfg.Scoring.Step = data.step
 	cfg.Scoring.Window = set.Scoring.Window
+	cfg.Scoring.Lags = set.Scoring.Lags
 	cfg.Scoring.Alpha = set.Scoring.Alpha
 	cfg.Scoring.Bootstrap = data.bootstrap
 	cfg.ShutdownTimeout = 6 * time.Second

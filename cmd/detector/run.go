@@ -202,7 +202,7 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 	sc := cfg.Scoring
 	grid := timeseries.Config{Step: sc.Step, Window: sc.Window, MaxFill: sc.MaxFill,
 		Fill: timeseries.FillLinear, Lateness: sc.Lateness, Calendar: sc.Calendar,
-		IdleAfter: sc.IdleAfter}
+		Lags: sc.Lags, IdleAfter: sc.IdleAfter}
 	rules, err := pipeline.ParseGroups(sc.Groups, sc.PerSeries, sc.Alphas)
 	if err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func driftConfig(d config.Drift) pipeline.DriftConfig {
 		Monitor: drift.Config{Window: d.Window, Every: d.Every, Alpha: d.Alpha,
 			MaxOutOfRange: d.MaxOutOfRange},
 		MaxDeviation: d.MaxDeviation, Cooldown: d.Cooldown, SettleSteps: d.SettleSteps,
-		LookbackSteps: d.LookbackSteps}
+		LookbackSteps: d.LookbackSteps, RefreshSteps: d.RefreshSteps}
 }
 
 // decoder builds the input decoder named by kafka.format.

@@ -37,21 +37,22 @@ type HTTP struct {
 // scored and flagged. The grid settings must match those the group's model
 // was trained with.
 type Scoring struct {
-	Step      time.Duration `yaml:"step" help:"grid step of every series; 0: samples as they come"`
-	Window    int           `yaml:"window" help:"steps in a model window (W)"`
-	Lateness  time.Duration `yaml:"lateness" help:"how late a sample may arrive and still count"`
-	MaxFill   int           `yaml:"max_fill" help:"longest gap filled, in steps; longer gaps restart"`
-	Calendar  bool          `yaml:"calendar" help:"give models hour-of-day and day-of-week context"`
-	IdleAfter time.Duration `yaml:"idle_after" help:"event-time silence after which a series is forgotten"`
-	Alpha     float64       `yaml:"alpha" help:"flag a point when its p-value is below this"`
-	Run       int           `yaml:"run" help:"recent points of a series pooled into a run p-value; 0: no run test"`
-	Live      int           `yaml:"live_calibration" help:"live scores each group's model learns into its calibration; 0: none"`
-	Groups    []string      `yaml:"groups" help:"model groups as name=regexp on the series key; first match wins, others go to default"`
-	PerSeries []string      `yaml:"per_series" help:"groups that train one model per series"`
-	Alphas    []string      `yaml:"alphas" help:"alpha of single groups, as group=value"`
-	BatchSize int           `yaml:"batch_size" help:"most messages in one scoring batch"`
-	BatchWait time.Duration `yaml:"batch_wait" help:"longest a batch waits to fill up"`
-	Bootstrap int           `yaml:"bootstrap" help:"ready windows (and 2*window per series) a group without a model collects before a training job is filed"`
+	Step      time.Duration   `yaml:"step" help:"grid step of every series; 0: samples as they come"`
+	Window    int             `yaml:"window" help:"steps in a model window (W)"`
+	Lateness  time.Duration   `yaml:"lateness" help:"how late a sample may arrive and still count"`
+	MaxFill   int             `yaml:"max_fill" help:"longest gap filled, in steps; longer gaps restart"`
+	Calendar  bool            `yaml:"calendar" help:"give models hour-of-day and day-of-week context"`
+	Lags      []time.Duration `yaml:"lags" help:"seasonal lags, such as 24h,168h, offered to models as context; a model keeps those its training data span twice"`
+	IdleAfter time.Duration   `yaml:"idle_after" help:"event-time silence after which a series is forgotten"`
+	Alpha     float64         `yaml:"alpha" help:"flag a point when its p-value is below this"`
+	Run       int             `yaml:"run" help:"recent points of a series pooled into a run p-value; 0: no run test"`
+	Live      int             `yaml:"live_calibration" help:"live scores each group's model learns into its calibration; 0: none"`
+	Groups    []string        `yaml:"groups" help:"model groups as name=regexp on the series key; first match wins, others go to default"`
+	PerSeries []string        `yaml:"per_series" help:"groups that train one model per series"`
+	Alphas    []string        `yaml:"alphas" help:"alpha of single groups, as group=value"`
+	BatchSize int             `yaml:"batch_size" help:"most messages in one scoring batch"`
+	BatchWait time.Duration   `yaml:"batch_wait" help:"longest a batch waits to fill up"`
+	Bootstrap int             `yaml:"bootstrap" help:"ready windows (and 2*window per series) a group without a model collects before a training job is filed"`
 }
 
 // Drift sets how the detector watches each model group for drift: a KS
@@ -64,9 +65,10 @@ type Drift struct {
 	Alpha         float64       `yaml:"alpha" help:"level of each test, before the correction for the model's calibration size"`
 	MaxOutOfRange float64       `yaml:"max_out_of_range" help:"share of the window outside the training range that is drift on its own"`
 	MaxDeviation  float64       `yaml:"max_deviation" help:"robust z-score beyond which a value is outside the training range"`
-	Cooldown      time.Duration `yaml:"cooldown" help:"least time between two drift events of a group"`
+	Cooldown      time.Duration `yaml:"cooldown" help:"least time between two drift events of a group, and from a group's newest retrain job to a refresh job"`
 	SettleSteps   int           `yaml:"settle_steps" help:"grid steps after a drift alarm before its retrain job is filed, so the job's data hold the new behaviour"`
 	LookbackSteps int           `yaml:"lookback_steps" help:"grid steps before the alarm's end that a drift job asks to train on"`
+	RefreshSteps  int           `yaml:"refresh_steps" help:"grid steps a model group scores after its model's training data end before a refresh retrain job is filed, drift or not; 0: never"`
 }
 
 // Detector holds every setting of the detector.
