@@ -10,83 +10,117 @@ import (
 
 	"github.com/flowguard/flowguard/alerts"
 	"github.com/flowguard/flowguard/drift"
+	"github.com/flowguard/flowguard/flowmodel"
 	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
+	"github.com/flowguard/flowguard/training"
 )
 
-// Settings are the detector settings an evaluation runs with, the same
-// for every series. Start from DefaultSettings: of the zero values only
-// Window, MaxFill, Fitter and the alerts rules take the defaults.
+// Settings are the service settings an evaluation runs with, the same for
+// every series. Each field is named after the detector or trainer setting
+// it stands for (README, Evaluate on labelled data). Start from
+// DefaultSettings: of the zero values only Window, MaxFill, the alerts
+// rules, Damp and Scale take the defaults.
 type Settings struct {
-	// Window is W, the steps in a model window (default 12).
+	// Window is W, the steps in a model window (scoring.window).
 	Window int
 	// MaxFill is the longest gap, in steps, filled rather than restarting
-	// the window (default 3).
+	// the window (scoring.max_fill).
 	MaxFill int
-	// Calendar adds hour-of-day and day-of-week context.
+	// Calendar adds hour-of-day and day-of-week context
+	// (scoring.calendar).
 	Calendar bool
-	// Lags are the seasonal lags offered as context. A fit uses a lag
-	// only when its training data spans at least twice the lag, and then
-	// leaves out the steps before one lag has passed, whose lag values
-	// would be the step itself.
+	// Lags are the seasonal lags offered as context (scoring.lags); each
+	// fit keeps those its data support (scorer.Options.Lags).
 	Lags []time.Duration
-	// Probation is the number of leading rows the first model learns on;
-	// 0 means NAB's min(floor(0.15 n), 750).
+	// Probation is the number of leading rows the first model learns on
+	// (the detector's bootstrap); 0 means NAB's min(floor(0.15 n), 750).
 	Probation int
-	// RetrainRows is how many recent rows a retrain learns on (default
-	// 3000); 0 means the probation length.
-	RetrainRows int
-	// Drift configures the drift monitor, which tests the model's own
-	// point p-values (scorer.Scores.PointP); a drift retrains the model.
-	Drift drift.Config
-	// RetrainGap is the fewest rows between two retrains; 0 means the
-	// probation length. A drift verdict sooner is ignored, as the service
-	// keeps one retrain job per model group at a time.
-	RetrainGap int
-	// Refresh also refits every RetrainGap rows, drift or not, as a
-	// trainer on a schedule does (default on).
-	Refresh bool
-	// NoRetrain turns retraining on drift off.
-	NoRetrain bool
-	// LiveCalibration is how many live scores the model's calibration
-	// learns (scorer.Calibration.Learn); 0 learns none.
-	LiveCalibration int
-	// Policy flags points: alpha and the run test (scorer.Policy).
+	// Fit holds the model settings of every fit (the trainer's model.*);
+	// Window, MaxFill, Calendar, Lags and Exclude are set from the rest.
+	Fit scorer.Options
+	// Policy flags points: alpha and the run test (scoring.alpha,
+	// scoring.run).
 	Policy scorer.PolicyConfig
-	// GapSteps sets the incidents' alerts.gap to this many grid steps
-	// (default 100): flags closer than that are one incident, one alarm.
+	// LiveCalibration is how many live scores the model's calibration
+	// learns (scoring.live_calibration); 0 learns none.
+	LiveCalibration int
+	// Drift is the drift monitor on the model's own point p-values
+	// (drift.window, drift.every, drift.alpha, drift.max_out_of_range).
+	Drift drift.Config
+	// MaxDeviation is the robust z-score beyond which a value is outside
+	// the training range (drift.max_deviation, default 6).
+	MaxDeviation float64
+	// Cooldown is the least series time between two retrain jobs
+	// (drift.cooldown).
+	Cooldown time.Duration
+	// SettleSteps is how many grid steps pass after a drift verdict
+	// before its retrain job runs (drift.settle_steps).
+	SettleSteps int
+	// LookbackSteps is how many grid steps before its end a retrain job's
+	// range starts (drift.lookback_steps).
+	LookbackSteps int
+	// RefreshSteps, when positive, runs a retrain job once a model has
+	// scored this many grid steps past its training data, drift or not
+	// (drift.refresh_steps).
+	RefreshSteps int
+	// NoRetrain turns retraining off.
+	NoRetrain bool
+	// Promotion decides whether a retrain's candidate replaces the
+	// model (training.promote_margin, training.ks_tolerance).
+	Promotion training.Policy
+	// Holdout is the share of a retrain's newest samples kept out of the
+	// candidate's fit to compare it with the model (training.holdout).
+	Holdout float64
+	// TrainLookbackSteps bounds a retrain's data to this many newest
+	// samples (training.lookback_steps; 0: no bound).
+	TrainLookbackSteps int
+	// MaxFlaggedShare is the share of flagged samples above which a
+	// retrain trains on them (training.max_flagged_share).
+	MaxFlaggedShare float64
+	// GapSteps sets the incidents' alerts.gap to this many grid steps:
+	// flags closer than that are one incident, one alarm.
 	GapSteps int
-	// Alerts holds the other incident rules (alerts.Incidents); zero
-	// means config.DefaultAlerts.
+	// Alerts holds the other incident rules (alerts.*); zero means
+	// config.DefaultAlerts.
 	Alerts config.Alerts
 	// Damp multiplies the anomaly score of every point of an incident but
 	// the one that opened it (default 0.1), so a long improbable run is
-	// one early alarm rather than a plateau.
+	// one early alarm rather than a plateau. Output only.
 	Damp float64
 	// Scale is the surprise -ln p that maps to anomaly score 0.5
-	// (default 20).
+	// (default 20). Output only.
 	Scale float64
-	// Fitter fits the models; nil means FlowFitter{}, the service's model.
-	Fitter Fitter `json:"-"`
 }
 
 // DefaultSettings returns the evaluation profile. It was chosen on NAB's
 // development subset (see BENCHMARKS.md) and is the same for every series.
 func DefaultSettings() Settings {
 	return Settings{
-		Window:          12,
-		MaxFill:         3,
-		Lags:            []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
-		RetrainRows:     3000,
-		LiveCalibration: 10000,
-		Refresh:         true,
-		Drift:           drift.Config{Window: 400, Every: 40},
-		Policy:          scorer.PolicyConfig{Alpha: 1e-6, Run: 4},
-		GapSteps:        100,
-		Damp:            0.1,
-		Scale:           20,
+		Window:   12,
+		MaxFill:  3,
+		Lags:     []time.Duration{24 * time.Hour, 7 * 24 * time.Hour},
+		Calendar: false,
+		Fit: scorer.Options{Seed: 1, LinearBase: scorer.On,
+			Spec:  flowmodel.Spec{Hidden: 32, Layers: 3, LayerType: flowmodel.LayerAffine},
+			Train: flowmodel.TrainOptions{Epochs: 100, Patience: 15, BatchSize: 64}},
+		Policy:             scorer.PolicyConfig{Alpha: 1e-6, Run: 4},
+		LiveCalibration:    10000,
+		Drift:              drift.Config{Window: 400, Every: 40},
+		MaxDeviation:       6,
+		Cooldown:           time.Hour,
+		SettleSteps:        0,
+		LookbackSteps:      3000,
+		RefreshSteps:       750,
+		Promotion:          training.Policy{Margin: 0.02, KSTolerance: 0.1},
+		Holdout:            0.2,
+		TrainLookbackSteps: 0,
+		MaxFlaggedShare:    0.1,
+		GapSteps:           100,
+		Damp:               0.1,
+		Scale:              20,
 	}
 }
 
@@ -99,11 +133,14 @@ func (s Settings) withDefaults() Settings {
 		s.MaxFill = d.MaxFill
 	}
 	s.MaxFill = max(s.MaxFill, 0)
-	if s.Fitter == nil {
-		s.Fitter = FlowFitter{}
-	}
 	if s.Alerts.Gap == 0 && s.Alerts.RunPValue == 0 {
 		s.Alerts = config.DefaultAlerts()
+	}
+	if !(s.MaxDeviation > 0) {
+		s.MaxDeviation = d.MaxDeviation
+	}
+	if !(s.Holdout > 0 && s.Holdout < 0.9) {
+		s.Holdout = d.Holdout
 	}
 	if !(s.Damp > 0 && s.Damp <= 1) {
 		s.Damp = d.Damp
@@ -129,8 +166,8 @@ type Point struct {
 	PValue float64
 	// Alarm reports that the row raised a new alarm.
 	Alarm bool
-	// Retrained reports that a drift verdict at this row refitted the
-	// model.
+	// Retrained reports that a retrain job swapped the model after this
+	// row's score, the newest when the job ran.
 	Retrained bool
 }
 
@@ -138,8 +175,12 @@ type Point struct {
 type ReplayStats struct {
 	// Rows is the series' length and Probation its unscored leading rows.
 	Rows, Probation int
-	// Alarms counts incidents opened; Retrains counts refits on drift.
-	Alarms, Retrains int
+	// Alarms counts incidents opened.
+	Alarms int
+	// Jobs counts retrain jobs (Drift of them on a drift verdict, the
+	// others on the refresh schedule) and Retrains those whose candidate
+	// replaced the model; Rejected those the promotion rule turned down.
+	Jobs, Drift, Retrains, RejectedCandidates int
 	// Rejected counts rows the grid refused (too late).
 	Rejected int
 	// FailedRetrains counts retrains that could not fit; the old model
@@ -152,23 +193,30 @@ type ReplayStats struct {
 // replayer is the online state of one series.
 type replayer struct {
 	set     Settings
-	feat    scorer.Features
+	feat    scorer.Features // offered; a model's own are in its Meta
 	samples []timeseries.Sample
 	rowStep []int64 // grid index of each row
 	flagged map[int64]bool
 
-	series *timeseries.Series
-	model  Model
-	lo, hi float64 // the training values' range, for drift
+	series  *timeseries.Series
+	model   *scorer.Model
+	version int
+	sc      scorer.Scores
 
 	monitor   *drift.Monitor
 	policy    *scorer.Policy
 	incidents *alerts.Incidents
 	win       []float64
 	ctxv      []float64
-	pending   int  // first row whose step has not been emitted
-	drifted   bool // a drift verdict waits for the current push to finish
-	fitAt     int  // the row of the last fit
+	pending   int // first row whose step has not been emitted
+
+	// The retrain lifecycle, in series time: the newest step scored, a
+	// drift alarm waiting to settle, the last job, and whether this
+	// model's refresh job ran.
+	newest    time.Time
+	alarmAt   time.Time // zero: no alarm waiting
+	lastJob   time.Time
+	refreshed bool
 }
 
 // Replay runs one series through the online path and returns one Point per
@@ -183,10 +231,10 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 	if len(rows) < 2 || st.Probation < 2 {
 		return nil, st, errors.New("evaluate: series too short")
 	}
-	r := &replayer{set: set, monitor: drift.NewMonitor(set.Drift),
-		policy: scorer.NewPolicy(set.Policy), flagged: make(map[int64]bool)}
+	r := &replayer{set: set, policy: scorer.NewPolicy(set.Policy),
+		flagged: make(map[int64]bool)}
 	r.feat = scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
-		Step: medianStep(rows[:st.Probation]), Calendar: set.Calendar}
+		Step: medianStep(rows[:st.Probation]), Calendar: set.Calendar, Lags: set.Lags}
 	ac := set.Alerts
 	if set.GapSteps > 0 {
 		ac.Gap = time.Duration(set.GapSteps) * r.feat.Step
@@ -197,7 +245,7 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 	vals := make([]float64, len(rows))
 	for i, row := range rows {
 		vals[i] = row.Value
-		r.samples[i] = timeseries.Sample{Series: timeseries.SeriesID{Name: "eval"},
+		r.samples[i] = timeseries.Sample{Series: timeseries.SeriesID{Name: replayKey},
 			Time: row.Time, Values: vals[i : i+1]}
 		r.rowStep[i] = row.Time.UnixNano() / int64(r.feat.Step)
 	}
@@ -211,8 +259,14 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 			return nil, st, ctx.Err()
 		}
 		if i+1 == st.Probation {
-			if err := r.fit(ctx, 0, i, i); err != nil {
+			// The first model: the trainer's bootstrap fit on all the
+			// data so far, no champion to beat.
+			m, err := scorer.Fit(ctx, [][]timeseries.Sample{r.samples[:i+1]}, r.options(nil))
+			if err != nil {
 				return nil, st, fmt.Errorf("evaluate: initial fit: %w", err)
+			}
+			if err := r.swap(m, i); err != nil {
+				return nil, st, err
 			}
 			continue
 		}
@@ -224,14 +278,8 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 			st.Rejected++
 		}
 		r.emitted(res.Emitted, i, out, &st)
-		if r.set.Refresh && i-1-r.fitAt >= r.gap(&st) {
-			r.drifted = true
-		}
-		if r.drifted {
-			r.drifted = false
-			if err := r.retrain(ctx, i, out, &st); err != nil {
-				return nil, st, err
-			}
+		if err := r.lifecycle(ctx, i, out, &st); err != nil {
+			return nil, st, err
 		}
 	}
 	if r.series != nil {
@@ -241,6 +289,20 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 		out[i] = Point{PValue: 1}
 	}
 	return out, st, nil
+}
+
+// options returns the fit options with the grid and the exclusion.
+func (r *replayer) options(exclude func(timeseries.SeriesID, time.Time) bool) scorer.Options {
+	opt := r.set.Fit
+	opt.Group = replayKey
+	opt.Step, opt.Window, opt.MaxFill = r.feat.Step, r.feat.Window, r.feat.MaxFill
+	opt.Calendar = scorer.Off
+	if r.feat.Calendar {
+		opt.Calendar = scorer.On
+	}
+	opt.Lags = slices.Clone(r.feat.Lags)
+	opt.Exclude = exclude
+	return opt
 }
 
 // medianStep is the median positive spacing of the rows, the grid step a
@@ -280,77 +342,52 @@ func (r *replayer) emitted(n, now int, out []Point, st *ReplayStats) {
 	}
 }
 
-// fit trains on rows [from, to] and rebuilds the series state by replaying
-// every row up to upTo, as a detector restoring a series would.
-func (r *replayer) fit(ctx context.Context, from, to, upTo int) error {
-	feat := r.feat
-	// Lag values need history before the first training step: windows
-	// start at row from, the lag history as early as the data allows.
-	begin := r.samples[from].Time
-	var need time.Duration
-	for _, l := range r.set.Lags {
-		if l%feat.Step != 0 {
-			continue
-		}
-		first := later(begin, r.samples[0].Time.Add(l+feat.Step))
-		if 2*r.samples[to].Time.Sub(first) >= r.samples[to].Time.Sub(begin) {
-			feat.Lags = append(feat.Lags, l)
-			need = max(need, l)
-		}
-	}
-	warm := from
-	for warm > 0 && begin.Sub(r.samples[warm-1].Time) <= need {
-		warm--
-	}
-	t0 := later(begin, r.samples[warm].Time.Add(need+feat.Step))
-	exclude := func(t time.Time) bool {
-		return t.Before(t0) || r.flagged[t.UnixNano()/int64(feat.Step)]
-	}
-	m, err := r.set.Fitter.Fit(ctx, r.samples[warm:to+1], feat, exclude)
-	if err != nil {
-		return err
-	}
-	m.Learn(r.set.LiveCalibration)
+// swap makes m the model from row now on and rebuilds the series state by
+// replaying every row up to now, as a detector restoring a series would.
+func (r *replayer) swap(m *scorer.Model, now int) error {
+	feat := m.Meta().Features
 	cfg, err := feat.SeriesConfig()
 	if err != nil {
 		return err
 	}
-	s, err := timeseries.NewSeries(timeseries.SeriesID{Name: "eval"}, cfg, 1)
+	s, err := timeseries.NewSeries(timeseries.SeriesID{Name: replayKey}, cfg, 1)
 	if err != nil {
 		return err
 	}
-	for i := range upTo + 1 {
+	for i := range now + 1 {
 		s.Push(&r.samples[i])
 	}
-	r.series, r.model = s, m
+	m.Calibration().Learn(r.set.LiveCalibration)
+	dc := r.set.Drift
+	dc.Reference = len(m.Meta().Calibration)
+	r.series, r.model, r.monitor = s, m, drift.NewMonitor(dc)
+	r.version++
 	r.win = make([]float64, feat.Window)
 	r.ctxv = make([]float64, feat.ContextWidth())
-	r.lo, r.hi = math.Inf(1), math.Inf(-1)
-	for i := from; i <= to; i++ {
-		r.lo, r.hi = min(r.lo, r.samples[i].Values[0]), max(r.hi, r.samples[i].Values[0])
-	}
-	r.monitor.Reset()
-	r.fitAt = to
+	r.alarmAt, r.refreshed = time.Time{}, false
 	return nil
 }
 
 // score scores the step at grid index idx with the current model and
 // applies the policy, the incident rules and the drift monitor.
 func (r *replayer) score(idx int64, t time.Time, st *ReplayStats) Point {
-	v, err := r.model.Score(r.win, r.ctxv)
-	if err != nil || math.IsNaN(v.Surprise) {
-		// A broken score is treated as the most improbable point, so it
-		// is seen rather than hidden.
-		v = Verdict{Surprise: math.Inf(1), PointP: 0}
+	u, pointP := math.Inf(1), 0.0
+	if err := r.model.Score(&r.sc, r.win, r.ctxv); err == nil {
+		u, pointP = r.sc.Surprise[0], r.sc.PointP[0]
+		// Learning after scoring: a point is judged against what came
+		// before it, never against itself.
+		r.model.Calibration().Add(r.sc.Score[0])
 	}
-	d := r.policy.Next(v.Surprise)
+	// A broken score is treated as the most improbable point, so it is
+	// seen rather than hidden.
+	d := r.policy.Next(u)
 	value := r.win[len(r.win)-1]
 	open := r.incidents.Open(replayKey, t)
 	alarm := false
 	if d.Flagged {
 		r.flagged[idx] = true
 		alarm = r.incidents.Add(store.Anomaly{SeriesKey: replayKey, Group: replayKey, TS: t,
-			Value: []float64{value}, Score: v.Surprise, PValue: math.Exp(-d.Surprise)}, t)
+			Value: []float64{value}, Score: u, PValue: math.Exp(-d.Surprise)}, t)
 	}
 	p := Point{Score: anomalyScore(d.Surprise, r.set.Scale),
 		PValue: min(math.Exp(-d.Surprise), 1), Alarm: alarm}
@@ -360,8 +397,14 @@ func (r *replayer) score(idx int64, t time.Time, st *ReplayStats) Point {
 	if alarm {
 		st.Alarms++
 	}
-	_, drifted := r.monitor.Observe(v.PointP, value < r.lo || value > r.hi)
-	r.drifted = r.drifted || (drifted && !r.set.NoRetrain)
+	if t.After(r.newest) {
+		r.newest = t
+	}
+	dev := r.model.Deviation(r.win[len(r.win)-1:])
+	if _, drifted := r.monitor.Observe(pointP, dev > r.set.MaxDeviation); drifted &&
+		r.alarmAt.IsZero() {
+		r.alarmAt = r.newest
+	}
 	return p
 }
 
@@ -379,41 +422,99 @@ func anomalyScore(s, scale float64) float64 {
 	return s / (s + scale)
 }
 
-// retrain refits on the recent rows whose steps are final, the ones before
-// row now, and marks row now's predecessor.
-func (r *replayer) retrain(ctx context.Context, now int, out []Point, st *ReplayStats) error {
-	n := r.set.RetrainRows
-	if n == 0 {
-		n = st.Probation
-	}
-	last := now - 1
-	if last-r.fitAt < r.gap(st) {
+// lifecycle runs the retrain job the detector would file after row now:
+// a drift alarm once settled, or the model's refresh once due, at most one
+// per Cooldown. The job trains as the trainer does (training.Recent,
+// training.Exclusion, training.Challenge) and its candidate replaces the
+// model when the promotion rule says so. The replay runs the job at once,
+// where the service swaps the model in once the trainer is done.
+func (r *replayer) lifecycle(ctx context.Context, now int, out []Point,
+	st *ReplayStats) error {
+	if r.set.NoRetrain || r.newest.IsZero() {
 		return nil
 	}
-	if err := r.fit(ctx, max(last-n+1, 0), last, now); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	step := r.feat.Step
+	drifted := !r.alarmAt.IsZero() &&
+		!r.newest.Before(r.alarmAt.Add(time.Duration(r.set.SettleSteps)*step))
+	refresh := r.set.RefreshSteps > 0 && !r.refreshed && !r.newest.Before(
+		r.model.Meta().Data.To.Add(time.Duration(r.set.RefreshSteps)*step))
+	if !drifted && !refresh {
+		return nil
+	}
+	if !r.lastJob.IsZero() && r.newest.Before(r.lastJob.Add(r.set.Cooldown)) {
+		r.alarmAt = time.Time{} // the service drops an alarm in its cooldown
+		return nil
+	}
+	r.alarmAt, r.lastJob = time.Time{}, r.newest
+	if refresh && !drifted {
+		r.refreshed = true
+	} else {
+		st.Drift++
+	}
+	st.Jobs++
+	series, opt := r.jobData(now)
+	cand, ev, err := training.Challenge(ctx, r.model, r.version, series, opt,
+		r.set.Promotion, r.set.Holdout)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
 		st.FailedRetrains++
 		st.LastError = err.Error()
 		return nil
+	case !ev.Promote:
+		st.RejectedCandidates++
+		return nil
+	}
+	if err := r.swap(cand, now); err != nil {
+		return err
 	}
 	st.Retrains++
-	out[last].Retrained = true
+	if r.pending > 0 {
+		out[r.pending-1].Retrained = true
+	}
 	return nil
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+// jobData returns what the trainer replays for a job ending at the newest
+// step scored: LookbackSteps grid steps of it, cut to TrainLookbackSteps
+// samples, after as much lag history as the largest offered lag needs,
+// with the fit options leaving out flagged steps (unless too many) and
+// the lag history.
+func (r *replayer) jobData(now int) ([][]timeseries.Sample, scorer.Options) {
+	step := r.feat.Step
+	to := now
+	for to > 0 && r.samples[to].Time.After(r.newest) {
+		to--
 	}
-	return a
-}
-
-// gap is the fewest rows between two fits.
-func (r *replayer) gap(st *ReplayStats) int {
-	if r.set.RetrainGap > 0 {
-		return r.set.RetrainGap
+	from := 0
+	if r.set.LookbackSteps > 0 {
+		start := r.newest.Add(-time.Duration(r.set.LookbackSteps) * step)
+		from, _ = slices.BinarySearchFunc(r.samples[:to+1], start,
+			func(s timeseries.Sample, t time.Time) int { return s.Time.Compare(t) })
 	}
-	return st.Probation
+	job := training.Recent([][]timeseries.Sample{r.samples[from : to+1]}, 0,
+		r.set.TrainLookbackSteps)
+	begin := job[0][0].Time
+	from = to + 1 - len(job[0])
+	var need time.Duration
+	for _, l := range r.feat.Lags {
+		need = max(need, l)
+	}
+	warm := from
+	for warm > 0 && begin.Sub(r.samples[warm-1].Time) <= need {
+		warm--
+	}
+	var flagged []time.Time
+	for i := from; i <= to; i++ {
+		if r.flagged[r.rowStep[i]] {
+			flagged = append(flagged, r.samples[i].Time)
+		}
+	}
+	ex, _, _ := training.Exclusion(job, map[string][]time.Time{
+		r.samples[0].Series.Key(): flagged}, r.set.MaxFlaggedShare)
+	exclude := func(id timeseries.SeriesID, t time.Time) bool {
+		return t.Before(begin) || (ex != nil && ex(id, t))
+	}
+	return [][]timeseries.Sample{r.samples[warm : to+1]}, r.options(exclude)
 }

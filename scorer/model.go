@@ -217,3 +217,16 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 // PValue returns the p-value of a point score s against the model's
 // calibration (see Calibration), without the level test.
 func (m *Model) PValue(score float64) float64 { return m.cal.PValue(score) }
+
+// Deviation returns how far the raw values of one step lie from the
+// model's training data: the largest over channels of |x - Loc| / Scale,
+// with the normaliser's robust centre and scale (median, 1.4826 MAD). A
+// drift watch counts a step beyond its limit as out of range.
+func (m *Model) Deviation(value []float64) float64 {
+	n := m.meta.Norm
+	var dev float64
+	for c, x := range value[:min(len(value), len(n.Loc))] {
+		dev = max(dev, math.Abs(x-n.Loc[c])/n.Scale[c])
+	}
+	return dev
+}

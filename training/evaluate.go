@@ -104,16 +104,12 @@ func (w *Worker) challenge(ctx context.Context, job store.Job, champ store.Model
 	if err != nil {
 		return Outcome{}, fmt.Errorf("champion v%d: %w", champ.Version, err)
 	}
-	fitPart, cuts := holdOut(series, w.cfg.Holdout)
-	cand, err := scorer.Fit(ctx, fitPart, opt)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("fit: %w", err)
-	}
-	logFit(log, cand)
-	ev, err := w.evaluate(cm, cand, series, cuts, champ.Version)
+	cand, ev, err := Challenge(ctx, cm, champ.Version, series, opt, w.cfg.Policy,
+		w.cfg.Holdout)
 	if err != nil {
 		return Outcome{}, err
 	}
+	logFit(log, cand)
 	note := fmt.Sprintf("%s job %d: %s", job.Reason, job.ID, ev.Reason)
 	info, _, err := Publish(ctx, w.s, cand, &rng, &ev, note)
 	if err != nil {
@@ -181,26 +177,35 @@ func holdOut(series [][]timeseries.Sample, frac float64) ([][]timeseries.Sample,
 	return fit, cuts
 }
 
-// evaluate assesses both models on the held-out windows they both have
-// (their grids may differ, and with them the steps that end a window).
-func (w *Worker) evaluate(champ, cand *scorer.Model, series [][]timeseries.Sample,
-	cuts []time.Time, version int) (Evaluation, error) {
+// Challenge fits a candidate on series without the newest holdout share
+// of each, assesses it and the champion (of the given version) on that
+// share, and decides by policy. The trainer stores the candidate and
+// promotes it when the evaluation says so; an offline replay (package
+// evaluate) swaps it in.
+func Challenge(ctx context.Context, champ *scorer.Model, version int,
+	series [][]timeseries.Sample, opt scorer.Options, policy Policy,
+	holdout float64) (*scorer.Model, Evaluation, error) {
+	fitPart, cuts := holdOut(series, holdout)
+	cand, err := scorer.Fit(ctx, fitPart, opt)
+	if err != nil {
+		return nil, Evaluation{}, fmt.Errorf("fit: %w", err)
+	}
 	cw, err := heldOut(cand, series, cuts)
 	if err != nil {
-		return Evaluation{}, fmt.Errorf("candidate windows: %w", err)
+		return nil, Evaluation{}, fmt.Errorf("candidate windows: %w", err)
 	}
 	hw, err := heldOut(champ, series, cuts)
 	if err != nil {
-		return Evaluation{}, fmt.Errorf("champion windows: %w", err)
+		return nil, Evaluation{}, fmt.Errorf("champion windows: %w", err)
 	}
 	cw, hw = common(cw, hw), common(hw, cw)
 	ca, err := cand.Assess(cw)
 	if err != nil {
-		return Evaluation{}, fmt.Errorf("assess candidate: %w", err)
+		return nil, Evaluation{}, fmt.Errorf("assess candidate: %w", err)
 	}
 	ha, err := champ.Assess(hw)
 	if err != nil {
-		return Evaluation{}, fmt.Errorf("assess champion: %w", err)
+		return nil, Evaluation{}, fmt.Errorf("assess champion: %w", err)
 	}
 	var from, to time.Time
 	for i, t := range cw.Time {
@@ -212,9 +217,9 @@ func (w *Worker) evaluate(champ, cand *scorer.Model, series [][]timeseries.Sampl
 		}
 	}
 	saw := cw.Len() > 0 && !champ.Meta().Data.To.Before(from)
-	ev := w.cfg.Policy.Decide(ca, ha, version, saw)
+	ev := policy.Decide(ca, ha, version, saw)
 	ev.From, ev.To = from, to
-	return ev, nil
+	return cand, ev, nil
 }
 
 // heldOut builds m's windows over series and keeps those ending at or

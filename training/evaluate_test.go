@@ -73,7 +73,7 @@ func TestRecent(t *testing.T) {
 		{"series left empty are dropped", 15 * time.Minute, 0, 15, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := recent([][]timeseries.Sample{a, b}, c.lookback, c.steps)
+			got := Recent([][]timeseries.Sample{a, b}, c.lookback, c.steps)
 			n := func(i int) int {
 				if i < len(got) {
 					return len(got[i])

@@ -195,7 +195,7 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 		"series", len(series), "malformed", st.Malformed)
 	rng := Range{Reason: job.Reason}
 	if drift {
-		series = recent(series, w.cfg.Lookback, w.cfg.LookbackSteps)
+		series = Recent(series, w.cfg.Lookback, w.cfg.LookbackSteps)
 		if w.cfg.Lookback > 0 {
 			rng.Lookback = w.cfg.Lookback.String()
 		}
@@ -221,10 +221,10 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 	return series, rng, nil
 }
 
-// recent keeps the samples of the last lookback before the newest sample
+// Recent keeps the samples of the last lookback before the newest sample
 // of all series and, per series, the last steps samples; zero bounds
 // nothing. Series left empty are dropped.
-func recent(series [][]timeseries.Sample, lookback time.Duration,
+func Recent(series [][]timeseries.Sample, lookback time.Duration,
 	steps int) [][]timeseries.Sample {
 	var end time.Time
 	for _, ss := range series {
@@ -252,11 +252,25 @@ func recent(series [][]timeseries.Sample, lookback time.Duration,
 	return out
 }
 
-// exclusion returns the Exclude function of a fit that leaves out the
-// flagged points of every series whose share of flagged samples is at most
-// MaxFlaggedShare, and records the counts in rng.
+// exclusion is Exclusion with the worker's MaxFlaggedShare, recording the
+// counts in rng.
 func (w *Worker) exclusion(series [][]timeseries.Sample, flagged map[string][]time.Time,
 	rng *Range) func(timeseries.SeriesID, time.Time) bool {
+	ex, n, kept := Exclusion(series, flagged, w.cfg.MaxFlaggedShare)
+	rng.Flagged += n
+	rng.FlagsKept = append(rng.FlagsKept, kept...)
+	return ex
+}
+
+// Exclusion returns the Exclude function of a fit that leaves out the
+// flagged points (times per series key) of every series whose share of
+// flagged samples is at most maxShare: more flags than that mean the
+// behaviour changed, which a retrain must learn, rather than rare
+// anomalies. It also returns the number of flags in the series and the
+// keys whose flags are kept for training. The function is nil when
+// nothing is left out.
+func Exclusion(series [][]timeseries.Sample, flagged map[string][]time.Time,
+	maxShare float64) (ex func(timeseries.SeriesID, time.Time) bool, n int, kept []string) {
 	set := map[string]map[int64]bool{}
 	for _, ss := range series {
 		if len(ss) == 0 {
@@ -267,9 +281,9 @@ func (w *Worker) exclusion(series [][]timeseries.Sample, flagged map[string][]ti
 		if len(ts) == 0 {
 			continue
 		}
-		rng.Flagged += len(ts)
-		if float64(len(ts)) > w.cfg.MaxFlaggedShare*float64(len(ss)) {
-			rng.FlagsKept = append(rng.FlagsKept, key)
+		n += len(ts)
+		if float64(len(ts)) > maxShare*float64(len(ss)) {
+			kept = append(kept, key)
 			continue
 		}
 		m := make(map[int64]bool, len(ts))
@@ -279,9 +293,9 @@ func (w *Worker) exclusion(series [][]timeseries.Sample, flagged map[string][]ti
 		set[key] = m
 	}
 	if len(set) == 0 {
-		return nil
+		return nil, n, kept
 	}
 	return func(id timeseries.SeriesID, t time.Time) bool {
 		return set[id.Key()][t.UnixNano()]
-	}
+	}, n, kept
 }

@@ -20,7 +20,6 @@ type evaluateSettings struct {
 	Thresholds     string `yaml:"thresholds" help:"saved thresholds to apply instead of tuning"`
 	SaveThresholds string `yaml:"save_thresholds" help:"file to save the tuned thresholds to"`
 	Table          bool   `yaml:"table" help:"print the per-file table of every profile"`
-	Model          string `yaml:"model" help:"model: flow (the service's) or ar (a linear baseline)"`
 	Seed           int    `yaml:"seed" help:"seed of the flow's weights and minibatches"`
 	Parallel       int    `yaml:"parallel" help:"files replayed at once; 0: GOMAXPROCS"`
 }
@@ -29,7 +28,7 @@ type evaluateSettings struct {
 // labels, prints their NAB scores.
 func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	getenv func(string) string) error {
-	cfg := evaluateSettings{Model: "flow", Seed: 1}
+	cfg := evaluateSettings{Seed: 1}
 	if err := config.LoadNoArgs("detector evaluate", &cfg, args, getenv, stdout); err != nil {
 		return err
 	}
@@ -37,26 +36,28 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		return errors.New("evaluate: --data and --out are required")
 	}
 	set := evaluate.DefaultSettings()
-	switch cfg.Model {
-	case "flow":
-		set.Fitter = evaluate.FlowFitter{Seed: uint64(cfg.Seed)}
-	case "ar":
-		set.Fitter = evaluate.ARFitter{}
-	default:
-		return fmt.Errorf("evaluate: unknown model %q (want flow or ar)", cfg.Model)
-	}
+	set.Fit.Seed = uint64(cfg.Seed)
 	start := time.Now()
 	res, err := evaluate.Run(ctx, evaluate.Options{Data: cfg.Data, Out: cfg.Out,
 		Labels: cfg.Labels, Thresholds: cfg.Thresholds, Settings: set, Parallel: cfg.Parallel})
 	if err != nil {
 		return err
 	}
-	rows := 0
+	var sum evaluate.ReplayStats
 	for _, f := range res.Files {
-		rows += f.Stats.Rows
+		s := f.Stats
+		sum.Rows += s.Rows
+		sum.Jobs += s.Jobs
+		sum.Drift += s.Drift
+		sum.Retrains += s.Retrains
+		sum.RejectedCandidates += s.RejectedCandidates
+		sum.FailedRetrains += s.FailedRetrains
+		sum.Alarms += s.Alarms
 	}
-	fmt.Fprintf(stdout, "%d files, %d rows in %s\n", len(res.Files), rows,
-		time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%d files, %d rows in %s; %d alarms; %d retrain jobs (%d on drift): "+
+		"%d promoted, %d rejected, %d failed\n", len(res.Files), sum.Rows,
+		time.Since(start).Round(time.Millisecond), sum.Alarms, sum.Jobs, sum.Drift,
+		sum.Retrains, sum.RejectedCandidates, sum.FailedRetrains)
 	if res.Report == nil {
 		return nil
 	}

@@ -28,7 +28,7 @@ func TestEvaluateCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = Run(context.Background(), []string{"evaluate", "--data", data, "--out", out,
 		"--labels", filepath.Join(nab, "combined_windows_dev.json"),
-		"--save_thresholds", th, "--model", "ar"},
+		"--save_thresholds", th},
 		&stdout, &stderr, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("evaluate: %v\n%s", err, stderr.String())
@@ -42,6 +42,18 @@ func TestEvaluateCommand(t *testing.T) {
 		t.Errorf("result file: %v", err)
 	}
 	if _, err := os.Stat(th); err != nil {
-		t.Errorf("thresholds file: %v", err)
+		t.Fatalf("thresholds file: %v", err)
+	}
+	// The saved thresholds applied unchanged to the same data give the
+	// same scores: the tuned ones are what was saved.
+	var again bytes.Buffer
+	err = Run(context.Background(), []string{"evaluate", "--data", data, "--out",
+		t.TempDir(), "--labels", filepath.Join(nab, "combined_windows_dev.json"),
+		"--thresholds", th}, &again, &stderr, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("evaluate --thresholds: %v\n%s", err, stderr.String())
+	}
+	if a, b := line.Find(stdout.Bytes()), line.Find(again.Bytes()); !bytes.Equal(a, b) {
+		t.Errorf("tuned %q, with the saved thresholds %q", a, b)
 	}
 }
