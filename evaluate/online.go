@@ -114,7 +114,7 @@ func DefaultSettings() Settings {
 		SettleSteps:        0,
 		LookbackSteps:      3000,
 		RefreshSteps:       750,
-		Promotion:          training.Policy{Margin: 0.02, KSTolerance: 0.1},
+		Promotion:          training.Policy{Margin: 0.02, KSTolerance: 0.3},
 		Holdout:            0.2,
 		TrainLookbackSteps: 0,
 		MaxFlaggedShare:    0.1,
@@ -211,12 +211,11 @@ type replayer struct {
 	pending   int // first row whose step has not been emitted
 
 	// The retrain lifecycle, in series time: the newest step scored, a
-	// drift alarm waiting to settle, the last job, and whether this
-	// model's refresh job ran.
+	// drift alarm waiting to settle, the last job and the last refresh.
 	newest    time.Time
 	alarmAt   time.Time // zero: no alarm waiting
 	lastJob   time.Time
-	refreshed bool
+	refreshed time.Time
 }
 
 // Replay runs one series through the online path and returns one Point per
@@ -364,7 +363,7 @@ func (r *replayer) swap(m *scorer.Model, now int) error {
 	r.version++
 	r.win = make([]float64, feat.Window)
 	r.ctxv = make([]float64, feat.ContextWidth())
-	r.alarmAt, r.refreshed = time.Time{}, false
+	r.alarmAt = time.Time{}
 	return nil
 }
 
@@ -436,8 +435,11 @@ func (r *replayer) lifecycle(ctx context.Context, now int, out []Point,
 	step := r.feat.Step
 	drifted := !r.alarmAt.IsZero() &&
 		!r.newest.Before(r.alarmAt.Add(time.Duration(r.set.SettleSteps)*step))
-	refresh := r.set.RefreshSteps > 0 && !r.refreshed && !r.newest.Before(
-		r.model.Meta().Data.To.Add(time.Duration(r.set.RefreshSteps)*step))
+	// The schedule counts from the model's data or from the last refresh
+	// job, whichever is later: a rejected candidate waits a period too.
+	due := later(r.model.Meta().Data.To, r.refreshed)
+	refresh := r.set.RefreshSteps > 0 &&
+		!r.newest.Before(due.Add(time.Duration(r.set.RefreshSteps)*step))
 	if !drifted && !refresh {
 		return nil
 	}
@@ -447,13 +449,13 @@ func (r *replayer) lifecycle(ctx context.Context, now int, out []Point,
 	}
 	r.alarmAt, r.lastJob = time.Time{}, r.newest
 	if refresh && !drifted {
-		r.refreshed = true
+		r.refreshed = r.newest
 	} else {
 		st.Drift++
 	}
 	st.Jobs++
-	series, opt := r.jobData(now)
-	cand, ev, err := training.Challenge(ctx, r.model, r.version, series, opt,
+	series, since, opt := r.jobData(now)
+	cand, ev, err := training.Challenge(ctx, r.model, r.version, series, since, opt,
 		r.set.Promotion, r.set.Holdout)
 	switch {
 	case ctx.Err() != nil:
@@ -478,10 +480,10 @@ func (r *replayer) lifecycle(ctx context.Context, now int, out []Point,
 
 // jobData returns what the trainer replays for a job ending at the newest
 // step scored: LookbackSteps grid steps of it, cut to TrainLookbackSteps
-// samples, after as much lag history as the largest offered lag needs,
-// with the fit options leaving out flagged steps (unless too many) and
-// the lag history.
-func (r *replayer) jobData(now int) ([][]timeseries.Sample, scorer.Options) {
+// samples, after as much lag history as the largest offered lag needs;
+// the start of the job's own samples; and the fit options leaving out
+// flagged steps (unless too many) and the lag history.
+func (r *replayer) jobData(now int) ([][]timeseries.Sample, time.Time, scorer.Options) {
 	step := r.feat.Step
 	to := now
 	for to > 0 && r.samples[to].Time.After(r.newest) {
@@ -516,5 +518,12 @@ func (r *replayer) jobData(now int) ([][]timeseries.Sample, scorer.Options) {
 	exclude := func(id timeseries.SeriesID, t time.Time) bool {
 		return t.Before(begin) || (ex != nil && ex(id, t))
 	}
-	return [][]timeseries.Sample{r.samples[warm : to+1]}, r.options(exclude)
+	return [][]timeseries.Sample{r.samples[warm : to+1]}, begin, r.options(exclude)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/flowguard/flowguard/scorer"
@@ -104,8 +105,8 @@ func (w *Worker) challenge(ctx context.Context, job store.Job, champ store.Model
 	if err != nil {
 		return Outcome{}, fmt.Errorf("champion v%d: %w", champ.Version, err)
 	}
-	cand, ev, err := Challenge(ctx, cm, champ.Version, series, opt, w.cfg.Policy,
-		w.cfg.Holdout)
+	cand, ev, err := Challenge(ctx, cm, champ.Version, series, time.Time{}, opt,
+		w.cfg.Policy, w.cfg.Holdout)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -154,16 +155,19 @@ func logFit(log *slog.Logger, m *scorer.Model) {
 		"calib_score", meta.Report.CalibScore, "seconds", meta.Report.Seconds)
 }
 
-// holdOut returns each series without its newest share frac of samples
-// (at least one sample is kept and one held out when the series has two),
-// and the time of each series' first held-out sample, the zero time for a
-// series with nothing held out.
-func holdOut(series [][]timeseries.Sample, frac float64) ([][]timeseries.Sample,
-	[]time.Time) {
+// holdOut returns each series without its newest share frac of the
+// samples at or after since (at least one sample is kept and one held out
+// when the series has two), and the time of each series' first held-out
+// sample, the zero time for a series with nothing held out.
+func holdOut(series [][]timeseries.Sample, frac float64,
+	since time.Time) ([][]timeseries.Sample, []time.Time) {
 	fit := make([][]timeseries.Sample, len(series))
 	cuts := make([]time.Time, len(series))
 	for i, ss := range series {
-		n := int(frac*float64(len(ss)) + 0.5)
+		counted := len(ss) - sort.Search(len(ss), func(j int) bool {
+			return !ss[j].Time.Before(since)
+		})
+		n := int(frac*float64(counted) + 0.5)
 		if len(ss) >= 2 {
 			n = min(max(n, 1), len(ss)-1)
 		} else {
@@ -179,13 +183,14 @@ func holdOut(series [][]timeseries.Sample, frac float64) ([][]timeseries.Sample,
 
 // Challenge fits a candidate on series without the newest holdout share
 // of each, assesses it and the champion (of the given version) on that
-// share, and decides by policy. The trainer stores the candidate and
-// promotes it when the evaluation says so; an offline replay (package
-// evaluate) swaps it in.
+// share, and decides by policy. Samples before since are lag history: they
+// give the first windows their lag values but do not count in the share.
+// The trainer stores the candidate and promotes it when the evaluation
+// says so; an offline replay (package evaluate) swaps it in.
 func Challenge(ctx context.Context, champ *scorer.Model, version int,
-	series [][]timeseries.Sample, opt scorer.Options, policy Policy,
+	series [][]timeseries.Sample, since time.Time, opt scorer.Options, policy Policy,
 	holdout float64) (*scorer.Model, Evaluation, error) {
-	fitPart, cuts := holdOut(series, holdout)
+	fitPart, cuts := holdOut(series, holdout, since)
 	cand, err := scorer.Fit(ctx, fitPart, opt)
 	if err != nil {
 		return nil, Evaluation{}, fmt.Errorf("fit: %w", err)

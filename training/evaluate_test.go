@@ -90,7 +90,7 @@ func TestRecent(t *testing.T) {
 
 func TestHoldOut(t *testing.T) {
 	a, b, c := minutes("a", 0, 100), minutes("b", 0, 2), minutes("c", 0, 1)
-	fit, cuts := holdOut([][]timeseries.Sample{a, b, c}, 0.2)
+	fit, cuts := holdOut([][]timeseries.Sample{a, b, c}, 0.2, time.Time{})
 	if len(fit[0]) != 80 || !cuts[0].Equal(a[80].Time) {
 		t.Fatalf("a: fit %d, cut %v; want 80 and minute 80", len(fit[0]), cuts[0])
 	}
@@ -98,6 +98,11 @@ func TestHoldOut(t *testing.T) {
 	if len(fit[1]) != 1 || !cuts[1].Equal(b[1].Time) || len(fit[2]) != 1 || !cuts[2].IsZero() {
 		t.Fatalf("short series: fit %d and %d, cuts %v and %v", len(fit[1]), len(fit[2]),
 			cuts[1], cuts[2])
+	}
+	// Since minute 50: a fifth of the 50 samples from there on.
+	fit, cuts = holdOut([][]timeseries.Sample{a}, 0.2, a[50].Time)
+	if len(fit[0]) != 90 || !cuts[0].Equal(a[90].Time) {
+		t.Fatalf("since minute 50: fit %d, cut %v; want 90 and minute 90", len(fit[0]), cuts[0])
 	}
 }
 
