@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -17,7 +16,6 @@ type flowModel struct {
 	m       *scorer.Model
 	version int
 	s       scorer.Scores
-	norm    timeseries.Normaliser // of the metadata, for Deviation
 	ncal    int
 	// pick maps the model's context columns to the grid's: column j of the
 	// model's vector is column pick[j] of the grid's. Nil when they are the
@@ -52,8 +50,7 @@ func FlowModel(m *scorer.Model, version int, grid timeseries.Config) (Model, err
 		return nil, err
 	}
 	meta := m.Meta()
-	return &flowModel{m: m, version: version, norm: meta.Norm,
-		ncal: len(meta.Calibration), pick: pick,
+	return &flowModel{m: m, version: version, ncal: len(meta.Calibration), pick: pick,
 		width: grid.ContextWidth(f.Channels)}, nil
 }
 
@@ -167,20 +164,13 @@ func (f *flowModel) Learn(limit int) { f.m.Calibration().Learn(limit) }
 
 var _ DriftModel = (*flowModel)(nil)
 
-// Deviation implements DriftModel with the model's normaliser: the robust
-// location and scale (median, 1.4826 MAD) of its training data.
+// Deviation implements DriftModel with scorer.Model.Deviation, the rule
+// the offline evaluation applies too.
 //
 // TODO(flowguard): scorer.Meta records no range of the training values;
 // with one, out-of-range could mean outside [min, max] instead of a
 // z-score beyond DriftConfig.MaxDeviation.
-func (f *flowModel) Deviation(value []float64) float64 {
-	n := f.norm
-	var dev float64
-	for c, x := range value[:min(len(value), len(n.Loc))] {
-		dev = max(dev, math.Abs(x-n.Loc[c])/n.Scale[c])
-	}
-	return dev
-}
+func (f *flowModel) Deviation(value []float64) float64 { return f.m.Deviation(value) }
 
 // CalibrationSize implements DriftModel.
 func (f *flowModel) CalibrationSize() int { return f.ncal }

@@ -294,3 +294,72 @@ func TestDriftCandidateOnCorruptedDataRejected(t *testing.T) {
 		t.Fatalf("champion v%d, %v; want v1 kept", c.Version, err)
 	}
 }
+
+// TestJobWithLagsReplaysHistory: a refresh job of a grid offering a
+// one-hour lag replays the hour before its range too, so that its first
+// windows have lag values; that hour is in no window trained on and none
+// held out. The candidate keeps the lag.
+func TestJobWithLagsReplaysHistory(t *testing.T) {
+	s := pgtest.NewStore(t)
+	gen := newAR1(11, 10, 1)
+	all := gen.take(2000)
+	publishChampion(t, s, all[:1000])
+
+	src := &fakeReplay{ss: all}
+	cfg := DefaultWorkerConfig()
+	cfg.Replay, cfg.Fit, cfg.LookbackSteps = src.read, fitOptions(), 0
+	w, err := NewWorker(s, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	from, to := all[1200].Time, all[1999].Time.Add(time.Minute)
+	details := strings.Replace(gridDetails, `"max_fill":0`, `"max_fill":0,"lags":["1h0m0s"]`, 1)
+	if _, created, err := s.FileJob(ctx, store.JobRequest{Group: "g",
+		Reason: store.ReasonRefresh, From: &from, To: &to,
+		Details: []byte(details)}); err != nil || !created {
+		t.Fatalf("file refresh job: %v, %v", created, err)
+	}
+	job, ok, err := s.ClaimJob(ctx, "test")
+	if err != nil || !ok {
+		t.Fatalf("claim: %v, %v", ok, err)
+	}
+	w.handle(ctx, job)
+	done, err := s.Job(ctx, job.ID)
+	if err != nil || done.State != store.JobDone {
+		t.Fatalf("refresh job %+v (%v)", done, err)
+	}
+	var det struct {
+		Outcome Outcome `json:"outcome"`
+	}
+	if err := json.Unmarshal(done.Details, &det); err != nil {
+		t.Fatal(err)
+	}
+	out := det.Outcome
+	t.Logf("outcome: %s; range %+v", out.Reason, out.Range)
+	if !src.last.From.Equal(from.Add(-time.Hour)) {
+		t.Fatalf("replayed from %v, want an hour before %v", src.last.From, from)
+	}
+	if !out.Range.From.Equal(from) || out.Range.Samples != 800 || out.Range.History != 60 {
+		t.Fatalf("range %+v, want 800 samples from %v after 60 of history", out.Range, from)
+	}
+	// A fifth of the job's own 800 samples, not of the 860 replayed.
+	if ev := out.Evaluation; ev == nil || ev.Candidate.Windows != 160 ||
+		!ev.From.Equal(all[1840].Time) {
+		t.Fatalf("evaluation %+v, want the newest 160 held out", out.Evaluation)
+	}
+	m, err := s.ModelVersion(ctx, "g", out.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand, err := scorer.Decode(m.Artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := cand.Meta()
+	if len(meta.Features.Lags) != 1 || meta.Features.Lags[0] != time.Hour ||
+		meta.Data.Excluded != 60 {
+		t.Fatalf("candidate lags %v, %d steps excluded; want the hour lag and the 60 "+
+			"history steps", meta.Features.Lags, meta.Data.Excluded)
+	}
+}

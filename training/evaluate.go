@@ -105,7 +105,7 @@ func (w *Worker) challenge(ctx context.Context, job store.Job, champ store.Model
 	if err != nil {
 		return Outcome{}, fmt.Errorf("champion v%d: %w", champ.Version, err)
 	}
-	cand, ev, err := Challenge(ctx, cm, champ.Version, series, time.Time{}, opt,
+	cand, ev, err := Challenge(ctx, cm, champ.Version, series, rng.From, opt,
 		w.cfg.Policy, w.cfg.Holdout)
 	if err != nil {
 		return Outcome{}, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/flowguard/flowguard/replay"
@@ -80,6 +81,9 @@ type Range struct {
 	LookbackSteps int    `json:"lookback_steps,omitempty"`
 	// Samples is the number of samples in the range, holdout included.
 	Samples int `json:"samples"`
+	// History is the number of samples replayed before the range for the
+	// seasonal lags of its first windows; they are in no window trained on.
+	History int `json:"history,omitempty"`
 	// Flagged is the number of flagged points in the range; those of the
 	// series in FlagsKept were trained on, the others left out.
 	Flagged   int      `json:"flagged"`
@@ -132,7 +136,11 @@ func (w *Worker) runJob(ctx context.Context, job store.Job,
 	if err := det.apply(&opt); err != nil {
 		return Outcome{}, err
 	}
-	series, rng, err := w.load(ctx, job, det.Series, log)
+	var history time.Duration
+	for _, l := range opt.Lags {
+		history = max(history, l)
+	}
+	series, starts, rng, err := w.load(ctx, job, det.Series, history, log)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -141,7 +149,18 @@ func (w *Worker) runJob(ctx context.Context, job store.Job,
 	if err != nil {
 		return Outcome{}, err
 	}
-	opt.Exclude = w.exclusion(series, flagged, &rng)
+	opt.Exclude = w.exclusion(own(series, starts), flagged, &rng)
+	if len(starts) > 0 {
+		// The history gives the job's first windows their lag values;
+		// it is no window of its own.
+		ex := opt.Exclude
+		opt.Exclude = func(id timeseries.SeriesID, t time.Time) bool {
+			if s, ok := starts[id.Key()]; ok && t.Before(s) {
+				return true
+			}
+			return ex != nil && ex(id, t)
+		}
+	}
 	if len(rng.FlagsKept) > 0 {
 		log.Warn("flags too dense to be anomalies; training on them",
 			"series", rng.FlagsKept, "max_share", w.cfg.MaxFlaggedShare)
@@ -158,13 +177,19 @@ func (w *Worker) runJob(ctx context.Context, job store.Job,
 }
 
 // load replays the job's range of the group's series, cut to the lookback
-// for a drift job.
+// for a drift or refresh job, with up to history of each series before
+// its first sample of the range, replayed too: a model with seasonal lags
+// learns from the job's first windows only if their lag values are known.
+// It returns the series, history included; where each series' own
+// samples start, for a series with history; and the range of the own
+// samples.
 func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
-	log *slog.Logger) ([][]timeseries.Sample, Range, error) {
+	history time.Duration, log *slog.Logger) ([][]timeseries.Sample, map[string]time.Time,
+	Range, error) {
 	if len(keys) == 0 {
 		var err error
 		if keys, err = w.s.GroupSeries(ctx, job.Group); err != nil {
-			return nil, Range{}, err
+			return nil, nil, Range{}, err
 		}
 	}
 	req := replay.Request{Brokers: w.cfg.Brokers, Topic: w.cfg.Topic}
@@ -182,17 +207,22 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 			req.From = from
 		}
 	}
+	begin := req.From
+	if history > 0 && !begin.IsZero() {
+		req.From = begin.Add(-history)
+	}
 	if len(keys) > 0 {
 		req.Keep = replay.KeySet(keys)
 	} else {
 		log.Warn("no series known for the group; training on every series in range")
 	}
-	series, st, err := w.cfg.Replay(ctx, req)
+	replayed, st, err := w.cfg.Replay(ctx, req)
 	if err != nil {
-		return nil, Range{}, err
+		return nil, nil, Range{}, err
 	}
 	log.Info("replayed", "messages", st.Messages, "samples", st.Samples,
-		"series", len(series), "malformed", st.Malformed)
+		"series", len(replayed), "malformed", st.Malformed)
+	series := since(replayed, begin)
 	rng := Range{Reason: job.Reason}
 	if drift {
 		series = Recent(series, w.cfg.Lookback, w.cfg.LookbackSteps)
@@ -216,9 +246,60 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 		}
 	}
 	if rng.Samples == 0 {
-		return nil, Range{}, errors.New("replay: no samples of the group in the job's range")
+		return nil, nil, Range{}, errors.New("replay: no samples of the group in the job's range")
 	}
-	return series, rng, nil
+	if history <= 0 {
+		return series, nil, rng, nil
+	}
+	full := make(map[string][]timeseries.Sample, len(replayed))
+	for _, ss := range replayed {
+		if len(ss) > 0 {
+			full[ss[0].Series.Key()] = ss
+		}
+	}
+	starts := make(map[string]time.Time, len(series))
+	for i, own := range series {
+		// own is a suffix of the replayed series.
+		key, start := own[0].Series.Key(), own[0].Time
+		ss := full[key]
+		j, _ := slices.BinarySearchFunc(ss, start.Add(-history),
+			func(s timeseries.Sample, t time.Time) int { return s.Time.Compare(t) })
+		if k := len(ss) - len(own); j < k {
+			series[i] = ss[j:]
+			starts[key] = start
+			rng.History += k - j
+		}
+	}
+	return series, starts, rng, nil
+}
+
+// since returns each series from its first sample at or after t, leaving
+// out series with none; the series unchanged for the zero t.
+func since(series [][]timeseries.Sample, t time.Time) [][]timeseries.Sample {
+	if t.IsZero() {
+		return series
+	}
+	out := make([][]timeseries.Sample, 0, len(series))
+	for _, ss := range series {
+		i, _ := slices.BinarySearchFunc(ss, t,
+			func(s timeseries.Sample, t time.Time) int { return s.Time.Compare(t) })
+		if i < len(ss) {
+			out = append(out, ss[i:])
+		}
+	}
+	return out
+}
+
+// own returns the series without the history before starts.
+func own(series [][]timeseries.Sample, starts map[string]time.Time) [][]timeseries.Sample {
+	if len(starts) == 0 {
+		return series
+	}
+	out := make([][]timeseries.Sample, len(series))
+	for i, ss := range series {
+		out[i] = since([][]timeseries.Sample{ss}, starts[ss[0].Series.Key()])[0]
+	}
+	return out
 }
 
 // Recent keeps the samples of the last lookback before the newest sample
