@@ -143,7 +143,7 @@ func TestReplayNoLookAhead(t *testing.T) {
 	set.Probation = 604 // NAB's for the whole file, kept for the cut one
 	// Every candidate replaces the model, so that retrains happen before
 	// the cut and their data are checked too.
-	set.Promotion = training.Policy{Margin: math.Inf(-1), KSTolerance: math.Inf(1)} // NAB's for the whole file, kept for the cut one
+	set.Promotion = training.Policy{Margin: math.Inf(-1), KSTolerance: math.Inf(1)}
 	full, _, err := Replay(context.Background(), rows, set)
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +171,31 @@ func TestReplayNoLookAhead(t *testing.T) {
 			t.Fatalf("row %d: %+v with the whole file, %+v with the first %d rows",
 				i, full[i], part[i], cut)
 		}
+	}
+}
+
+// TestReplayTooShortForAModel: a series too short for a probationary
+// period, or whose probationary period is too short to fit, gets no model,
+// as a detector group without enough data: every row unscored, the reason
+// in the stats, and no error, so the other files of a run go on.
+func TestReplayTooShortForAModel(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{5, 400} {
+		rows := make([]Row, n)
+		for i := range rows {
+			rows[i] = Row{Time: t0.Add(time.Duration(i) * 5 * time.Minute),
+				Value: math.Sin(float64(i))}
+		}
+		pts, st, err := Replay(context.Background(), rows, DefaultSettings())
+		if err != nil || st.NoModel == "" || len(pts) != n {
+			t.Fatalf("%d rows: %d points, stats %+v, err %v; want no model and no error", n,
+				len(pts), st, err)
+		}
+		for i, p := range pts {
+			if p != (Point{PValue: 1}) {
+				t.Fatalf("%d rows: point %d is %+v, want unscored", n, i, p)
+			}
+		}
+		t.Logf("%d rows: %s", n, st.NoModel)
 	}
 }

@@ -193,6 +193,10 @@ type ReplayStats struct {
 	FailedRetrains int
 	// LastError is the error of the last failed retrain.
 	LastError string
+	// NoModel, when not empty, says why the series got no model: too
+	// short to fit, as a detector group without enough data. Its rows
+	// are then all unscored.
+	NoModel string
 }
 
 // replayer is the online state of one series.
@@ -232,8 +236,13 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 	if st.Probation == 0 {
 		st.Probation = min(len(rows)*15/100, 750)
 	}
+	out := make([]Point, len(rows))
+	for i := range out {
+		out[i].PValue = 1
+	}
 	if len(rows) < 2 || st.Probation < 2 {
-		return nil, st, errors.New("evaluate: series too short")
+		st.NoModel = fmt.Sprintf("%d rows: too short for a probationary period", len(rows))
+		return out, st, nil
 	}
 	r := &replayer{set: set, policy: scorer.NewPolicy(set.Policy),
 		flagged: make(map[int64]bool)}
@@ -254,10 +263,6 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 		r.rowStep[i] = row.Time.UnixNano() / int64(r.feat.Step)
 	}
 
-	out := make([]Point, len(rows))
-	for i := range out {
-		out[i].PValue = 1
-	}
 	for i := range rows {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, st, ctx.Err()
@@ -266,6 +271,10 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 			// The first model: the trainer's bootstrap fit on all the
 			// data so far, no champion to beat.
 			m, err := scorer.Fit(ctx, [][]timeseries.Sample{r.samples[:i+1]}, r.options(nil))
+			if errors.Is(err, scorer.ErrTooShort) {
+				st.NoModel = err.Error()
+				return out, st, nil
+			}
 			if err != nil {
 				return nil, st, fmt.Errorf("evaluate: initial fit: %w", err)
 			}

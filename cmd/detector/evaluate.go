@@ -46,6 +46,9 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	var sum evaluate.ReplayStats
 	for _, f := range res.Files {
 		s := f.Stats
+		if s.NoModel != "" {
+			fmt.Fprintf(stdout, "%s: not scored, no model: %s\n", f.Name, s.NoModel)
+		}
 		sum.Rows += s.Rows
 		sum.Jobs += s.Jobs
 		sum.Drift += s.Drift
