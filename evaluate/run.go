@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,19 +52,66 @@ type Outcome struct {
 	// Report holds the NAB scores of the three profiles when labels were
 	// given, nil otherwise.
 	Report *nab.Report
+	// Unlabelled lists the data files the labels do not name; they are
+	// replayed and written but not scored.
+	Unlabelled []string
 }
 
 // Run replays every CSV file under o.Data (files in parallel, rows in
-// order), writes the results and, with labels, scores them.
+// order), writes the results and, with labels, scores them; when scoring
+// fails, the Outcome still holds the replays. What can be checked before
+// the replay is checked first, so that a mistake in a path or a file
+// costs no replay: the folders, the labels and thresholds files, and
+// every data file's rows.
 func Run(ctx context.Context, o Options) (Outcome, error) {
+	if err := checkFolders(o.Data, o.Out); err != nil {
+		return Outcome{}, err
+	}
 	names, err := dataFiles(o.Data)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if len(names) == 0 {
-		return Outcome{}, fmt.Errorf("evaluate: no csv files under %s", o.Data)
+	var labels nab.Labels
+	var thresholds nab.Thresholds
+	if o.Labels != "" {
+		if labels, err = nab.LoadLabels(o.Labels); err != nil {
+			return Outcome{}, err
+		}
+	}
+	switch {
+	case o.Thresholds != "" && o.Labels == "":
+		return Outcome{}, errors.New("evaluate: saved thresholds need labels to score with")
+	case o.Thresholds != "":
+		if thresholds, err = nab.LoadThresholds(o.Thresholds); err != nil {
+			return Outcome{}, err
+		}
+		for _, p := range nab.Profiles() {
+			if _, ok := thresholds[p.Name]; !ok {
+				return Outcome{}, fmt.Errorf("evaluate: thresholds %s lack profile %s",
+					o.Thresholds, p.Name)
+			}
+		}
 	}
 	out := Outcome{Files: make([]FileOutcome, len(names))}
+	var bad []error
+	for i, n := range names {
+		rows, err := readRows(filepath.Join(o.Data, filepath.FromSlash(n)))
+		if err != nil {
+			bad = append(bad, fmt.Errorf("evaluate: %s: %w", n, brief(err, 5)))
+		}
+		out.Files[i] = FileOutcome{Name: n, Rows: rows}
+		if _, ok := labels[n]; labels != nil && !ok {
+			out.Unlabelled = append(out.Unlabelled, n)
+		}
+	}
+	if len(bad) > 0 {
+		return Outcome{}, errors.Join(bad...)
+	}
+	if o.Out != "" {
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return Outcome{}, fmt.Errorf("evaluate: output folder: %w", err)
+		}
+	}
 	par := o.Parallel
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
@@ -86,19 +134,20 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out.Files[i], errs[i] = replayFile(ctx, o, names[i])
+			errs[i] = replayFile(ctx, o, &out.Files[i])
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return Outcome{}, err
 	}
-	if o.Labels == "" {
+	if labels == nil {
 		return out, nil
 	}
-	rep, err := score(out.Files, o.Labels, o.Thresholds)
+	rep, err := score(out.Files, labels, thresholds)
 	if err != nil {
-		return Outcome{}, err
+		// The results are written: the caller may still report them.
+		return out, err
 	}
 	out.Report = &rep
 	return out, nil
@@ -107,6 +156,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 // dataFiles lists the CSV files one level below dir, as "category/file.csv".
 func dataFiles(dir string) ([]string, error) {
 	var names []string
+	flat := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -118,34 +168,99 @@ func dataFiles(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if strings.Count(filepath.ToSlash(rel), "/") == 1 {
+		switch strings.Count(filepath.ToSlash(rel), "/") {
+		case 0:
+			flat++
+		case 1:
 			names = append(names, filepath.ToSlash(rel))
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("evaluate: list data: %w", err)
+	case len(names) == 0 && flat > 0:
+		return nil, fmt.Errorf("evaluate: the %d csv files of %s are not in category "+
+			"folders: NAB's layout is <category>/<file>.csv", flat, dir)
+	case len(names) == 0:
+		return nil, fmt.Errorf("evaluate: no <category>/<file>.csv files under %s", dir)
 	}
 	slices.Sort(names)
 	return names, nil
 }
 
-func replayFile(ctx context.Context, o Options, name string) (FileOutcome, error) {
-	rows, err := readRows(filepath.Join(o.Data, filepath.FromSlash(name)))
+// checkFolders checks that data is a folder and that out, which receives
+// <category>/<file>.csv, neither is nor holds nor lies in it: the results
+// would overwrite the input, or be read as input next time.
+func checkFolders(data, out string) error {
+	fi, err := os.Stat(data)
 	if err != nil {
-		return FileOutcome{}, fmt.Errorf("evaluate: %s: %w", name, err)
+		return fmt.Errorf("evaluate: data: %w", err)
 	}
-	pts, st, err := Replay(ctx, rows, o.Settings)
+	if !fi.IsDir() {
+		return fmt.Errorf("evaluate: data %s is not a folder", data)
+	}
+	if out == "" {
+		return nil
+	}
+	d, err := filepath.Abs(data)
 	if err != nil {
-		return FileOutcome{}, fmt.Errorf("evaluate: %s: %w", name, err)
+		return err
 	}
-	f := FileOutcome{Name: name, Rows: rows, Points: pts, Stats: st}
+	o, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	d, o = evalLinks(d), evalLinks(o)
+	within := func(a, b string) bool {
+		rel, err := filepath.Rel(b, a)
+		return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
+	if within(o, d) || within(d, o) {
+		return fmt.Errorf("evaluate: out %s and data %s overlap: the results would overwrite "+
+			"or join the input; choose another out folder", out, data)
+	}
+	return nil
+}
+
+// evalLinks resolves the symbolic links of the existing part of path.
+func evalLinks(path string) string {
+	rest := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(p) == p {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
+}
+
+// brief keeps the first n errors of a joined error and counts the rest:
+// a file of bad rows would otherwise print one line per row.
+func brief(err error, n int) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(j.Unwrap()) <= n {
+		return err
+	}
+	all := j.Unwrap()
+	return fmt.Errorf("%w\n... and %d more", errors.Join(all[:n]...), len(all)-n)
+}
+
+// replayFile replays f's rows and writes its result.
+func replayFile(ctx context.Context, o Options, f *FileOutcome) error {
+	pts, st, err := Replay(ctx, f.Rows, o.Settings)
+	if err != nil {
+		return fmt.Errorf("evaluate: %s: %w", f.Name, err)
+	}
+	f.Points, f.Stats = pts, st
 	if o.Out != "" {
-		if err := writeResult(filepath.Join(o.Out, filepath.FromSlash(name)), f); err != nil {
-			return FileOutcome{}, fmt.Errorf("evaluate: %s: %w", name, err)
+		if err := writeResult(filepath.Join(o.Out, filepath.FromSlash(f.Name)), *f); err != nil {
+			return fmt.Errorf("evaluate: %s: %w", f.Name, err)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // readRows decodes a NAB data file with the service's CSV decoder.
@@ -154,6 +269,8 @@ func readRows(path string) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Spreadsheets save CSV with a byte-order mark.
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	dec, err := timeseries.NewCSVDecoder(timeseries.CSVConfig{
 		Series: timeseries.SeriesID{Name: "eval"}})
 	if err != nil {
@@ -197,13 +314,9 @@ func writeResult(path string, f FileOutcome) (err error) {
 	return w.Flush()
 }
 
-// score scores the outcomes against labels, tuning the thresholds or
-// applying saved ones.
-func score(files []FileOutcome, labelsPath, thresholdsPath string) (nab.Report, error) {
-	labels, err := nab.LoadLabels(labelsPath)
-	if err != nil {
-		return nab.Report{}, err
-	}
+// score scores the outcomes against labels, tuning the thresholds or,
+// when not nil, applying saved ones.
+func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (nab.Report, error) {
 	nf := make([]nab.File, 0, len(files))
 	for _, f := range files {
 		win, ok := labels[f.Name]
@@ -224,12 +337,14 @@ func score(files []FileOutcome, labelsPath, thresholdsPath string) (nab.Report, 
 	if err != nil {
 		return nab.Report{}, err
 	}
-	if thresholdsPath == "" {
-		return c.TuneAll(), nil
+	if c.Windows() == 0 {
+		// NAB normalises by the perfect detector's score, which is the
+		// null detector's when there is nothing to find.
+		return nab.Report{}, errors.New("evaluate: the labels hold no anomaly window in " +
+			"these files: the NAB score needs at least one")
 	}
-	t, err := nab.LoadThresholds(thresholdsPath)
-	if err != nil {
-		return nab.Report{}, err
+	if t == nil {
+		return c.TuneAll(), nil
 	}
 	return c.ScoreWith(t)
 }

@@ -237,6 +237,8 @@ func TestReadThresholdsRejects(t *testing.T) {
 		{"empty", `{}`},
 		{"not a number", `{"standard": "0.5"}`},
 		{"truncated", `{"standard": 0.5`},
+		{"negative", `{"standard": -5}`},
+		{"above no detection", `{"standard": 7}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 )
 
@@ -74,8 +73,11 @@ func (t Thresholds) validate() error {
 		if _, ok := ProfileByName(name); !ok {
 			return fmt.Errorf("nab: threshold for unknown profile %q", name)
 		}
-		if math.IsNaN(theta) || math.IsInf(theta, 0) {
-			return fmt.Errorf("nab: threshold %v for %s is not finite", theta, name)
+		// Scores are in [0, 1]; NoDetection is the threshold that flags
+		// nothing, the most a sweep returns.
+		if !(theta >= 0 && theta <= NoDetection) {
+			return fmt.Errorf("nab: threshold %v for %s: want a value in [0, %v]", theta, name,
+				NoDetection)
 		}
 	}
 	return nil

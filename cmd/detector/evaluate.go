@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/flowguard/flowguard/evaluate"
@@ -32,15 +35,27 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	if err := config.LoadNoArgs("detector evaluate", &cfg, args, getenv, stdout); err != nil {
 		return err
 	}
-	if cfg.Data == "" || cfg.Out == "" {
+	switch {
+	case cfg.Data == "" || cfg.Out == "":
 		return errors.New("evaluate: --data and --out are required")
+	case (cfg.Thresholds != "" || cfg.SaveThresholds != "") && cfg.Labels == "":
+		return errors.New("evaluate: --thresholds and --save_thresholds need --labels")
+	case cfg.Parallel < 0:
+		return fmt.Errorf("evaluate: --parallel %d: want 0 (one per core) or more",
+			cfg.Parallel)
+	}
+	if cfg.SaveThresholds != "" {
+		// Found out before the replay, not after it.
+		if err := writable(cfg.SaveThresholds); err != nil {
+			return fmt.Errorf("evaluate: --save_thresholds: %w", err)
+		}
 	}
 	set := evaluate.DefaultSettings()
 	set.Fit.Seed = uint64(cfg.Seed)
 	start := time.Now()
 	res, err := evaluate.Run(ctx, evaluate.Options{Data: cfg.Data, Out: cfg.Out,
 		Labels: cfg.Labels, Thresholds: cfg.Thresholds, Settings: set, Parallel: cfg.Parallel})
-	if err != nil {
+	if res.Files == nil {
 		return err
 	}
 	var sum evaluate.ReplayStats
@@ -48,6 +63,14 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		s := f.Stats
 		if s.NoModel != "" {
 			fmt.Fprintf(stdout, "%s: not scored, no model: %s\n", f.Name, s.NoModel)
+		}
+		if s.Rejected > 0 {
+			fmt.Fprintf(stdout, "%s: %d rows refused by the grid (out of order), not scored\n",
+				f.Name, s.Rejected)
+		}
+		if s.FailedRetrains > 0 {
+			fmt.Fprintf(stdout, "%s: %d retrain jobs failed, the model stayed; the last: %s\n",
+				f.Name, s.FailedRetrains, s.LastError)
 		}
 		sum.Rows += s.Rows
 		sum.Jobs += s.Jobs
@@ -61,8 +84,12 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		"%d promoted, %d rejected, %d failed\n", len(res.Files), sum.Rows,
 		time.Since(start).Round(time.Millisecond), sum.Alarms, sum.Jobs, sum.Drift,
 		sum.Retrains, sum.RejectedCandidates, sum.FailedRetrains)
-	if res.Report == nil {
-		return nil
+	if n := len(res.Unlabelled); n > 0 {
+		fmt.Fprintf(stdout, "%d files not in the labels, written but not scored: %s\n", n,
+			strings.Join(res.Unlabelled, ", "))
+	}
+	if err != nil || res.Report == nil {
+		return err
 	}
 	if cfg.Table {
 		if err := res.Report.WriteTable(stdout); err != nil {
@@ -76,4 +103,20 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	}
 	_, err = fmt.Fprintln(stdout, res.Report.Summary())
 	return err
+}
+
+// writable checks that path can be created as a file: its folder exists
+// and it is not a folder itself.
+func writable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder", path)
+	}
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a folder", filepath.Dir(path))
+	}
+	return nil
 }

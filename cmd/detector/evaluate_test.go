@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -55,5 +57,112 @@ func TestEvaluateCommand(t *testing.T) {
 	}
 	if a, b := line.Find(stdout.Bytes()), line.Find(again.Bytes()); !bytes.Equal(a, b) {
 		t.Errorf("tuned %q, with the saved thresholds %q", a, b)
+	}
+}
+
+// TestEvaluateChecksFirst: mistakes in paths and input files are reported
+// before any replay, naming what is wrong, and nothing is written; a
+// folder whose labelled files hold no anomaly window is an error, not a
+// NaN score; files the labels do not name are listed.
+func TestEvaluateChecksFirst(t *testing.T) {
+	const nabData = "../../../shared/datasets/nab"
+	labels, err := filepath.Abs(filepath.Join(nabData, "combined_windows_dev.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, text string) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,2\n"
+	data := t.TempDir()
+	write(filepath.Join(data, "c", "f.csv"), good)
+	var many strings.Builder
+	many.WriteString("timestamp,value\n")
+	for i := range 40 {
+		fmt.Fprintf(&many, "2014-04-01 %02d:%02d:00,NaN\n", i/12, i%12*5)
+	}
+	badData := t.TempDir()
+	write(filepath.Join(badData, "c", "f.csv"), good)
+	write(filepath.Join(badData, "c", "nan.csv"), many.String())
+	write(filepath.Join(badData, "d", "g.csv"), good+"2014-04-01 00:10:00,x\n")
+	flat := t.TempDir()
+	write(filepath.Join(flat, "f.csv"), good)
+	corrupt := write(filepath.Join(t.TempDir(), "th.json"), `{"standard": 0.4`)
+	out := t.TempDir()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"out is data", []string{"--data", data, "--out", data}, []string{"overlap"}},
+		{"out in data", []string{"--data", data, "--out", filepath.Join(data, "res")},
+			[]string{"overlap"}},
+		{"data is a file", []string{"--data", labels, "--out", out}, []string{"not a folder"}},
+		{"flat data", []string{"--data", flat, "--out", out},
+			[]string{"not in category folders"}},
+		{"thresholds without labels", []string{"--data", data, "--out", out,
+			"--thresholds", corrupt}, []string{"need --labels"}},
+		{"save without labels", []string{"--data", data, "--out", out,
+			"--save_thresholds", filepath.Join(out, "th.json")}, []string{"need --labels"}},
+		{"negative parallel", []string{"--data", data, "--out", out, "--parallel", "-1"},
+			[]string{"--parallel -1"}},
+		{"missing labels", []string{"--data", data, "--out", out, "--labels",
+			filepath.Join(out, "none.json")}, []string{"open labels"}},
+		{"corrupt thresholds", []string{"--data", data, "--out", out, "--labels", labels,
+			"--thresholds", corrupt}, []string{"decode thresholds"}},
+		{"save into no folder", []string{"--data", data, "--out", out, "--labels", labels,
+			"--save_thresholds", filepath.Join(out, "no", "th.json")},
+			[]string{"--save_thresholds"}},
+		{"bad rows", []string{"--data", badData, "--out", out},
+			[]string{"c/nan.csv", "and 35 more", "d/g.csv", "line 4"}},
+	} {
+		var stdout bytes.Buffer
+		err := Run(context.Background(), append([]string{"evaluate"}, tc.args...), &stdout,
+			&bytes.Buffer{}, func(string) string { return "" })
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", tc.name, err, w)
+			}
+		}
+		if n := strings.Count(err.Error(), "\n"); n > 12 {
+			t.Errorf("%s: error of %d lines", tc.name, n+1)
+		}
+		if ents, _ := os.ReadDir(out); len(ents) > 0 {
+			t.Fatalf("%s: wrote %d entries into out before failing", tc.name, len(ents))
+		}
+		if ents, _ := os.ReadDir(filepath.Join(data, "c")); len(ents) != 1 {
+			t.Fatalf("%s: the data folder holds %d files, want its one", tc.name, len(ents))
+		}
+	}
+
+	// A labelled file without windows and one the labels do not name.
+	flatline, err := os.ReadFile(filepath.Join(nabData, "artificialNoAnomaly/art_flatline.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := t.TempDir()
+	write(filepath.Join(quiet, "artificialNoAnomaly", "art_flatline.csv"), string(flatline))
+	write(filepath.Join(quiet, "mine", "copy.csv"), string(flatline))
+	var stdout bytes.Buffer
+	err = Run(context.Background(), []string{"evaluate", "--data", quiet, "--out", out,
+		"--labels", labels}, &stdout, &bytes.Buffer{}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "no anomaly window") {
+		t.Errorf("no windows: error %v, want one saying so", err)
+	}
+	if !strings.Contains(stdout.String(), "1 files not in the labels, written but not "+
+		"scored: mine/copy.csv") {
+		t.Errorf("output does not list the unlabelled file:\n%s", stdout.String())
 	}
 }
