@@ -46,6 +46,50 @@ func trainerBinary(t *testing.T) string {
 	return bin
 }
 
+// runEmbedded starts "detector run" on its in-process broker and any
+// free ports, with the database db and more flags, and returns the
+// broker's and the HTTP listener's addresses once both are up, and the
+// detector's log.
+func runEmbedded(t *testing.T, db string, flags ...string) (broker, httpAddr string,
+	log *syncBuffer) {
+	t.Helper()
+	args := append([]string{"run", "--kafka.embedded_addr=127.0.0.1:0",
+		"--http.addr=127.0.0.1:0", "--shutdown_timeout=6s"}, flags...)
+	det := exec.Command(detectorBinary(t), args...)
+	det.Env = append(os.Environ(), "FLOWGUARD_DATABASE_URL="+db)
+	log = &syncBuffer{}
+	det.Stderr = log
+	if err := det.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = det.Process.Kill(); _ = det.Wait() })
+	await(t, 20*time.Second, "detector start-up", func() bool {
+		broker = logValue(log.String(), "in-process kafka broker started", "addr")
+		httpAddr = logValue(log.String(), "detector started", "http_addr")
+		return broker != "" && httpAddr != ""
+	})
+	return broker, httpAddr, log
+}
+
+// inputWriter writes to the detector's input topic on broker.
+func inputWriter(broker string) *kafka.Writer {
+	return &kafka.Writer{Addr: kafka.TCP(broker), Topic: "flowguard.input",
+		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: 1000,
+		RequiredAcks: kafka.RequireAll}
+}
+
+// writeSamples writes ss to w as JSON messages keyed by series.
+func writeSamples(t *testing.T, w *kafka.Writer, ss []timeseries.Sample) {
+	t.Helper()
+	msgs := make([]kafka.Message, len(ss))
+	for i := range ss {
+		msgs[i] = kafka.Message{Key: []byte(ss[i].Series.Key()), Value: timeseries.Encode(&ss[i])}
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestNABMachineTemperature is issue 6's end-to-end check on real data,
 // with the detector and the trainer as separate processes on the
 // detector's in-process broker and a fresh PostgreSQL database. The
@@ -76,22 +120,7 @@ func TestNABMachineTemperature(t *testing.T) {
 	trainer := trainerBinary(t)
 	db := pgtest.NewDatabase(t)
 
-	det := exec.Command(detectorBinary(t), "run", "--kafka.embedded_addr=127.0.0.1:0",
-		"--http.addr=127.0.0.1:0", "--kafka.partitions=2", "--scoring.step=5m",
-		"--shutdown_timeout=6s")
-	det.Env = append(os.Environ(), "FLOWGUARD_DATABASE_URL="+db)
-	var detLog syncBuffer
-	det.Stderr = &detLog
-	if err := det.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = det.Process.Kill(); _ = det.Wait() })
-	var broker, httpAddr string
-	await(t, 20*time.Second, "detector start-up", func() bool {
-		broker = logValue(detLog.String(), "in-process kafka broker started", "addr")
-		httpAddr = logValue(detLog.String(), "detector started", "http_addr")
-		return broker != "" && httpAddr != ""
-	})
+	broker, httpAddr, _ := runEmbedded(t, db, "--kafka.partitions=2", "--scoring.step=5m")
 	base := "http://" + httpAddr
 
 	tr := exec.Command(trainer, "run", "--kafka.brokers="+broker, "--poll=1s",
@@ -104,21 +133,9 @@ func TestNABMachineTemperature(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tr.Process.Kill(); _ = tr.Wait() })
 
-	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: "flowguard.input",
-		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: 1000,
-		RequiredAcks: kafka.RequireAll}
+	w := inputWriter(broker)
 	defer w.Close()
-	write := func(part []timeseries.Sample) {
-		t.Helper()
-		msgs := make([]kafka.Message, len(part))
-		for i := range part {
-			msgs[i] = kafka.Message{Key: []byte(part[i].Series.Key()),
-				Value: timeseries.Encode(&part[i])}
-		}
-		if err := w.WriteMessages(context.Background(), msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(part []timeseries.Sample) { t.Helper(); writeSamples(t, w, part) }
 	// Enough for the bootstrap (2000 windows of 16 steps) and no more, so
 	// that the rest is scored by the model rather than counted unscored.
 	const head = 2100

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/flowguard/flowguard/demo"
 	"github.com/flowguard/flowguard/evaluate"
@@ -69,38 +65,15 @@ func TestDetectorFlagsAsEvaluate(t *testing.T) {
 		}
 		lags += l.String()
 	}
-	det := exec.Command(detectorBinary(t), "run", "--kafka.embedded_addr=127.0.0.1:0",
-		"--http.addr=127.0.0.1:0", "--kafka.partitions=1", "--scoring.step="+step.String(),
-		fmt.Sprintf("--scoring.window=%d", set.Window),
+	broker, _, _ := runEmbedded(t, db, "--kafka.partitions=1",
+		"--scoring.step="+step.String(), fmt.Sprintf("--scoring.window=%d", set.Window),
 		fmt.Sprintf("--scoring.max_fill=%d", set.MaxFill), "--scoring.lags="+lags,
 		fmt.Sprintf("--scoring.alpha=%g", set.Policy.Alpha),
 		fmt.Sprintf("--scoring.run=%d", set.Policy.Run), "--scoring.live_calibration=0",
-		"--drift.enabled=false", "--alerts.enabled=false", "--database.migrate=false",
-		"--shutdown_timeout=6s")
-	det.Env = append(os.Environ(), "FLOWGUARD_DATABASE_URL="+db)
-	var detLog syncBuffer
-	det.Stderr = &detLog
-	if err := det.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = det.Process.Kill(); _ = det.Wait() })
-	var broker string
-	await(t, 20*time.Second, "detector start-up", func() bool {
-		broker = logValue(detLog.String(), "in-process kafka broker started", "addr")
-		return broker != ""
-	})
-
-	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: "flowguard.input",
-		Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, BatchSize: 1000,
-		RequiredAcks: kafka.RequireAll}
+		"--drift.enabled=false", "--alerts.enabled=false", "--database.migrate=false")
+	w := inputWriter(broker)
 	defer w.Close()
-	msgs := make([]kafka.Message, len(ss))
-	for i := range ss {
-		msgs[i] = kafka.Message{Key: []byte(ss[i].Series.Key()), Value: timeseries.Encode(&ss[i])}
-	}
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	writeSamples(t, w, ss)
 	s := openStore(t, ctx, db)
 	defer s.Close()
 	last, _ := demo.LastStep(ss, step)
