@@ -155,18 +155,7 @@ func TestLinearBaseIsRidgeAR(t *testing.T) {
 // over it make the flow the standard normal, bit for bit.
 func TestLinearBaseIdentity(t *testing.T) {
 	f := mustNew(t, Spec{Window: 4, Hidden: 8, Layers: 3, LinearBase: true}, 1)
-	x := []float64{0.5, -1, 2, 0}
-	lp, err := f.LogProb(nil, x, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want float64
-	for _, v := range x {
-		want += -0.5*v*v - logSqrt2Pi
-	}
-	if lp[0] != want {
-		t.Errorf("log p = %v, want %v", lp[0], want)
-	}
+	checkStandardNormal(t, f)
 }
 
 // TestLinearBaseFrozen: Train fits the base once, exactly as FitLinearBase

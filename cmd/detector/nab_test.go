@@ -13,6 +13,7 @@ import (
 	"github.com/flowguard/flowguard/demo"
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/nab"
+	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
@@ -90,6 +91,25 @@ func writeSamples(t *testing.T, w *kafka.Writer, ss []timeseries.Sample) {
 	}
 }
 
+// scoredAnomalies waits until the detector has scored the newest step it
+// emits for ss (one series) on a grid of step, and returns the stored
+// anomalies.
+func scoredAnomalies(t *testing.T, s *store.Store, ss []timeseries.Sample,
+	step time.Duration) []store.Anomaly {
+	t.Helper()
+	ctx := context.Background()
+	last, _ := demo.LastStep(ss, step)
+	await(t, 60*time.Second, "the whole file scored", func() bool {
+		sum, err := s.SeriesByKey(ctx, ss[0].Series.Key())
+		return err == nil && sum.LastTS != nil && !sum.LastTS.Before(last)
+	})
+	as, err := s.ListAnomalies(ctx, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
 // TestNABMachineTemperature is issue 6's end-to-end check on real data,
 // with the detector and the trainer as separate processes on the
 // detector's in-process broker and a fresh PostgreSQL database. The
@@ -148,16 +168,7 @@ func TestNABMachineTemperature(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, ctx, db)
 	defer s.Close()
-	last, _ := demo.LastStep(ss, 5*time.Minute)
-	await(t, 60*time.Second, "the whole file scored", func() bool {
-		sum, err := s.SeriesByKey(ctx, ss[0].Series.Key())
-		return err == nil && sum.LastTS != nil && !sum.LastTS.Before(last)
-	})
-
-	as, err := s.ListAnomalies(ctx, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	as := scoredAnomalies(t, s, ss, 5*time.Minute)
 	hit, inside, insidePts := 0, 0, 0
 	for _, win := range windows {
 		insidePts += int(win.Last.Sub(win.First)/(5*time.Minute)) + 1

@@ -76,15 +76,8 @@ func TestDetectorFlagsAsEvaluate(t *testing.T) {
 	writeSamples(t, w, ss)
 	s := openStore(t, ctx, db)
 	defer s.Close()
+	as := scoredAnomalies(t, s, ss, step)
 	last, _ := demo.LastStep(ss, step)
-	await(t, 60*time.Second, "the whole file scored", func() bool {
-		sum, err := s.SeriesByKey(ctx, ss[0].Series.Key())
-		return err == nil && sum.LastTS != nil && !sum.LastTS.Before(last)
-	})
-	as, err := s.ListAnomalies(ctx, 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// The run test pools the last Run surprises: the detector's include
 	// the probationary points it scored, the replay's do not.
