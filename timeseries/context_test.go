@@ -115,3 +115,30 @@ func TestLagResolutionAndGap(t *testing.T) {
 		}
 	}
 }
+
+// TestLagBeyondFloat32: lag history is kept in float32; a bucket whose mean
+// lies beyond its range is empty, so the lag falls back to the step's own
+// value instead of becoming an infinity in the model's context.
+func TestLagBeyondFloat32(t *testing.T) {
+	cfg := Config{Step: time.Hour, Window: 1, Lags: []time.Duration{2 * time.Hour}}
+	s := newTestSeries(t, cfg, 1)
+	ctx := make([]float64, 1)
+	vals := []float64{1e39, -1e39, 5, 1e39, 7, 8}
+	for i, v := range vals {
+		if r := s.Push(smp(time.Duration(i)*time.Hour, v)); r.Emitted != 1 && i > 0 {
+			t.Fatalf("push %d emitted %d", i, r.Emitted)
+		}
+		if i < 3 {
+			continue
+		}
+		k := i - 1 // the emitted step looks at step k-2
+		s.ContextAt(ctx, 0)
+		want := vals[k-2]
+		if math.Abs(want) > math.MaxFloat32 {
+			want = vals[k]
+		}
+		if ctx[0] != want || math.IsInf(ctx[0], 0) {
+			t.Errorf("step %d: lag %v, want %v", k, ctx[0], want)
+		}
+	}
+}

@@ -56,7 +56,13 @@ func (h *lagHistory) commit(b int64) {
 	n := h.buckets()
 	slot := floorMod(h.Cur, n) * int64(c)
 	for i := range h.Acc {
-		h.Vals[slot+int64(i)] = float32(h.Acc[i] / float64(h.AccN))
+		v := h.Acc[i] / float64(h.AccN)
+		if math.Abs(v) > math.MaxFloat32 {
+			// Beyond float32 the mean would be stored as an infinity;
+			// an empty bucket falls back to the step's own value.
+			v = math.NaN()
+		}
+		h.Vals[slot+int64(i)] = float32(v)
 		h.Acc[i] = 0
 	}
 	h.AccN = 0
