@@ -161,7 +161,9 @@ func dataFiles(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".csv") {
+		// Editors and file managers leave hidden files beside the data.
+		if d.IsDir() || !strings.HasSuffix(d.Name(), ".csv") ||
+			strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
 		rel, err := filepath.Rel(dir, path)

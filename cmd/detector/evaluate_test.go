@@ -83,6 +83,7 @@ func TestEvaluateChecksFirst(t *testing.T) {
 	good := "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,2\n"
 	data := t.TempDir()
 	write(filepath.Join(data, "c", "f.csv"), good)
+	write(filepath.Join(data, "c", ".f.csv"), "not read")
 	var many strings.Builder
 	many.WriteString("timestamp,value\n")
 	for i := range 40 {
@@ -142,8 +143,8 @@ func TestEvaluateChecksFirst(t *testing.T) {
 		if ents, _ := os.ReadDir(out); len(ents) > 0 {
 			t.Fatalf("%s: wrote %d entries into out before failing", tc.name, len(ents))
 		}
-		if ents, _ := os.ReadDir(filepath.Join(data, "c")); len(ents) != 1 {
-			t.Fatalf("%s: the data folder holds %d files, want its one", tc.name, len(ents))
+		if ents, _ := os.ReadDir(filepath.Join(data, "c")); len(ents) != 2 {
+			t.Fatalf("%s: the data folder holds %d files, want its two", tc.name, len(ents))
 		}
 	}
 
@@ -155,6 +156,7 @@ func TestEvaluateChecksFirst(t *testing.T) {
 	quiet := t.TempDir()
 	write(filepath.Join(quiet, "artificialNoAnomaly", "art_flatline.csv"), string(flatline))
 	write(filepath.Join(quiet, "mine", "copy.csv"), string(flatline))
+	write(filepath.Join(quiet, "mine", ".hidden.csv"), "not read")
 	var stdout bytes.Buffer
 	err = Run(context.Background(), []string{"evaluate", "--data", quiet, "--out", out,
 		"--labels", labels}, &stdout, &bytes.Buffer{}, func(string) string { return "" })
