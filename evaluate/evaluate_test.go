@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +199,53 @@ func TestReplayTooShortForAModel(t *testing.T) {
 			}
 		}
 		t.Logf("%d rows: %s", n, st.NoModel)
+	}
+}
+
+func TestDataFilesLayout(t *testing.T) {
+	write := func(path string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("timestamp,value\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elsewhere := t.TempDir()
+	write(filepath.Join(elsewhere, "linkedCat", "a.csv"))
+	write(filepath.Join(elsewhere, "b.csv"))
+
+	dir := t.TempDir()
+	write(filepath.Join(dir, "cat", "x.csv"))
+	write(filepath.Join(dir, "cat", ".x.csv"))        // an editor's copy
+	write(filepath.Join(dir, "cat", "notes.txt"))     // not a series
+	write(filepath.Join(dir, "cat", "deep", "y.csv")) // below the layout
+	write(filepath.Join(dir, ".hidden", "z.csv"))
+	for _, l := range [][2]string{
+		{filepath.Join(elsewhere, "linkedCat"), filepath.Join(dir, "linkedCat")},
+		{filepath.Join(elsewhere, "b.csv"), filepath.Join(dir, "cat", "b.csv")},
+	} {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := dataFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cat/b.csv", "cat/x.csv", "linkedCat/a.csv"}
+	if !slices.Equal(got, want) {
+		t.Errorf("dataFiles = %q, want %q", got, want)
+	}
+
+	flat := t.TempDir()
+	write(filepath.Join(flat, "a.csv"))
+	if _, err := dataFiles(flat); err == nil ||
+		!strings.Contains(err.Error(), "not in category folders") {
+		t.Errorf("flat folder: err = %v, want the layout named", err)
+	}
+	if _, err := dataFiles(t.TempDir()); err == nil {
+		t.Error("empty folder: no error")
 	}
 }

@@ -154,33 +154,49 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 }
 
 // dataFiles lists the CSV files one level below dir, as "category/file.csv".
+// Category folders and files may be symbolic links, so that a subset of a
+// data set can be assembled without copying it.
 func dataFiles(dir string) ([]string, error) {
+	cats, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: list data: %w", err)
+	}
 	var names []string
 	flat := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	for _, c := range cats {
 		// Editors and file managers leave hidden files beside the data.
-		if d.IsDir() || !strings.HasSuffix(d.Name(), ".csv") ||
-			strings.HasPrefix(d.Name(), ".") {
-			return nil
+		if strings.HasPrefix(c.Name(), ".") {
+			continue
 		}
-		rel, err := filepath.Rel(dir, path)
+		path := filepath.Join(dir, c.Name())
+		fi, err := os.Stat(path)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("evaluate: list data: %w", err)
 		}
-		switch strings.Count(filepath.ToSlash(rel), "/") {
-		case 0:
-			flat++
-		case 1:
-			names = append(names, filepath.ToSlash(rel))
+		if !fi.IsDir() {
+			if csvFile(c.Name(), fi) {
+				flat++
+			}
+			continue
 		}
-		return nil
-	})
+		files, err := os.ReadDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: list data: %w", err)
+		}
+		for _, f := range files {
+			if strings.HasPrefix(f.Name(), ".") {
+				continue
+			}
+			fi, err := os.Stat(filepath.Join(path, f.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("evaluate: list data: %w", err)
+			}
+			if csvFile(f.Name(), fi) {
+				names = append(names, c.Name()+"/"+f.Name())
+			}
+		}
+	}
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("evaluate: list data: %w", err)
 	case len(names) == 0 && flat > 0:
 		return nil, fmt.Errorf("evaluate: the %d csv files of %s are not in category "+
 			"folders: NAB's layout is <category>/<file>.csv", flat, dir)
@@ -189,6 +205,10 @@ func dataFiles(dir string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+func csvFile(name string, fi fs.FileInfo) bool {
+	return fi.Mode().IsRegular() && strings.HasSuffix(name, ".csv")
 }
 
 // checkFolders checks that data is a folder and that out, which receives
