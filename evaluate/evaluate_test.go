@@ -80,6 +80,25 @@ func TestRunLayoutAndScores(t *testing.T) {
 						r.Profile.Name, r.Score, r.Hits, r.Windows, tc.minScore, tc.minHits)
 				}
 			}
+			// The alarms are the rows at or above the score of -ln alpha,
+			// so the tuned threshold can only do as well or better; and
+			// each alarm is one row, so hits plus false-alarm events
+			// cannot exceed the alarm count.
+			alarms := 0
+			for _, f := range res.Files {
+				alarms += f.Stats.Alarms
+			}
+			if res.Alarms == nil || len(res.Alarms.Results) != 3 {
+				t.Fatalf("alarms report = %+v, want three profiles", res.Alarms)
+			}
+			for i, a := range res.Alarms.Results {
+				if a.Score > rep.Results[i].Score+1e-9 || a.Hits < tc.minHits ||
+					a.Hits+a.FPEvents > alarms {
+					t.Errorf("%s: alarms alone %.2f with %d hits and %d false alarms of "+
+						"%d alarms; tuned %.2f", a.Profile.Name, a.Score, a.Hits, a.FPEvents,
+						alarms, rep.Results[i].Score)
+				}
+			}
 		})
 	}
 }

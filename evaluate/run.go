@@ -52,6 +52,11 @@ type Outcome struct {
 	// Report holds the NAB scores of the three profiles when labels were
 	// given, nil otherwise.
 	Report *nab.Report
+	// Alarms, with Report, scores the detector's alarms alone (the first
+	// point of each incident) with no threshold tuned: what the service
+	// would have raised, and a check that Report's margin does not come
+	// from a threshold fitted to these labels.
+	Alarms *nab.Report
 	// Unlabelled lists the data files the labels do not name; they are
 	// replayed and written but not scored.
 	Unlabelled []string
@@ -144,12 +149,12 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if labels == nil {
 		return out, nil
 	}
-	rep, err := score(out.Files, labels, thresholds)
+	rep, alarms, err := score(out.Files, labels, thresholds)
 	if err != nil {
 		// The results are written: the caller may still report them.
 		return out, err
 	}
-	out.Report = &rep
+	out.Report, out.Alarms = &rep, &alarms
 	return out, nil
 }
 
@@ -337,9 +342,10 @@ func writeResult(path string, f FileOutcome) (err error) {
 }
 
 // score scores the outcomes against labels, tuning the thresholds or,
-// when not nil, applying saved ones.
-func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (nab.Report, error) {
-	nf := make([]nab.File, 0, len(files))
+// when not nil, applying saved ones; and it scores the alarms alone.
+func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (rep, alarms nab.Report,
+	err error) {
+	var nf, na []nab.File
 	for _, f := range files {
 		win, ok := labels[f.Name]
 		if !ok {
@@ -347,26 +353,39 @@ func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (nab.Report
 		}
 		ts := make([]time.Time, len(f.Rows))
 		sc := make([]float64, len(f.Rows))
+		al := make([]float64, len(f.Rows))
 		for i, r := range f.Rows {
 			ts[i], sc[i] = r.Time, f.Points[i].Score
+			if f.Points[i].Alarm {
+				al[i] = 1
+			}
 		}
 		nf = append(nf, nab.File{Name: f.Name, Timestamps: ts, Scores: sc, Windows: win})
+		na = append(na, nab.File{Name: f.Name, Timestamps: ts, Scores: al, Windows: win})
 	}
 	if len(nf) == 0 {
-		return nab.Report{}, errors.New("evaluate: no data file is in the labels")
+		return rep, alarms, errors.New("evaluate: no data file is in the labels")
 	}
 	c, err := nab.NewCorpus(nf)
 	if err != nil {
-		return nab.Report{}, err
+		return rep, alarms, err
 	}
 	if c.Windows() == 0 {
 		// NAB normalises by the perfect detector's score, which is the
 		// null detector's when there is nothing to find.
-		return nab.Report{}, errors.New("evaluate: the labels hold no anomaly window in " +
+		return rep, alarms, errors.New("evaluate: the labels hold no anomaly window in " +
 			"these files: the NAB score needs at least one")
 	}
-	if t == nil {
-		return c.TuneAll(), nil
+	ca, err := nab.NewCorpus(na)
+	if err != nil {
+		return rep, alarms, err
 	}
-	return c.ScoreWith(t)
+	for _, p := range nab.Profiles() {
+		alarms.Results = append(alarms.Results, ca.ScoreAt(p, 1))
+	}
+	if t == nil {
+		return c.TuneAll(), alarms, nil
+	}
+	rep, err = c.ScoreWith(t)
+	return rep, alarms, err
 }

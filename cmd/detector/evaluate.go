@@ -101,6 +101,7 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 			return err
 		}
 	}
+	fmt.Fprintf(stdout, "the alarms alone, no threshold tuned: %s\n", res.Alarms.Summary())
 	_, err = fmt.Fprintln(stdout, res.Report.Summary())
 	return err
 }

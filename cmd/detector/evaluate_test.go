@@ -40,6 +40,9 @@ func TestEvaluateCommand(t *testing.T) {
 	if !line.Match(stdout.Bytes()) {
 		t.Errorf("output lacks the score line:\n%s", stdout.String())
 	}
+	if !strings.Contains(stdout.String(), "the alarms alone, no threshold tuned: standard=") {
+		t.Errorf("output lacks the alarms' score line:\n%s", stdout.String())
+	}
 	if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 		t.Errorf("result file: %v", err)
 	}
