@@ -219,6 +219,16 @@ func TestReplayTooShortForAModel(t *testing.T) {
 		}
 		t.Logf("%d rows: %s", n, st.NoModel)
 	}
+
+	// Repeated timestamps are counted, so that the command can say so.
+	rows := make([]Row, 400)
+	for i := range rows {
+		rows[i] = Row{Time: t0.Add(time.Duration(i/2) * 5 * time.Minute), Value: float64(i)}
+	}
+	if _, st, err := Replay(context.Background(), rows, DefaultSettings()); err != nil ||
+		st.Repeated != 200 {
+		t.Errorf("400 rows in pairs: %d repeated (err %v), want 200", st.Repeated, err)
+	}
 }
 
 func TestDataFilesLayout(t *testing.T) {

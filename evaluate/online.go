@@ -188,6 +188,9 @@ type ReplayStats struct {
 	Jobs, Drift, Retrains, RejectedCandidates int
 	// Rejected counts rows the grid refused (too late).
 	Rejected int
+	// Repeated counts rows with the timestamp of the row before; the
+	// grid averages them into one step, as the service does.
+	Repeated int
 	// FailedRetrains counts retrains that could not fit; the old model
 	// stays.
 	FailedRetrains int
@@ -261,6 +264,9 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 		r.samples[i] = timeseries.Sample{Series: timeseries.SeriesID{Name: replayKey},
 			Time: row.Time, Values: vals[i : i+1]}
 		r.rowStep[i] = row.Time.UnixNano() / int64(r.feat.Step)
+		if i > 0 && row.Time.Equal(rows[i-1].Time) {
+			st.Repeated++
+		}
 	}
 
 	for i := range rows {

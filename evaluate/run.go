@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -76,6 +75,9 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	if err := checkLinks(o.Data, o.Out, names); err != nil {
+		return Outcome{}, err
+	}
 	var labels nab.Labels
 	var thresholds nab.Thresholds
 	if o.Labels != "" {
@@ -112,6 +114,11 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if len(bad) > 0 {
 		return Outcome{}, errors.Join(bad...)
 	}
+	if labels != nil {
+		if _, err := corpus(out.Files, labels, nil); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if o.Out != "" {
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
 			return Outcome{}, fmt.Errorf("evaluate: output folder: %w", err)
@@ -143,6 +150,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Every file would say the same.
+		return Outcome{}, fmt.Errorf("evaluate: %w", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Outcome{}, err
 	}
@@ -179,7 +190,7 @@ func dataFiles(dir string) ([]string, error) {
 			return nil, fmt.Errorf("evaluate: list data: %w", err)
 		}
 		if !fi.IsDir() {
-			if csvFile(c.Name(), fi) {
+			if strings.HasSuffix(c.Name(), ".csv") {
 				flat++
 			}
 			continue
@@ -189,16 +200,21 @@ func dataFiles(dir string) ([]string, error) {
 			return nil, fmt.Errorf("evaluate: list data: %w", err)
 		}
 		for _, f := range files {
-			if strings.HasPrefix(f.Name(), ".") {
+			if strings.HasPrefix(f.Name(), ".") || !strings.HasSuffix(f.Name(), ".csv") {
 				continue
 			}
 			fi, err := os.Stat(filepath.Join(path, f.Name()))
-			if err != nil {
+			switch {
+			case err != nil:
 				return nil, fmt.Errorf("evaluate: list data: %w", err)
+			case fi.IsDir():
+				continue
+			case !fi.Mode().IsRegular():
+				// A pipe or a device would be read forever.
+				return nil, fmt.Errorf("evaluate: data %s/%s is a %v, not a file",
+					c.Name(), f.Name(), fi.Mode().Type())
 			}
-			if csvFile(f.Name(), fi) {
-				names = append(names, c.Name()+"/"+f.Name())
-			}
+			names = append(names, c.Name()+"/"+f.Name())
 		}
 	}
 	switch {
@@ -210,10 +226,6 @@ func dataFiles(dir string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-func csvFile(name string, fi fs.FileInfo) bool {
-	return fi.Mode().IsRegular() && strings.HasSuffix(name, ".csv")
 }
 
 // checkFolders checks that data is a folder and that out, which receives
@@ -239,15 +251,41 @@ func checkFolders(data, out string) error {
 		return err
 	}
 	d, o = evalLinks(d), evalLinks(o)
-	within := func(a, b string) bool {
-		rel, err := filepath.Rel(b, a)
-		return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-	}
 	if within(o, d) || within(d, o) {
 		return fmt.Errorf("evaluate: out %s and data %s overlap: the results would overwrite "+
 			"or join the input; choose another out folder", out, data)
 	}
 	return nil
+}
+
+// checkLinks checks that no data file is, through symbolic links, a file
+// in the out folder: its result would overwrite it.
+func checkLinks(data, out string, names []string) error {
+	if out == "" {
+		return nil
+	}
+	o, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	o = evalLinks(o)
+	for _, n := range names {
+		real, err := filepath.EvalSymlinks(filepath.Join(data, filepath.FromSlash(n)))
+		if err != nil {
+			return fmt.Errorf("evaluate: data: %w", err)
+		}
+		if within(real, o) {
+			return fmt.Errorf("evaluate: data file %s is %s, inside out %s: its result would "+
+				"overwrite it; choose another out folder", n, real, out)
+		}
+	}
+	return nil
+}
+
+// within reports whether path a is b or lies below it.
+func within(a, b string) bool {
+	rel, err := filepath.Rel(b, a)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // evalLinks resolves the symbolic links of the existing part of path.
@@ -341,11 +379,10 @@ func writeResult(path string, f FileOutcome) (err error) {
 	return w.Flush()
 }
 
-// score scores the outcomes against labels, tuning the thresholds or,
-// when not nil, applying saved ones; and it scores the alarms alone.
-func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (rep, alarms nab.Report,
-	err error) {
-	var nf, na []nab.File
+// labelled returns the files the labels name, as NAB files whose scores
+// are value(point).
+func labelled(files []FileOutcome, labels nab.Labels, value func(Point) float64) []nab.File {
+	var nf []nab.File
 	for _, f := range files {
 		win, ok := labels[f.Name]
 		if !ok {
@@ -353,30 +390,61 @@ func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (rep, alarm
 		}
 		ts := make([]time.Time, len(f.Rows))
 		sc := make([]float64, len(f.Rows))
-		al := make([]float64, len(f.Rows))
 		for i, r := range f.Rows {
-			ts[i], sc[i] = r.Time, f.Points[i].Score
-			if f.Points[i].Alarm {
-				al[i] = 1
+			ts[i] = r.Time
+			if f.Points != nil {
+				sc[i] = value(f.Points[i])
 			}
 		}
 		nf = append(nf, nab.File{Name: f.Name, Timestamps: ts, Scores: sc, Windows: win})
-		na = append(na, nab.File{Name: f.Name, Timestamps: ts, Scores: al, Windows: win})
 	}
+	return nf
+}
+
+// corpus builds the corpus of the labelled files, checking that there is
+// something to score: called before the replay with no points, it finds
+// what is wrong between the labels and the data while that costs nothing.
+func corpus(files []FileOutcome, labels nab.Labels, value func(Point) float64) (*nab.Corpus,
+	error) {
+	nf := labelled(files, labels, value)
 	if len(nf) == 0 {
-		return rep, alarms, errors.New("evaluate: no data file is in the labels")
+		return nil, fmt.Errorf("evaluate: no data file is in the labels (they name, for "+
+			"example, %q; the data holds %q)", firstName(labels), files[0].Name)
 	}
 	c, err := nab.NewCorpus(nf)
 	if err != nil {
-		return rep, alarms, err
+		return nil, err
 	}
 	if c.Windows() == 0 {
 		// NAB normalises by the perfect detector's score, which is the
 		// null detector's when there is nothing to find.
-		return rep, alarms, errors.New("evaluate: the labels hold no anomaly window in " +
+		return nil, errors.New("evaluate: the labels hold no anomaly window in " +
 			"these files: the NAB score needs at least one")
 	}
-	ca, err := nab.NewCorpus(na)
+	return c, nil
+}
+
+func firstName(labels nab.Labels) string {
+	if n := labels.Names(); len(n) > 0 {
+		return n[0]
+	}
+	return ""
+}
+
+// score scores the outcomes against labels, tuning the thresholds or,
+// when not nil, applying saved ones; and it scores the alarms alone.
+func score(files []FileOutcome, labels nab.Labels, t nab.Thresholds) (rep, alarms nab.Report,
+	err error) {
+	c, err := corpus(files, labels, func(p Point) float64 { return p.Score })
+	if err != nil {
+		return rep, alarms, err
+	}
+	ca, err := corpus(files, labels, func(p Point) float64 {
+		if p.Alarm {
+			return 1
+		}
+		return 0
+	})
 	if err != nil {
 		return rep, alarms, err
 	}

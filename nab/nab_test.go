@@ -232,18 +232,21 @@ func TestThresholdsRoundTrip(t *testing.T) {
 }
 
 func TestReadThresholdsRejects(t *testing.T) {
-	tests := []struct{ name, json string }{
-		{"unknown profile", `{"standard": 0.5, "sensitive": 0.4}`},
-		{"empty", `{}`},
-		{"not a number", `{"standard": "0.5"}`},
-		{"truncated", `{"standard": 0.5`},
-		{"negative", `{"standard": -5}`},
-		{"above no detection", `{"standard": 7}`},
+	tests := []struct{ name, json, want string }{
+		{"unknown profile", `{"standard": 0.5, "sensitive": 0.4}`, "unknown profile"},
+		{"empty", `{}`, "no thresholds"},
+		{"empty file", ``, "empty"},
+		{"not a number", `{"standard": "0.5"}`, "cannot unmarshal"},
+		{"null", `{"standard": null, "reward_low_FP_rate": 0.4}`, "standard is null"},
+		{"truncated", `{"standard": 0.5`, "unexpected EOF"},
+		{"negative", `{"standard": -5}`, "want a value in"},
+		{"above no detection", `{"standard": 7}`, "want a value in"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := nab.ReadThresholds(strings.NewReader(tt.json)); err == nil {
-				t.Error("no error")
+			_, err := nab.ReadThresholds(strings.NewReader(tt.json))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one saying %q", err, tt.want)
 			}
 		})
 	}

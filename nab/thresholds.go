@@ -49,15 +49,30 @@ func LoadThresholds(path string) (Thresholds, error) {
 	}
 	defer f.Close()
 
-	return ReadThresholds(f)
+	t, err := ReadThresholds(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
 // ReadThresholds decodes thresholds from JSON. It rejects unknown profile
-// names, an empty set and values that are not finite.
+// names, an empty set and values that are null or not finite.
 func ReadThresholds(r io.Reader) (Thresholds, error) {
-	var t Thresholds
-	if err := json.NewDecoder(r).Decode(&t); err != nil {
+	// Pointers tell a null from a zero, which encoding/json would not.
+	var raw map[string]*float64
+	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("nab: decode thresholds: the file is empty")
+		}
 		return nil, fmt.Errorf("nab: decode thresholds: %w", err)
+	}
+	t := make(Thresholds, len(raw))
+	for name, v := range raw {
+		if v == nil {
+			return nil, fmt.Errorf("nab: threshold for %s is null: want a number", name)
+		}
+		t[name] = *v
 	}
 	if err := t.validate(); err != nil {
 		return nil, err

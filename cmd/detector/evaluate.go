@@ -68,6 +68,10 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 			fmt.Fprintf(stdout, "%s: %d rows refused by the grid (out of order), not scored\n",
 				f.Name, s.Rejected)
 		}
+		if s.Repeated > 0 {
+			fmt.Fprintf(stdout, "%s: %d rows repeat the timestamp before them; each "+
+				"step's rows are averaged, as the service does\n", f.Name, s.Repeated)
+		}
 		if s.FailedRetrains > 0 {
 			fmt.Fprintf(stdout, "%s: %d retrain jobs failed, the model stayed; the last: %s\n",
 				f.Name, s.FailedRetrains, s.LastError)
