@@ -63,6 +63,12 @@ func (p *Policy) Next(surprise float64) Decision {
 	}
 	s := u
 	if p.ring != nil {
+		// Until the pool is full the run is not judged, but the point
+		// pays the same correction as later ones: a detector that
+		// rebuilds a series after a restart re-decides its first points
+		// with a pool still filling, and must flag no point the
+		// uninterrupted run, with its full pool, did not.
+		s = u - math.Ln2
 		// One extreme point must not make a run on its own: each point
 		// adds at most the surprise of a p-value of 1e-3 to the pool.
 		p.ring[p.next] = min(u, poolCap)

@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -26,7 +27,7 @@ func TestPolicyRun(t *testing.T) {
 	var d Decision
 	for i := range 8 {
 		d = p.Next(u)
-		if i < 7 && (d.Flagged || d.Surprise != u) {
+		if i < 7 && (d.Flagged || d.Surprise != u-math.Ln2) {
 			t.Fatalf("point %d: %+v before the run is complete", i, d)
 		}
 	}
@@ -47,11 +48,52 @@ func TestPolicyRun(t *testing.T) {
 		t.Errorf("point after the extreme one flagged by the run: %+v", d)
 	}
 	p.Reset()
-	if d := p.Next(u); d.Surprise != u {
-		t.Errorf("after Reset: %+v, want the point's own surprise", d)
+	if d := p.Next(u); d.Surprise != u-math.Ln2 {
+		t.Errorf("after Reset: %+v, want the point's own surprise minus ln 2", d)
 	}
 	if d := NewPolicy(PolicyConfig{Alpha: 0.01, Run: -1}).Next(math.Log(1000)); !d.Flagged ||
 		d.Surprise != math.Log(1000) {
 		t.Errorf("without a run: %+v", d)
+	}
+}
+
+// TestPolicyRebuild: a policy started part-way through a series, as after
+// a detector's restart, flags no point the policy that saw the whole series
+// did not; once its pool is full it decides every point exactly alike.
+func TestPolicyRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n, run = 2000, 4
+	u := make([]float64, n)
+	for i := range u {
+		u[i] = -math.Log(rng.Float64()) // uniform p-values
+		if rng.IntN(50) == 0 {
+			u[i] += 8 + 4*rng.Float64() // now and then an improbable stretch
+		}
+	}
+	cfg := PolicyConfig{Alpha: 1e-4, Run: run}
+	whole := NewPolicy(cfg)
+	ref := make([]Decision, n)
+	flagged := 0
+	for i := range u {
+		ref[i] = whole.Next(u[i])
+		if ref[i].Flagged {
+			flagged++
+		}
+	}
+	if flagged < 20 {
+		t.Fatalf("%d of %d flagged: the test needs flags to compare", flagged, n)
+	}
+	for start := 0; start < n; start += 37 {
+		p := NewPolicy(cfg)
+		for i := start; i < n; i++ {
+			d := p.Next(u[i])
+			switch {
+			case d.Flagged && !ref[i].Flagged:
+				t.Fatalf("from %d: point %d flagged (%v), not by the whole run (%v)",
+					start, i, d.Surprise, ref[i].Surprise)
+			case i-start >= run-1 && d != ref[i]:
+				t.Fatalf("from %d: point %d decided %+v, the whole run %+v", start, i, d, ref[i])
+			}
+		}
 	}
 }
