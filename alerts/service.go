@@ -139,7 +139,10 @@ func (s *Service) route(group string) []string {
 // and sink failures meanwhile are logged and retried, never returned, so
 // that alerts never stop the detector. Run must be called once.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.Info("alerts started", "sinks", s.sinkNames())
+	// A configured sink receives only what a route sends it: listing the
+	// routes beside the sinks keeps "kafka" among the sinks from reading
+	// as "alerts go to kafka".
+	s.log.Info("alerts started", "sinks", s.sinkNames(), "routes", fmt.Sprint(s.routes))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.buildLoop(ctx); return nil })
 	g.Go(func() error { s.housekeepingLoop(ctx); return nil })
