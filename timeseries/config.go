@@ -73,7 +73,7 @@ type Config struct {
 	// LagResolution is the bucket width of the lag history: the value at
 	// a lag is the mean of the steps in the bucket that held that time.
 	// Zero means Step. A coarser resolution keeps less memory: a one-day
-	// lag at one-minute steps costs 1,440 float32 per channel at 1m and 96
+	// lag at one-minute steps costs 1,440 float64 per channel at 1m and 96
 	// at 15m.
 	LagResolution time.Duration
 

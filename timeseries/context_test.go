@@ -116,14 +116,15 @@ func TestLagResolutionAndGap(t *testing.T) {
 	}
 }
 
-// TestLagBeyondFloat32: lag history is kept in float32; a bucket whose mean
-// lies beyond its range is empty, so the lag falls back to the step's own
-// value instead of becoming an infinity in the model's context.
-func TestLagBeyondFloat32(t *testing.T) {
+// TestLagPrecision: a series far from zero that varies by small amounts
+// (a counter, an epoch time) keeps its lag values exactly; a bucket whose
+// steps sum beyond float64 is empty, so the lag falls back to the step's
+// own value instead of becoming an infinity in the model's context.
+func TestLagPrecision(t *testing.T) {
 	cfg := Config{Step: time.Hour, Window: 1, Lags: []time.Duration{2 * time.Hour}}
 	s := newTestSeries(t, cfg, 1)
 	ctx := make([]float64, 1)
-	vals := []float64{1e39, -1e39, 5, 1e39, 7, 8}
+	vals := []float64{1e9 + 1, 1e9 + 2.5, 1e9 + 3, 1e12 + 0.25, 7, 8}
 	for i, v := range vals {
 		if r := s.Push(smp(time.Duration(i)*time.Hour, v)); r.Emitted != 1 && i > 0 {
 			t.Fatalf("push %d emitted %d", i, r.Emitted)
@@ -133,12 +134,27 @@ func TestLagBeyondFloat32(t *testing.T) {
 		}
 		k := i - 1 // the emitted step looks at step k-2
 		s.ContextAt(ctx, 0)
-		want := vals[k-2]
-		if math.Abs(want) > math.MaxFloat32 {
-			want = vals[k]
+		if ctx[0] != vals[k-2] {
+			t.Errorf("step %d: lag %v, want %v", k, ctx[0], vals[k-2])
 		}
-		if ctx[0] != want || math.IsInf(ctx[0], 0) {
-			t.Errorf("step %d: lag %v, want %v", k, ctx[0], want)
+	}
+
+	// Two-hour buckets: the mean of 1.5e308 and 1.5e308 overflows its sum.
+	cfg.LagResolution, cfg.Lags = 2*time.Hour, []time.Duration{4 * time.Hour}
+	s = newTestSeries(t, cfg, 1)
+	vals = []float64{1.5e308, 1.5e308, 5, 6, 9, 10, 11, 12}
+	// Emitted step k looks 4h back, into bucket (k-4)/2: hours 4 and 5
+	// into [0, 2), whose sum overflows, and hour 6 into [2, 4).
+	want := map[int]float64{4: 9, 5: 10, 6: 5.5}
+	for i, v := range vals {
+		s.Push(smp(time.Duration(i)*time.Hour, v))
+		w, ok := want[i-1]
+		if !ok {
+			continue
+		}
+		s.ContextAt(ctx, 0)
+		if ctx[0] != w {
+			t.Errorf("step %d: lag %v, want %v", i-1, ctx[0], w)
 		}
 	}
 }

@@ -52,7 +52,7 @@
 // Config.Calendar adds sine and cosine of hour of day and day of week in
 // Config.Location, following the wall clock across daylight-saving
 // changes. Config.Lags adds the values a day or a week ago, kept as
-// float32 bucket means at Config.LagResolution to stay small.
+// bucket means at Config.LagResolution, coarser buckets for less memory.
 // FitNormaliser fits a robust per-channel location and scale (median, MAD
 // with fallbacks and floors) that trainers store as JSON with a model;
 // Config.NormWarmUp makes each series fit its own after a warm-up, for

@@ -2,13 +2,14 @@ package timeseries
 
 import "math"
 
-// lagHistory keeps bucket means of past steps as float32, enough of them
-// to look back the longest lag. float32 keeps seven significant digits,
-// plenty for a conditioning feature, at half the memory. Buckets with no
-// data hold NaN. Fields are exported for encoding/gob only.
+// lagHistory keeps bucket means of past steps, enough of them to look back
+// the longest lag. They are float64: float32 would halve the memory but
+// keeps seven digits, so a series at 1e9 that varies by units (a counter,
+// an epoch time) would see its seasonal context rounded to steps of 64.
+// Buckets with no data hold NaN. Fields are exported for encoding/gob only.
 type lagHistory struct {
 	Res  int64     // bucket width, ns
-	Vals []float32 // len(Vals)/C buckets; bucket b is in slot b % n
+	Vals []float64 // len(Vals)/C buckets; bucket b is in slot b % n
 	Cur  int64     // bucket being accumulated
 	Acc  []float64 // its running sum
 	AccN int32
@@ -24,10 +25,10 @@ func newLagHistory(cfg *Config, channels int) *lagHistory {
 	// Room for the longest lag seen from the oldest step one Push emits.
 	span := longest + int64(cfg.maxEmit())*int64(cfg.Step)
 	n := (span+res-1)/res + 1
-	h := &lagHistory{Res: res, Vals: make([]float32, n*int64(channels)),
+	h := &lagHistory{Res: res, Vals: make([]float64, n*int64(channels)),
 		Acc: make([]float64, channels)}
 	for i := range h.Vals {
-		h.Vals[i] = float32(math.NaN())
+		h.Vals[i] = math.NaN()
 	}
 	return h
 }
@@ -57,19 +58,19 @@ func (h *lagHistory) commit(b int64) {
 	slot := floorMod(h.Cur, n) * int64(c)
 	for i := range h.Acc {
 		v := h.Acc[i] / float64(h.AccN)
-		if math.Abs(v) > math.MaxFloat32 {
-			// Beyond float32 the mean would be stored as an infinity;
-			// an empty bucket falls back to the step's own value.
+		if math.IsInf(v, 0) {
+			// Steps near the float64 limit can sum to an infinity; an
+			// empty bucket falls back to the step's own value.
 			v = math.NaN()
 		}
-		h.Vals[slot+int64(i)] = float32(v)
+		h.Vals[slot+int64(i)] = v
 		h.Acc[i] = 0
 	}
 	h.AccN = 0
 	for k := h.Cur + 1; k < b && k <= h.Cur+n; k++ {
 		s := floorMod(k, n) * int64(c)
 		for i := range c {
-			h.Vals[s+int64(i)] = float32(math.NaN())
+			h.Vals[s+int64(i)] = math.NaN()
 		}
 	}
 	h.Cur = b
@@ -91,6 +92,6 @@ func (h *lagHistory) at(dst []float64, t int64, fallback []float64) {
 			copy(dst, fallback)
 			return
 		}
-		dst[i] = float64(v)
+		dst[i] = v
 	}
 }
