@@ -113,8 +113,7 @@ func (cx *contexter) write(dst []float64, t int64, path []float64, k int, prev [
 			continue
 		}
 		for ch := range c {
-			// The detector keeps bucket means as float32.
-			out[ch] = float64(float32(out[ch] / float64(n)))
+			out[ch] /= float64(n)
 		}
 	}
 	cx.norm.Apply(dst[:len(cx.f.Lags)*c])
