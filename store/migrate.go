@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -53,8 +54,33 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+// MigrateDown rolls back the newest applied migration, only that one, and
+// returns it and the schema version reached. It fails when no migration is
+// applied. Rolling back the first migration drops every flowguard table and
+// its data.
+func (s *Store) MigrateDown(ctx context.Context) (MigrationStatus, int64, error) {
+	p, closeDB, err := s.provider()
+	if err != nil {
+		return MigrationStatus{}, 0, err
+	}
+	defer closeDB()
+	res, err := p.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return MigrationStatus{}, 0, errors.New("store: migrate down: no migration is applied")
+	}
+	if err != nil {
+		return MigrationStatus{}, 0, fmt.Errorf("store: migrate down: %w", err)
+	}
+	done := MigrationStatus{Version: res.Source.Version, Name: res.Source.Path}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return done, 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	return done, v, nil
+}
+
 // MigrateDownTo rolls migrations back until the schema is at version (0
-// removes everything flowguard created).
+// removes every table flowguard created, with its data).
 func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 	p, closeDB, err := s.provider()
 	if err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/flowguard/flowguard/internal/pgtest"
@@ -56,6 +57,66 @@ func TestMigrateUpDown(t *testing.T) {
 	}
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatalf("re-applying after down: %v", err)
+	}
+}
+
+// TestMigrateDownOneStep: MigrateDown undoes the newest migration only;
+// the tables and rows of the earlier ones stay.
+func TestMigrateDownOneStep(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewStore(t)
+	pool := s.Pool()
+	for _, q := range []string{
+		`INSERT INTO models (model_group, version, spec, artifact) VALUES ('g', 1, '{}', '\x00')`,
+		`INSERT INTO anomalies (series_key, model_group, ts, value, score, p_value, model_version)
+			VALUES ('cpu{}', 'g', '2024-01-01T00:00:00Z', '{1.5}', 9.1, 0.001, 1)`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := st[len(st)-1]
+
+	done, v, err := s.MigrateDown(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Version != newest.Version || done.Name != newest.Name {
+		t.Fatalf("MigrateDown rolled back %d (%s), want the newest, %d (%s)",
+			done.Version, done.Name, newest.Version, newest.Name)
+	}
+	if want := st[len(st)-2].Version; v != want {
+		t.Fatalf("schema at version %d after one step down, want %d", v, want)
+	}
+	for _, table := range []string{"series", "models", "anomalies", "incidents",
+		"alert_outbox", "retrain_jobs", "drift_events", "alert_cursor"} {
+		if !tableExists(t, s, table) {
+			t.Errorf("table %s dropped by one step down", table)
+		}
+	}
+	for _, table := range []string{"models", "anomalies"} {
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s holds %d rows after one step down, want 1", table, n)
+		}
+	}
+	if after, err := s.MigrationStatus(ctx); err != nil || after[len(after)-1].Applied {
+		t.Fatalf("status after one step down: %+v, %v", after, err)
+	}
+
+	if err := s.MigrateDownTo(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.MigrateDown(ctx); err == nil ||
+		!strings.Contains(err.Error(), "no migration is applied") {
+		t.Fatalf("MigrateDown on an empty schema: %v, want no migration is applied", err)
 	}
 }
 

@@ -32,7 +32,7 @@ const usage = `Usage: detector [command] [flags]
 Commands:
   run       consume, score and store anomalies (the default)
   demo      the whole system in one process on a replay of CSV files or a generated series
-  migrate   apply the database schema and exit (migrate down|status: see --help)
+  migrate   apply the database schema and exit (migrate down|reset|status: see --help)
   evaluate  replay labelled series (NAB layout) through the detector and score it
   forecast  sample futures of a CSV series as JSON quantiles (forecast backtest: evaluate)
 
