@@ -28,7 +28,11 @@ type Options struct {
 	// Group is recorded in Meta.Group.
 	Group string
 	// Step is the grid spacing; zero infers it as the median spacing of
-	// the first series.
+	// the first series, and Fit returns a *StepMismatchError if another
+	// series has a different one. A set Step is taken as it is: samples
+	// in no window of its grid, such as all of a series sampled more
+	// sparsely than MaxFill can fill, are left out, and
+	// Features.Unwindowed counts them.
 	Step time.Duration
 	// Window is W; zero picks 16, or 8 when there are fewer than
 	// ShortSteps samples.
@@ -178,9 +182,10 @@ func pick(short bool, small, large int) int {
 // the calibration windows into the metadata. Calibration windows are used
 // for nothing else, so the p-values are valid on data like them.
 //
-// It returns ErrTooShort (wrapped) when there are too few windows, and
-// ctx's error if cancelled during training. The result depends only on the
-// data and the options (Seed included).
+// It returns ErrTooShort (wrapped) when there are too few windows, a
+// *StepMismatchError when it is to infer the step and the series have
+// different ones, and ctx's error if cancelled during training. The result
+// depends only on the data and the options (Seed included).
 func Fit(ctx context.Context, series [][]timeseries.Sample, opt Options) (*Model, error) {
 	m, _, err := FitHoldout(ctx, series, opt)
 	return m, err

@@ -1,7 +1,6 @@
 package scorer
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -77,6 +76,9 @@ type builder struct {
 	// steps still inside the newest window.
 	bad []int
 	seq int
+	// refused, if not nil, is told of every sample the grid refuses, by
+	// series and sample index (Unwindowed).
+	refused func(series, sample int)
 }
 
 func (b *builder) series(idx int, ss []timeseries.Sample, cfg timeseries.Config) error {
@@ -91,6 +93,9 @@ func (b *builder) series(idx int, ss []timeseries.Sample, cfg timeseries.Config)
 				ss[i].Series.Key(), len(ss[i].Values), b.f.Channels)
 		}
 		res := s.Push(&ss[i])
+		if res.Reason != timeseries.ReasonNone && b.refused != nil {
+			b.refused(idx, i)
+		}
 		b.take(idx, s, res.Emitted)
 	}
 	b.take(idx, s, s.Flush().Emitted)
@@ -124,27 +129,4 @@ func (b *builder) take(idx int, s *timeseries.Series, emitted int) {
 		b.out.Time = append(b.out.Time, st.Time)
 		b.out.Series = append(b.out.Series, idx)
 	}
-}
-
-// errNoStep is returned when no grid step can be inferred.
-var errNoStep = errors.New("scorer: cannot infer the grid step: no two samples at " +
-	"different times")
-
-// inferStep returns the median positive spacing of the first series that
-// has two samples at different times.
-func inferStep(series [][]timeseries.Sample) (time.Duration, error) {
-	for _, ss := range series {
-		var d []time.Duration
-		for i := 1; i < len(ss); i++ {
-			if dt := ss[i].Time.Sub(ss[i-1].Time); dt > 0 {
-				d = append(d, dt)
-			}
-		}
-		if len(d) == 0 {
-			continue
-		}
-		slices.Sort(d)
-		return d[len(d)/2], nil
-	}
-	return 0, errNoStep
 }

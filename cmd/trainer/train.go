@@ -62,6 +62,14 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		return err
 	}
 	m, err := scorer.Fit(ctx, series, opt)
+	var mismatch *scorer.StepMismatchError
+	if errors.As(err, &mismatch) {
+		return fmt.Errorf("train: %s has a %s step, %s %s: one model needs one step; "+
+			"train them apart or set --model.step",
+			seriesName(cfg, mismatch.Series, mismatch.Key), shortDuration(mismatch.Step),
+			seriesName(cfg, mismatch.First, mismatch.FirstKey),
+			shortDuration(mismatch.FirstStep))
+	}
 	if err != nil {
 		return err
 	}
@@ -71,6 +79,9 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		meta.Data.Samples, meta.Data.From.Format("2006-01-02 15:04"),
 		meta.Data.To.Format("2006-01-02 15:04"), meta.Features.Window, meta.Data.Train,
 		meta.Data.Valid, meta.Data.Calib)
+	if err := reportUnwindowed(stdout, cfg, meta.Features, series); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "epochs %d (best %d, %s), valid NLL %.4f, mean calibration score "+
 		"%.4f nats, %.1fs\n", meta.Report.Epochs, meta.Report.BestEpoch, meta.Report.Stopped,
 		meta.Report.ValidNLL, meta.Report.CalibScore, meta.Report.Seconds)
@@ -101,6 +112,68 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 	}
 	fmt.Fprintf(stdout, "published %s version %d as %s\n", info.Group, info.Version, state)
 	return nil
+}
+
+// maxUnwindowedLines bounds the notes reportUnwindowed prints; a replay of
+// the samples topic may hold thousands of series.
+const maxUnwindowedLines = 10
+
+// reportUnwindowed prints, for each series with samples in no window of
+// the model's grid, how many those are. Fit leaves them out without error,
+// which with a step set by hand can be all of a series recorded more
+// sparsely than the grid can fill.
+func reportUnwindowed(stdout io.Writer, cfg *config.Trainer, feat scorer.Features,
+	series [][]timeseries.Sample) error {
+	unfit, err := feat.Unwindowed(series)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	printed, more := 0, 0
+	for i, n := range unfit {
+		if n == 0 {
+			continue
+		}
+		if printed == maxUnwindowedLines {
+			more++
+			continue
+		}
+		printed++
+		spacing := scorer.MedianSpacing(series[i])
+		fmt.Fprintf(stdout, "note: %d of %d samples of %s (%s apart) are in no window of "+
+			"the %s grid and were not trained on", n, len(series[i]),
+			seriesName(cfg, i, series[i][0].Series.Key()), shortDuration(spacing),
+			shortDuration(feat.Step))
+		if spacing > time.Duration(feat.MaxFill+1)*feat.Step {
+			fmt.Fprintf(stdout, ": gaps of more than %d filled steps restart the window",
+				feat.MaxFill)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if more > 0 {
+		fmt.Fprintf(stdout, "note: and %d more series with samples in no window\n", more)
+	}
+	return nil
+}
+
+// seriesName names series i of the training data for the user: its CSV
+// file, or its key when replayed from the samples topic.
+func seriesName(cfg *config.Trainer, i int, key string) string {
+	if i < len(cfg.CSV) {
+		return cfg.CSV[i]
+	}
+	return key
+}
+
+// shortDuration writes d without trailing zero units: 30m, not 30m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // checkWritable reports whether a file can be written next to out, by

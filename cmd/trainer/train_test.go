@@ -14,18 +14,29 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-const nabFile = "../../../shared/datasets/nab/realKnownCause/machine_temperature_system_failure.csv"
+const (
+	nabFile = "../../../shared/datasets/nab/realKnownCause/machine_temperature_system_failure.csv"
+	// nabTaxi is sampled every 30 minutes, nabFile every 5.
+	nabTaxi = "../../../shared/datasets/nab/realKnownCause/nyc_taxi.csv"
+)
 
 // nabHead writes the header and first n rows of the NAB machine
 // temperature file to a temporary CSV, the size of a NAB probation period.
 func nabHead(t *testing.T, n int) string {
 	t.Helper()
-	b, err := os.ReadFile(nabFile)
+	return csvHead(t, nabFile, "machine.csv", n)
+}
+
+// csvHead writes the header and first n rows of the CSV file src to a
+// temporary file called name.
+func csvHead(t *testing.T, src, name string, n int) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(b), "\n")
-	p := filepath.Join(t.TempDir(), "machine.csv")
+	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(strings.Join(lines[:n+1], "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +177,55 @@ func TestTrainChecksOutputsFirst(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
 		t.Errorf("the check created %s: %v", filepath.Dir(missing), err)
+	}
+}
+
+// TestTrainSeriesOfDifferentSteps: a 5-minute and a 30-minute series in
+// one run once trained on the grid of whichever came first, and the
+// 30-minute one, with no window on a 5-minute grid, vanished in silence.
+func TestTrainSeriesOfDifferentSteps(t *testing.T) {
+	ctx := context.Background()
+	machine, taxi := nabHead(t, 800), csvHead(t, nabTaxi, "taxi.csv", 800)
+	out := filepath.Join(t.TempDir(), "model.fgm")
+	env := func(string) string { return "" }
+	train := func(extra ...string) (string, error) {
+		var b strings.Builder
+		args := append([]string{"train", "--out", out, "--model.epochs", "5"}, extra...)
+		err := Run(ctx, args, &b, &b, env)
+		return b.String(), err
+	}
+
+	mismatch := taxi + " has a 30m step, " + machine + " 5m: one model needs one step; " +
+		"train them apart or set --model.step"
+	for _, tc := range []struct{ name, csv, want string }{
+		{"5m first", machine + "," + taxi, mismatch},
+		{"30m first", taxi + "," + machine,
+			machine + " has a 5m step, " + taxi + " 30m: one model needs one step"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := train("--csv", tc.csv)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("train returned %v, want an error with %q; printed:\n%s",
+					err, tc.want, got)
+			}
+			if strings.Contains(got, "trained") {
+				t.Fatalf("train trained before failing:\n%s", got)
+			}
+		})
+	}
+
+	// With the step given, the taxi series has no window on its grid: the
+	// run goes on and says so.
+	got, err := train("--csv", machine+","+taxi, "--model.step", "5m")
+	if err != nil {
+		t.Fatalf("train with --model.step: %v\n%s", err, got)
+	}
+	note := "note: 800 of 800 samples of " + taxi + " (30m apart) are in no window of " +
+		"the 5m grid and were not trained on"
+	if !strings.Contains(got, note) {
+		t.Fatalf("train with --model.step printed:\n%s\nwant a line with %q", got, note)
+	}
+	if strings.Contains(got, "samples of "+machine) {
+		t.Fatalf("train with --model.step reported the machine series:\n%s", got)
 	}
 }
