@@ -1,6 +1,7 @@
 package timeseries
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,5 +113,24 @@ func TestCSVPartial(t *testing.T) {
 	}
 	if _, err := NewCSVDecoder(CSVConfig{}); err == nil {
 		t.Error("empty series name accepted")
+	}
+}
+
+// TestCSVHugeCellClipped: the error about a 1 MB cell says what is wrong
+// without quoting the megabyte.
+func TestCSVHugeCellClipped(t *testing.T) {
+	dec, err := NewCSVDecoder(CSVConfig{Series: SeriesID{Name: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("9", 1<<20) + "x"
+	_, err = dec.Decode([]byte("timestamp,value\n2014-04-01 00:00:00," + huge + "\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if len(msg) > 600 || !strings.Contains(msg, "line 2") ||
+		!strings.Contains(msg, "bytes in all") {
+		t.Errorf("error of %d bytes: %.300s", len(msg), msg)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Kind classifies why an input could not be decoded. Its String form is a
@@ -82,9 +83,21 @@ func (e *DecodeError) Error() string {
 	}
 	msg += fmt.Sprintf(" at line %d offset %d", e.Line, e.Offset)
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + clip(e.Err.Error())
 	}
 	return msg
+}
+
+// maxCause bounds the cause in an error message. strconv's errors quote
+// their whole input, and a 50 MB number would otherwise be written to the
+// log and to every dead letter's reason header.
+const maxCause = 240
+
+func clip(s string) string {
+	if len(s) <= maxCause {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxCause], "") + fmt.Sprintf("... (%d bytes in all)", len(s))
 }
 
 // Unwrap returns the underlying cause.
