@@ -63,9 +63,11 @@ func (o Options) withDefaults() (Options, error) {
 	if len(o.Levels) == 0 {
 		o.Levels = DefaultLevels
 	}
-	if o.Horizon < 1 || o.Horizon > MaxHorizon || o.Paths < 1 || o.Paths > MaxPaths {
-		return o, fmt.Errorf("forecast: horizon %d or paths %d out of range", o.Horizon,
-			o.Paths)
+	switch {
+	case o.Horizon < 1 || o.Horizon > MaxHorizon:
+		return o, fmt.Errorf("forecast: horizon %d: want 1 to %d steps", o.Horizon, MaxHorizon)
+	case o.Paths < 1 || o.Paths > MaxPaths:
+		return o, fmt.Errorf("forecast: paths %d: want 1 to %d", o.Paths, MaxPaths)
 	}
 	if o.Spread != nil && len(o.Spread.Scale) < o.Horizon {
 		return o, fmt.Errorf("forecast: spread has %d steps, horizon is %d",

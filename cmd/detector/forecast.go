@@ -77,8 +77,17 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return fmt.Errorf("forecast: unknown argument %q (want backtest first or nothing)",
 			rest[0])
 	}
-	if cfg.CSV == "" {
+	switch {
+	case cfg.CSV == "":
 		return errors.New("forecast: --csv is required")
+	// The library reads 0 as its default; on the command line the
+	// defaults are shown by --help, and 0 is a mistake to say so, before
+	// a model is fitted.
+	case cfg.Horizon < 1 || cfg.Horizon > forecast.MaxHorizon:
+		return fmt.Errorf("forecast: --horizon %d: want 1 to %d steps", cfg.Horizon,
+			forecast.MaxHorizon)
+	case cfg.Paths < 1 || cfg.Paths > forecast.MaxPaths:
+		return fmt.Errorf("forecast: --paths %d: want 1 to %d", cfg.Paths, forecast.MaxPaths)
 	}
 	samples, err := readCSV(cfg.CSV)
 	if err != nil {

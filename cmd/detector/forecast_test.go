@@ -161,3 +161,23 @@ func TestForecastFromRegistry(t *testing.T) {
 		t.Fatalf("unknown group: %v, want ErrNoModel", err)
 	}
 }
+
+// TestForecastRanges: a horizon or a path count out of range is refused
+// with the range; 0 is not a silent default.
+func TestForecastRanges(t *testing.T) {
+	csv := writeSeasonalCSV(t)
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--horizon", "0", "--horizon 0: want 1 to 10000 steps"},
+		{"--horizon", "-3", "--horizon -3: want 1 to 10000 steps"},
+		{"--paths", "0", "--paths 0: want 1 to 100000"},
+		{"--paths", "100001", "--paths 100001: want 1 to 100000"},
+	} {
+		for _, sub := range [][]string{{"forecast"}, {"forecast", "backtest"}} {
+			args := append(append([]string{}, sub...), "--csv", csv, tc.flag, tc.value)
+			err := Run(context.Background(), args, io.Discard, io.Discard, envOf(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: err %v, want %q", args, err, tc.want)
+			}
+		}
+	}
+}
