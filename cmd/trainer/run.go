@@ -79,6 +79,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 
 // workerConfig turns the settings into the worker's configuration.
 func workerConfig(cfg *config.Trainer) (training.WorkerConfig, error) {
+	// The library reads 0 as its default; from a flag it is a mistake.
+	switch {
+	case cfg.Poll <= 0:
+		return training.WorkerConfig{}, fmt.Errorf("poll %v: want a positive duration", cfg.Poll)
+	case cfg.RequeueAfter <= 0:
+		return training.WorkerConfig{}, fmt.Errorf("requeue_after %v: want a positive duration",
+			cfg.RequeueAfter)
+	}
 	opt, err := fitOptions(cfg.Model, "")
 	if err != nil {
 		return training.WorkerConfig{}, err

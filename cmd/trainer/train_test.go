@@ -148,6 +148,41 @@ func TestTrainNeedsInputAndOutput(t *testing.T) {
 	}
 }
 
+// TestSettingsOutOfRange: zero or negative settings that the libraries
+// would read as "the default" or round up are refused by name.
+func TestSettingsOutOfRange(t *testing.T) {
+	env := func(string) string { return "" }
+	csv := filepath.Join(t.TempDir(), "x.csv")
+	if err := os.WriteFile(csv, []byte("timestamp,value\n2014-04-01 00:00:00,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "m.fgm")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "0s"}, "poll 0s"},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "-5s"}, "poll -5s"},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--requeue_after", "0s"},
+			"requeue_after 0s"},
+		{[]string{"train", "--csv", csv, "--out", out, "--model.hidden", "-1"},
+			"model.hidden -1"},
+		{[]string{"train", "--csv", csv, "--out", out, "--model.layers", "-2"},
+			"model.layers -2"},
+		{[]string{"train", "--csv", csv, "--out", out, "--model.step", "-5m"},
+			"model.step -5m0s"},
+	} {
+		var b strings.Builder
+		err := Run(context.Background(), tc.args, &b, &b, env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("trainer %v: err %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a model was written")
+	}
+}
+
 // TestTrainChecksOutputsFirst gives train an --out in a missing directory
 // and a --publish database that does not answer: both must fail before
 // any training, which would print its "trained" line first.
