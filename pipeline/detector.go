@@ -434,11 +434,17 @@ func (d *Detector) readiness() {
 
 // logOnce logs msg at warn level the first time key is seen.
 func (d *Detector) logOnce(key, msg string, args ...any) {
-	d.logMu.Lock()
-	seen := d.logged[key]
-	d.logged[key] = true
-	d.logMu.Unlock()
-	if !seen {
+	if d.first(key) {
 		d.log.Warn(msg, args...)
 	}
+}
+
+// first reports whether logOnce's key is new and marks it seen, for
+// callers whose log arguments are too costly to build every time.
+func (d *Detector) first(key string) bool {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	seen := d.logged[key]
+	d.logged[key] = true
+	return !seen
 }

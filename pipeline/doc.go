@@ -10,7 +10,10 @@
 // by its series key, to the samples topic; payloads that fail to decode go
 // to the dead-letter topic with the reason and source position in headers
 // (HeaderErrorKind and the others). Input offsets are committed after both
-// writes are acknowledged.
+// writes are acknowledged. Kafka keeps order only within a partition, so a
+// series stays in time order only if its producer keys every message by
+// series; the samples of one batch are written in time order, which mends
+// unkeyed input only as far as one batch reaches.
 //
 // Detector reads the samples topic in another consumer group, so a series
 // lives on one detector and N detectors share the partitions. Per
@@ -18,9 +21,12 @@
 // micro-batch are scored per model group in one Model.Score call, points
 // with a p-value below the group's alpha are written as anomalies, with the
 // series rows, through a ResultWriter, and only then are offsets
-// committed. Gap-filled steps are neither scored nor flagged; a group
-// without a model counts its points as unscored and, after
-// DetectorConfig.Bootstrap of them, files a training job.
+// committed. Samples the grid refuses, such as those older than their
+// series' newest by more than its lateness, are counted by reason, and
+// the first of each reason is logged with what to do about it. Gap-filled
+// steps are neither scored nor flagged; a group without a model counts its
+// points as unscored and, after DetectorConfig.Bootstrap of them, files a
+// training job.
 //
 // # Delivery
 //

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +76,7 @@ func (c *IngestConfig) setDefaults() {
 // topic. Input offsets are committed only after both writes are
 // acknowledged by all in-sync replicas, so nothing is lost; after a crash
 // some samples may be written twice, which the grid's aggregation absorbs.
+// The samples of each batch are written in time order (see byTime).
 type Ingest struct {
 	cfg IngestConfig
 	m   *Metrics
@@ -172,8 +175,11 @@ func (in *Ingest) flush(ctx context.Context, r *kafka.Reader, w *kafka.Writer,
 }
 
 // convert decodes batch into sample and dead-letter messages appended to
-// out.
+// out, the samples in time order (see byTime).
 func (in *Ingest) convert(batch, out []kafka.Message) []kafka.Message {
+	first := len(out)
+	var times []int64
+	var dead []kafka.Message
 	for i := range batch {
 		m := &batch[i]
 		in.m.ingestMessages.WithLabelValues(m.Topic).Inc()
@@ -182,13 +188,38 @@ func (in *Ingest) convert(batch, out []kafka.Message) []kafka.Message {
 			s := &samples[j]
 			out = append(out, kafka.Message{Topic: in.cfg.SamplesTopic,
 				Key: s.Series.AppendKey(nil), Value: timeseries.Encode(s), Time: m.Time})
+			times = append(times, s.Time.UnixNano())
 		}
 		in.m.ingestSamples.Add(float64(len(samples)))
 		if err != nil {
-			out = append(out, in.deadLetter(m, err))
+			dead = append(dead, in.deadLetter(m, err))
 		}
 	}
-	return out
+	if !slices.IsSorted(times) {
+		sort.Stable(byTime{msgs: out[first:], times: times})
+	}
+	return append(out, dead...)
+}
+
+// byTime sorts sample messages by sample time. Kafka keeps order only
+// within a partition, and the reader hands over each partition's fetch in
+// one burst, so a series whose messages are spread over the input
+// partitions (unkeyed) arrives in chunks out of time order, and the grid
+// refuses a sample older than its series' newest by more than its
+// lateness. Sorting a batch puts each series back in order as far as the
+// batch reaches; a backlog larger than one batch still arrives out of
+// order. The sort is stable, so samples of equal time keep their order
+// and input in order already is left as it is.
+type byTime struct {
+	msgs  []kafka.Message
+	times []int64
+}
+
+func (b byTime) Len() int           { return len(b.times) }
+func (b byTime) Less(i, j int) bool { return b.times[i] < b.times[j] }
+func (b byTime) Swap(i, j int) {
+	b.msgs[i], b.msgs[j] = b.msgs[j], b.msgs[i]
+	b.times[i], b.times[j] = b.times[j], b.times[i]
 }
 
 // deadLetter counts the failures in err and returns the message that

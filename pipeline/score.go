@@ -139,7 +139,7 @@ func (d *Detector) push(w *work, m *kafka.Message) {
 	}
 	s, res := ps.grid.Push(&smp)
 	if res.Reason != timeseries.ReasonNone {
-		d.m.rejected.WithLabelValues(res.Reason.String()).Inc()
+		d.reject(m, &smp, s, res.Reason)
 		return
 	}
 	key := smp.Series.Key()
@@ -178,6 +178,57 @@ func (d *Detector) push(w *work, m *kafka.Message) {
 			value: slices.Clone(st.Values), alpha: rt.alpha, partition: m.Partition,
 			offset: m.Offset, upd: upd})
 	}
+}
+
+// rejectHint says why the grid refuses a sample for reason r and what the
+// operator can do about it.
+func rejectHint(r timeseries.Reason, cfg *timeseries.Config) string {
+	// Kafka keeps order only within a partition: unkeyed messages are
+	// spread over the input partitions, which are read at uneven speeds.
+	const keyBySeries = "key input messages by series (name and labels), so that " +
+		"each series stays on one partition and in order"
+	switch r {
+	case timeseries.ReasonTooLate:
+		if cfg.Step == 0 {
+			return "without a grid step a sample older than its series' newest is " +
+				"dropped; " + keyBySeries
+		}
+		return "a sample older than its series' newest by more than the lateness is " +
+			"dropped; " + keyBySeries + ", or raise scoring.lateness above behind"
+	case timeseries.ReasonDuplicate:
+		return "without a grid step a sample with the time of the one before is dropped"
+	case timeseries.ReasonChannels:
+		return "every sample of a series needs the same number of values"
+	case timeseries.ReasonNonFinite:
+		return "a value is NaN or infinite"
+	case timeseries.ReasonBadTime:
+		return "the time is outside what int64 Unix nanoseconds hold (1677 to 2262)"
+	}
+	return ""
+}
+
+// reject counts a sample the grid refused and logs the first refusal of
+// each reason with a hint: the counter alone let a producer whose
+// unkeyed messages were spread over the input partitions lose most of
+// its data unnoticed. A batch the ingest writes again after a restart is
+// refused as too late too, harmlessly.
+func (d *Detector) reject(m *kafka.Message, smp *timeseries.Sample, s *timeseries.Series,
+	r timeseries.Reason) {
+	reason := r.String()
+	d.m.rejected.WithLabelValues(reason).Inc()
+	if !d.first("rejected:" + reason) {
+		return
+	}
+	args := []any{"reason", reason, "series", smp.Series.Key(), "time", smp.Time,
+		"partition", m.Partition, "offset", m.Offset}
+	if s != nil && (r == timeseries.ReasonTooLate || r == timeseries.ReasonDuplicate) {
+		newest := s.LastSampleTime()
+		args = append(args, "newest", newest, "behind", newest.Sub(smp.Time),
+			"lateness", d.cfg.Grid.Lateness)
+	}
+	args = append(args, "hint", rejectHint(r, &d.cfg.Grid))
+	d.log.Warn("sample refused by the series grid; further ones with this reason are "+
+		"only counted", args...)
 }
 
 func (d *Detector) group(name string) *groupState {
