@@ -13,6 +13,16 @@ import (
 // count for a topic written once.
 func endOffsets(t *testing.T, broker, topic string, partitions int) int64 {
 	t.Helper()
+	var n int64
+	for _, p := range lastOffsets(t, broker, topic, partitions) {
+		n += p.LastOffset
+	}
+	return n
+}
+
+// lastOffsets returns the end offset of each partition of topic.
+func lastOffsets(t *testing.T, broker, topic string, partitions int) []kafka.PartitionOffsets {
+	t.Helper()
 	cl := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
 	reqs := make([]kafka.OffsetRequest, partitions)
 	for p := range reqs {
@@ -23,14 +33,12 @@ func endOffsets(t *testing.T, broker, topic string, partitions int) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int64
 	for _, p := range res.Topics[topic] {
 		if p.Error != nil {
 			t.Fatal(p.Error)
 		}
-		n += p.LastOffset
 	}
-	return n
+	return res.Topics[topic]
 }
 
 // TestIngestPoisonAtScale sends 100 malformed messages among 100,000 good

@@ -202,21 +202,8 @@ func replayGrid(t *testing.T, cfg timeseries.Config, msgs []kafka.Message) gridV
 // in offset order.
 func readTopic(t *testing.T, broker, topic string, partitions int) []kafka.Message {
 	t.Helper()
-	cl := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
-	reqs := make([]kafka.OffsetRequest, partitions)
-	for p := range reqs {
-		reqs[p] = kafka.LastOffsetOf(p)
-	}
-	res, err := cl.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []kafka.Message
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			t.Fatal(po.Error)
-		}
+	for _, po := range lastOffsets(t, broker, topic, partitions) {
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic,
 			Partition: po.Partition, MaxWait: 100 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
