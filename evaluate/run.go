@@ -30,6 +30,9 @@ type Options struct {
 	// Thresholds, when set with Labels, is a saved thresholds file applied
 	// unchanged instead of tuning thresholds on this data.
 	Thresholds string
+	// SaveThresholds, when set, is where the caller will save the tuned
+	// thresholds; Run checks that it is no data or result file.
+	SaveThresholds string
 	// Settings are the detector settings, the same for every file.
 	Settings Settings
 	// Parallel bounds the files replayed at once; 0 means GOMAXPROCS.
@@ -75,7 +78,8 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if err := checkLinks(o.Data, o.Out, names); err != nil {
+	if err := checkLinks(o.Data, o.Out, names, o.Labels, o.Thresholds,
+		o.SaveThresholds); err != nil {
 		return Outcome{}, err
 	}
 	var labels nab.Labels
@@ -258,25 +262,46 @@ func checkFolders(data, out string) error {
 	return nil
 }
 
-// checkLinks checks that no data file is, through symbolic links, a file
-// in the out folder: its result would overwrite it.
-func checkLinks(data, out string, names []string) error {
-	if out == "" {
-		return nil
-	}
-	o, err := filepath.Abs(out)
-	if err != nil {
-		return err
-	}
-	o = evalLinks(o)
+// checkLinks checks, through symbolic links on either side, that no result
+// file would be written onto a data file or into a data file's folder,
+// and that keep (the labels, thresholds and saved-thresholds files) is
+// neither a data file nor a result file. Either would destroy input.
+func checkLinks(data, out string, names []string, keep ...string) error {
+	type place struct{ what, path string }
+	var inputs, results []place
 	for _, n := range names {
 		real, err := filepath.EvalSymlinks(filepath.Join(data, filepath.FromSlash(n)))
 		if err != nil {
 			return fmt.Errorf("evaluate: data: %w", err)
 		}
-		if within(real, o) {
-			return fmt.Errorf("evaluate: data file %s is %s, inside out %s: its result would "+
-				"overwrite it; choose another out folder", n, real, out)
+		inputs = append(inputs, place{"data file " + n, real})
+		if out != "" {
+			res, err := filepath.Abs(filepath.Join(out, filepath.FromSlash(n)))
+			if err != nil {
+				return err
+			}
+			res = evalLinks(res)
+			if res == real || filepath.Dir(res) == filepath.Dir(real) {
+				return fmt.Errorf("evaluate: the result of data file %s would be written "+
+					"as %s, beside or onto the data file %s (through a link in out %s "+
+					"or data %s); choose another out folder", n, res, real, out, data)
+			}
+			results = append(results, place{"result file " + n, res})
+		}
+	}
+	for _, k := range keep {
+		if k == "" {
+			continue
+		}
+		a, err := filepath.Abs(k)
+		if err != nil {
+			return err
+		}
+		a = evalLinks(a)
+		for _, p := range append(inputs, results...) {
+			if a == p.path {
+				return fmt.Errorf("evaluate: %s is the %s (%s)", k, p.what, p.path)
+			}
 		}
 	}
 	return nil

@@ -49,12 +49,19 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		if err := writable(cfg.SaveThresholds); err != nil {
 			return fmt.Errorf("evaluate: --save_thresholds: %w", err)
 		}
+		for _, in := range []string{cfg.Labels, cfg.Thresholds} {
+			if sameFile(cfg.SaveThresholds, in) {
+				return fmt.Errorf("evaluate: --save_thresholds %s is an input, %s",
+					cfg.SaveThresholds, in)
+			}
+		}
 	}
 	set := evaluate.DefaultSettings()
 	set.Fit.Seed = uint64(cfg.Seed)
 	start := time.Now()
 	res, err := evaluate.Run(ctx, evaluate.Options{Data: cfg.Data, Out: cfg.Out,
-		Labels: cfg.Labels, Thresholds: cfg.Thresholds, Settings: set, Parallel: cfg.Parallel})
+		Labels: cfg.Labels, Thresholds: cfg.Thresholds, SaveThresholds: cfg.SaveThresholds,
+		Settings: set, Parallel: cfg.Parallel})
 	if res.Files == nil {
 		return err
 	}
@@ -124,4 +131,14 @@ func writable(path string) error {
 		return fmt.Errorf("%s is not a folder", filepath.Dir(path))
 	}
 	return nil
+}
+
+// sameFile reports whether a and b name one existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

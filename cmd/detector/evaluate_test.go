@@ -135,6 +135,21 @@ func TestEvaluateChecksFirst(t *testing.T) {
 	if err := os.Symlink(victim, filepath.Join(linked, "c", "f.csv")); err != nil {
 		t.Fatal(err)
 	}
+	// Out folders holding links to the data: to its category folder, and
+	// to one data file.
+	linkOut := func(target, name string) string {
+		dir := t.TempDir()
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	outCatLink := linkOut(filepath.Join(data, "c"), "c")
+	outFileLink := linkOut(filepath.Join(data, "c", "f.csv"), filepath.Join("c", "f.csv"))
 	// A named pipe would be read forever.
 	piped := t.TempDir()
 	write(filepath.Join(piped, "c", "f.csv"), good)
@@ -175,8 +190,17 @@ func TestEvaluateChecksFirst(t *testing.T) {
 		{"no window", []string{"--data", data, "--out", out, "--labels", noWindow},
 			[]string{"no anomaly window"}},
 		{"data file linked into out", []string{"--data", linked, "--out",
-			filepath.Dir(filepath.Dir(victim))}, []string{"c/f.csv", "would overwrite it"}},
+			filepath.Dir(filepath.Dir(victim))}, []string{"c/f.csv", "onto the data file"}},
 		{"named pipe", []string{"--data", piped, "--out", out}, []string{"c/p.csv", "not a file"}},
+		{"out links to a data folder", []string{"--data", data, "--out", outCatLink},
+			[]string{"c/f.csv", "onto the data file"}},
+		{"out links to a data file", []string{"--data", data, "--out", outFileLink},
+			[]string{"c/f.csv", "onto the data file"}},
+		{"save over a data file", []string{"--data", data, "--out", out, "--labels", labels,
+			"--save_thresholds", filepath.Join(data, "c", "f.csv")},
+			[]string{"is the data file c/f.csv"}},
+		{"save over the labels", []string{"--data", data, "--out", out, "--labels", labels,
+			"--save_thresholds", labels}, []string{"is an input"}},
 	} {
 		var stdout bytes.Buffer
 		err := Run(context.Background(), append([]string{"evaluate"}, tc.args...), &stdout,

@@ -39,6 +39,12 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		if err := checkWritable(cfg.Out); err != nil {
 			return err
 		}
+		for _, in := range cfg.CSV {
+			if sameFile(cfg.Out, in) {
+				return fmt.Errorf("train: --out %s is the input %s: the model would "+
+					"overwrite it", cfg.Out, in)
+			}
+		}
 	}
 	var s *store.Store
 	if cfg.Publish {
@@ -255,4 +261,14 @@ func readCSVs(paths []string) ([][]timeseries.Sample, error) {
 		out = append(out, ss)
 	}
 	return out, nil
+}
+
+// sameFile reports whether a and b name one existing file, through links.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

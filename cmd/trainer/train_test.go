@@ -149,7 +149,8 @@ func TestTrainNeedsInputAndOutput(t *testing.T) {
 }
 
 // TestSettingsOutOfRange: zero or negative settings that the libraries
-// would read as "the default" or round up are refused by name.
+// would read as "the default" or round up are refused by name, and so is
+// an --out that would overwrite an input.
 func TestSettingsOutOfRange(t *testing.T) {
 	env := func(string) string { return "" }
 	csv := filepath.Join(t.TempDir(), "x.csv")
@@ -180,6 +181,23 @@ func TestSettingsOutOfRange(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a model was written")
+	}
+
+	// --out naming an input, directly or through a link, is refused and
+	// the input left as it was.
+	link := filepath.Join(t.TempDir(), "link.csv")
+	if err := os.Symlink(csv, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{csv, link} {
+		err := Run(context.Background(), []string{"train", "--csv", csv, "--out", o}, io.Discard,
+			io.Discard, env)
+		if err == nil || !strings.Contains(err.Error(), "would overwrite it") {
+			t.Errorf("--out %s: err %v, want a refusal", o, err)
+		}
+	}
+	if b, err := os.ReadFile(csv); err != nil || !strings.HasPrefix(string(b), "timestamp,value") {
+		t.Errorf("the input now holds %.20q (%v)", b, err)
 	}
 }
 
