@@ -202,6 +202,20 @@ type ReplayStats struct {
 	NoModel string
 }
 
+// Add adds o's counts to s; Probation, LastError and NoModel, which are
+// one series', stay as they are.
+func (s *ReplayStats) Add(o ReplayStats) {
+	s.Rows += o.Rows
+	s.Alarms += o.Alarms
+	s.Jobs += o.Jobs
+	s.Drift += o.Drift
+	s.Retrains += o.Retrains
+	s.RejectedCandidates += o.RejectedCandidates
+	s.Rejected += o.Rejected
+	s.Repeated += o.Repeated
+	s.FailedRetrains += o.FailedRetrains
+}
+
 // replayer is the online state of one series.
 type replayer struct {
 	set     Settings

@@ -31,7 +31,7 @@ type Options struct {
 	// unchanged instead of tuning thresholds on this data.
 	Thresholds string
 	// SaveThresholds, when set, is where the caller will save the tuned
-	// thresholds; Run checks that it is no data or result file.
+	// thresholds; Run checks that it is no file it reads or writes.
 	SaveThresholds string
 	// Settings are the detector settings, the same for every file.
 	Settings Settings
@@ -78,8 +78,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if err := checkLinks(o.Data, o.Out, names, o.Labels, o.Thresholds,
-		o.SaveThresholds); err != nil {
+	if err := checkLinks(o, names); err != nil {
 		return Outcome{}, err
 	}
 	var labels nab.Labels
@@ -262,45 +261,58 @@ func checkFolders(data, out string) error {
 	return nil
 }
 
-// checkLinks checks, through symbolic links on either side, that no result
-// file would be written onto a data file or into a data file's folder,
-// and that keep (the labels, thresholds and saved-thresholds files) is
-// neither a data file nor a result file. Either would destroy input.
-func checkLinks(data, out string, names []string, keep ...string) error {
+// checkLinks checks, through symbolic links on either side, that nothing
+// Run writes lands on what it reads: no result file on a data file or in
+// a data file's folder, and neither a result file nor the saved
+// thresholds on a data, labels or thresholds file.
+func checkLinks(o Options, names []string) error {
 	type place struct{ what, path string }
-	var inputs, results []place
+	resolve := func(p string) (string, error) {
+		a, err := filepath.Abs(p)
+		return evalLinks(a), err
+	}
+	var inputs, written []place
+	for _, k := range []place{{"the labels", o.Labels}, {"the thresholds", o.Thresholds}} {
+		if k.path != "" {
+			r, err := resolve(k.path)
+			if err != nil {
+				return err
+			}
+			inputs = append(inputs, place{k.what, r})
+		}
+	}
 	for _, n := range names {
-		real, err := filepath.EvalSymlinks(filepath.Join(data, filepath.FromSlash(n)))
+		real, err := filepath.EvalSymlinks(filepath.Join(o.Data, filepath.FromSlash(n)))
 		if err != nil {
 			return fmt.Errorf("evaluate: data: %w", err)
 		}
 		inputs = append(inputs, place{"data file " + n, real})
-		if out != "" {
-			res, err := filepath.Abs(filepath.Join(out, filepath.FromSlash(n)))
-			if err != nil {
-				return err
-			}
-			res = evalLinks(res)
-			if res == real || filepath.Dir(res) == filepath.Dir(real) {
-				return fmt.Errorf("evaluate: the result of data file %s would be written "+
-					"as %s, beside or onto the data file %s (through a link in out %s "+
-					"or data %s); choose another out folder", n, res, real, out, data)
-			}
-			results = append(results, place{"result file " + n, res})
-		}
-	}
-	for _, k := range keep {
-		if k == "" {
+		if o.Out == "" {
 			continue
 		}
-		a, err := filepath.Abs(k)
+		res, err := resolve(filepath.Join(o.Out, filepath.FromSlash(n)))
 		if err != nil {
 			return err
 		}
-		a = evalLinks(a)
-		for _, p := range append(inputs, results...) {
-			if a == p.path {
-				return fmt.Errorf("evaluate: %s is the %s (%s)", k, p.what, p.path)
+		if res == real || filepath.Dir(res) == filepath.Dir(real) {
+			return fmt.Errorf("evaluate: the result of data file %s would be written "+
+				"as %s, beside or onto the data file %s (through a link in out %s "+
+				"or data %s); choose another out folder", n, res, real, o.Out, o.Data)
+		}
+		written = append(written, place{"the result of " + n, res})
+	}
+	if o.SaveThresholds != "" {
+		r, err := resolve(o.SaveThresholds)
+		if err != nil {
+			return err
+		}
+		written = append(written, place{"the saved thresholds", r})
+	}
+	for _, w := range written {
+		for _, p := range append(inputs, written...) {
+			if w.path == p.path && w.what != p.what {
+				return fmt.Errorf("evaluate: %s would be written over %s (%s)", w.what,
+					p.what, p.path)
 			}
 		}
 	}

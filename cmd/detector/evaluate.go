@@ -49,12 +49,6 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		if err := writable(cfg.SaveThresholds); err != nil {
 			return fmt.Errorf("evaluate: --save_thresholds: %w", err)
 		}
-		for _, in := range []string{cfg.Labels, cfg.Thresholds} {
-			if sameFile(cfg.SaveThresholds, in) {
-				return fmt.Errorf("evaluate: --save_thresholds %s is an input, %s",
-					cfg.SaveThresholds, in)
-			}
-		}
 	}
 	set := evaluate.DefaultSettings()
 	set.Fit.Seed = uint64(cfg.Seed)
@@ -83,13 +77,7 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 			fmt.Fprintf(stdout, "%s: %d retrain jobs failed, the model stayed; the last: %s\n",
 				f.Name, s.FailedRetrains, s.LastError)
 		}
-		sum.Rows += s.Rows
-		sum.Jobs += s.Jobs
-		sum.Drift += s.Drift
-		sum.Retrains += s.Retrains
-		sum.RejectedCandidates += s.RejectedCandidates
-		sum.FailedRetrains += s.FailedRetrains
-		sum.Alarms += s.Alarms
+		sum.Add(s)
 	}
 	fmt.Fprintf(stdout, "%d files, %d rows in %s; %d alarms; %d retrain jobs (%d on drift): "+
 		"%d promoted, %d rejected, %d failed\n", len(res.Files), sum.Rows,
@@ -131,14 +119,4 @@ func writable(path string) error {
 		return fmt.Errorf("%s is not a folder", filepath.Dir(path))
 	}
 	return nil
-}
-
-// sameFile reports whether a and b name one existing file.
-func sameFile(a, b string) bool {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	fb, err := os.Stat(b)
-	return err == nil && os.SameFile(fa, fb)
 }

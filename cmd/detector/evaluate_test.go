@@ -198,9 +198,9 @@ func TestEvaluateChecksFirst(t *testing.T) {
 			[]string{"c/f.csv", "onto the data file"}},
 		{"save over a data file", []string{"--data", data, "--out", out, "--labels", labels,
 			"--save_thresholds", filepath.Join(data, "c", "f.csv")},
-			[]string{"is the data file c/f.csv"}},
+			[]string{"saved thresholds would be written over data file c/f.csv"}},
 		{"save over the labels", []string{"--data", data, "--out", out, "--labels", labels,
-			"--save_thresholds", labels}, []string{"is an input"}},
+			"--save_thresholds", labels}, []string{"saved thresholds would be written over the labels"}},
 	} {
 		var stdout bytes.Buffer
 		err := Run(context.Background(), append([]string{"evaluate"}, tc.args...), &stdout,
