@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowguard/flowguard/internal/embedkafka"
+	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
@@ -21,7 +22,7 @@ func TestGenerate(t *testing.T) {
 	if len(ss) != 14*288 {
 		t.Fatalf("%d samples, want %d", len(ss), 14*288)
 	}
-	if got := MedianStep(ss); got != 5*time.Minute {
+	if got := scorer.MedianSpacing(ss); got != 5*time.Minute {
 		t.Errorf("median step %v, want 5m", got)
 	}
 	again, _ := Generate(DefaultGen())
@@ -259,7 +260,7 @@ func TestReadCSVUnsorted(t *testing.T) {
 			t.Errorf("sample %d: value %v, want %v", i, s.Values[0], want[i])
 		}
 	}
-	if got := MedianStep(ss); got != 5*time.Minute {
+	if got := scorer.MedianSpacing(ss); got != 5*time.Minute {
 		t.Errorf("median step %v, want 5m", got)
 	}
 	if s := rep.String(); !strings.Contains(s, "sorted") || !strings.Contains(s, "1 rows") {

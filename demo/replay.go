@@ -80,20 +80,6 @@ func ReadCSVReport(path string) ([]timeseries.Sample, CSVReport, error) {
 	return ss, rep, nil
 }
 
-// MedianStep returns the median spacing of consecutive samples, the grid
-// step the data was recorded at. It is zero for fewer than two samples.
-func MedianStep(ss []timeseries.Sample) time.Duration {
-	if len(ss) < 2 {
-		return 0
-	}
-	d := make([]time.Duration, 0, len(ss)-1)
-	for i := 1; i < len(ss); i++ {
-		d = append(d, ss[i].Time.Sub(ss[i-1].Time))
-	}
-	slices.Sort(d)
-	return d[len(d)/2]
-}
-
 // Merge returns the samples of every series in one list ordered by time,
 // as producers would have written them; ties keep the order of the
 // arguments.

@@ -263,25 +263,32 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 	}
 	r := &replayer{set: set, policy: scorer.NewPolicy(set.Policy),
 		flagged: make(map[int64]bool)}
-	r.feat = scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
-		Step: medianStep(rows[:st.Probation]), Calendar: set.Calendar, Lags: set.Lags}
-	ac := set.Alerts
-	if set.GapSteps > 0 {
-		ac.Gap = time.Duration(set.GapSteps) * r.feat.Step
-	}
-	r.incidents = alerts.NewIncidents(ac)
 	r.samples = make([]timeseries.Sample, len(rows))
-	r.rowStep = make([]int64, len(rows))
 	vals := make([]float64, len(rows))
 	for i, row := range rows {
 		vals[i] = row.Value
 		r.samples[i] = timeseries.Sample{Series: timeseries.SeriesID{Name: replayKey},
 			Time: row.Time, Values: vals[i : i+1]}
-		r.rowStep[i] = row.Time.UnixNano() / int64(r.feat.Step)
 		if i > 0 && row.Time.Equal(rows[i-1].Time) {
 			st.Repeated++
 		}
 	}
+	// The grid step a user would configure for such a series.
+	step := scorer.MedianSpacing(r.samples[:st.Probation])
+	if step == 0 {
+		step = time.Minute
+	}
+	r.feat = scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
+		Step: step, Calendar: set.Calendar, Lags: set.Lags}
+	r.rowStep = make([]int64, len(rows))
+	for i, row := range rows {
+		r.rowStep[i] = row.Time.UnixNano() / int64(step)
+	}
+	ac := set.Alerts
+	if set.GapSteps > 0 {
+		ac.Gap = time.Duration(set.GapSteps) * step
+	}
+	r.incidents = alerts.NewIncidents(ac)
 
 	for i := range rows {
 		if i%256 == 0 && ctx.Err() != nil {
@@ -336,22 +343,6 @@ func (r *replayer) options(exclude func(timeseries.SeriesID, time.Time) bool) sc
 	opt.Lags = slices.Clone(r.feat.Lags)
 	opt.Exclude = exclude
 	return opt
-}
-
-// medianStep is the median positive spacing of the rows, the grid step a
-// user would configure for such a series.
-func medianStep(rows []Row) time.Duration {
-	var d []time.Duration
-	for i := 1; i < len(rows); i++ {
-		if dt := rows[i].Time.Sub(rows[i-1].Time); dt > 0 {
-			d = append(d, dt)
-		}
-	}
-	if len(d) == 0 {
-		return time.Minute
-	}
-	slices.Sort(d)
-	return d[len(d)/2]
 }
 
 // emitted scores the steps the last Push or Flush emitted, oldest first,

@@ -320,7 +320,7 @@ func demoData(set *demoSettings) (*demoInput, error) {
 	d.step = set.Scoring.Step
 	if d.step == 0 {
 		for i, ss := range d.series {
-			st := demo.MedianStep(ss)
+			st := scorer.MedianSpacing(ss)
 			if i > 0 && st != d.step {
 				return nil, fmt.Errorf("demo: %s has step %s, %s has %s: the detector has one "+
 					"grid; give --scoring.step", set.CSV[0], d.step, set.CSV[i], st)

@@ -13,6 +13,7 @@ import (
 	"github.com/flowguard/flowguard/demo"
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/nab"
+	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
@@ -134,7 +135,7 @@ func TestNABMachineTemperature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if step := demo.MedianStep(ss); step != 5*time.Minute {
+	if step := scorer.MedianSpacing(ss); step != 5*time.Minute {
 		t.Fatalf("step %v, want 5m", step)
 	}
 	trainer := trainerBinary(t)

@@ -43,7 +43,7 @@ func TestDetectorFlagsAsEvaluate(t *testing.T) {
 	}
 
 	// Replay's first model: the fit options on the probationary rows.
-	step := demo.MedianStep(ss[:st.Probation])
+	step := scorer.MedianSpacing(ss[:st.Probation])
 	opt := set.Fit
 	opt.Group, opt.Step, opt.Window, opt.MaxFill = "default", step, set.Window, set.MaxFill
 	opt.Calendar, opt.Lags = scorer.Off, set.Lags
