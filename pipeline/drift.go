@@ -223,13 +223,20 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 		g.drift.refresh.start(g.model, gb)
 	}
 	w := g.drift
-	if !d.cfg.Drift.Enabled {
+	if d.cfg.Drift.Enabled {
+		d.observeDrift(ctx, g, w, gb)
+	} else {
 		for i := range gb.pending {
 			w.seen(gb.pending[i].key, gb.pending[i].ts)
 		}
-		d.watchRefresh(ctx, g, w)
-		return
 	}
+	d.watchRefresh(ctx, g, w)
+}
+
+// observeDrift feeds the batch's points to the drift monitor (which notes
+// them as seen) and files the alarm once settled.
+func (d *Detector) observeDrift(ctx context.Context, g *groupState, w *driftWatch,
+	gb *groupBatch) {
 	dm, _ := g.model.(DriftModel)
 	ps := g.scores.driftPValues(len(gb.pending))
 	for i := range gb.pending {
@@ -253,7 +260,6 @@ func (d *Detector) watchDrift(ctx context.Context, g *groupState, gb *groupBatch
 	if d.drifts != nil && w.due(settle) {
 		d.fileDrift(ctx, g, w)
 	}
-	d.watchRefresh(ctx, g, w)
 }
 
 // fileDrift records g's settled alarm and files its job; a failure keeps

@@ -128,10 +128,7 @@ func (f *flowModel) Score(_ context.Context, b *Batch, out *Scores) error {
 	n := b.N * b.W * b.C
 	ctx := b.Context[:b.N*b.CtxWidth]
 	if f.pick != nil {
-		if b.CtxWidth != f.width {
-			return fmt.Errorf("pipeline: context width %d, the model takes the grid's %d",
-				b.CtxWidth, f.width)
-		}
+		// scoreGroup has checked that b.CtxWidth is f.width.
 		ctx = f.columns(ctx, b.N)
 	}
 	err := f.m.Score(&f.s, b.Windows[:n], ctx)
