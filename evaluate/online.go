@@ -524,10 +524,7 @@ func (r *replayer) jobData(now int) ([][]timeseries.Sample, time.Time, scorer.Op
 		r.set.TrainLookbackSteps)
 	begin := job[0][0].Time
 	from = to + 1 - len(job[0])
-	var need time.Duration
-	for _, l := range r.feat.Lags {
-		need = max(need, l)
-	}
+	need := training.LagHistory(r.feat.Lags)
 	warm := from
 	for warm > 0 && begin.Sub(r.samples[warm-1].Time) <= need {
 		warm--
@@ -538,11 +535,10 @@ func (r *replayer) jobData(now int) ([][]timeseries.Sample, time.Time, scorer.Op
 			flagged = append(flagged, r.samples[i].Time)
 		}
 	}
-	ex, _, _ := training.Exclusion(job, map[string][]time.Time{
-		r.samples[0].Series.Key(): flagged}, r.set.MaxFlaggedShare)
-	exclude := func(id timeseries.SeriesID, t time.Time) bool {
-		return t.Before(begin) || (ex != nil && ex(id, t))
-	}
+	key := r.samples[0].Series.Key()
+	ex, _, _ := training.Exclusion(job, map[string][]time.Time{key: flagged},
+		r.set.MaxFlaggedShare)
+	exclude := training.SkipHistory(ex, map[string]time.Time{key: begin})
 	return [][]timeseries.Sample{r.samples[warm : to+1]}, begin, r.options(exclude)
 }
 

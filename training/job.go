@@ -136,11 +136,7 @@ func (w *Worker) runJob(ctx context.Context, job store.Job,
 	if err := det.apply(&opt); err != nil {
 		return Outcome{}, err
 	}
-	var history time.Duration
-	for _, l := range opt.Lags {
-		history = max(history, l)
-	}
-	series, starts, rng, err := w.load(ctx, job, det.Series, history, log)
+	series, starts, rng, err := w.load(ctx, job, det.Series, LagHistory(opt.Lags), log)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -149,18 +145,7 @@ func (w *Worker) runJob(ctx context.Context, job store.Job,
 	if err != nil {
 		return Outcome{}, err
 	}
-	opt.Exclude = w.exclusion(own(series, starts), flagged, &rng)
-	if len(starts) > 0 {
-		// The history gives the job's first windows their lag values;
-		// it is no window of its own.
-		ex := opt.Exclude
-		opt.Exclude = func(id timeseries.SeriesID, t time.Time) bool {
-			if s, ok := starts[id.Key()]; ok && t.Before(s) {
-				return true
-			}
-			return ex != nil && ex(id, t)
-		}
-	}
+	opt.Exclude = SkipHistory(w.exclusion(own(series, starts), flagged, &rng), starts)
 	if len(rng.FlagsKept) > 0 {
 		log.Warn("flags too dense to be anomalies; training on them",
 			"series", rng.FlagsKept, "max_share", w.cfg.MaxFlaggedShare)
@@ -271,6 +256,34 @@ func (w *Worker) load(ctx context.Context, job store.Job, keys []string,
 		}
 	}
 	return series, starts, rng, nil
+}
+
+// LagHistory is how far before its own first sample a job replays a
+// series: the longest lag, so that its first windows have their lag
+// values.
+func LagHistory(lags []time.Duration) time.Duration {
+	var h time.Duration
+	for _, l := range lags {
+		h = max(h, l)
+	}
+	return h
+}
+
+// SkipHistory returns ex, which may be nil, extended to leave out every
+// sample of a series (by key) before its start in starts: the lag history
+// gives the job's first windows their lag values and is no window of its
+// own. It returns ex itself when starts is empty.
+func SkipHistory(ex func(timeseries.SeriesID, time.Time) bool,
+	starts map[string]time.Time) func(timeseries.SeriesID, time.Time) bool {
+	if len(starts) == 0 {
+		return ex
+	}
+	return func(id timeseries.SeriesID, t time.Time) bool {
+		if s, ok := starts[id.Key()]; ok && t.Before(s) {
+			return true
+		}
+		return ex != nil && ex(id, t)
+	}
 }
 
 // since returns each series from its first sample at or after t, leaving
