@@ -294,7 +294,7 @@ func checkLinks(o Options, names []string) error {
 		if err != nil {
 			return err
 		}
-		if res == real || filepath.Dir(res) == filepath.Dir(real) {
+		if filepath.Dir(res) == filepath.Dir(real) { // onto it, or beside it
 			return fmt.Errorf("evaluate: the result of data file %s would be written "+
 				"as %s, beside or onto the data file %s (through a link in out %s "+
 				"or data %s); choose another out folder", n, res, real, o.Out, o.Data)

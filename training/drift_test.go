@@ -113,11 +113,20 @@ func flag(t *testing.T, s *store.Store, ss []timeseries.Sample) {
 // returns the finished job's outcome.
 func runDriftJob(t *testing.T, s *store.Store, w *Worker, from, to time.Time) Outcome {
 	t.Helper()
+	return runJob(t, s, w, store.ReasonDrift, gridDetails, from, to)
+}
+
+// runJob files a job of the given reason and details over [from, to),
+// has w carry it out, and returns the finished job's outcome; the job must
+// end done, with one series and its model.
+func runJob(t *testing.T, s *store.Store, w *Worker, reason, details string,
+	from, to time.Time) Outcome {
+	t.Helper()
 	ctx := context.Background()
-	_, created, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: store.ReasonDrift,
-		From: &from, To: &to, Details: []byte(gridDetails)})
+	_, created, err := s.FileJob(ctx, store.JobRequest{Group: "g", Reason: reason,
+		From: &from, To: &to, Details: []byte(details)})
 	if err != nil || !created {
-		t.Fatalf("file drift job: %v, %v", created, err)
+		t.Fatalf("file %s job: %v, %v", reason, created, err)
 	}
 	job, ok, err := s.ClaimJob(ctx, "test")
 	if err != nil || !ok {
@@ -129,7 +138,7 @@ func runDriftJob(t *testing.T, s *store.Store, w *Worker, from, to time.Time) Ou
 		t.Fatal(err)
 	}
 	if done.State != store.JobDone {
-		t.Fatalf("drift job %s: %s", done.State, done.Error)
+		t.Fatalf("%s job %s: %s", reason, done.State, done.Error)
 	}
 	var det struct {
 		Series  []string `json:"series"`
@@ -312,30 +321,9 @@ func TestJobWithLagsReplaysHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	from, to := all[1200].Time, all[1999].Time.Add(time.Minute)
 	details := strings.Replace(gridDetails, `"max_fill":0`, `"max_fill":0,"lags":["1h0m0s"]`, 1)
-	if _, created, err := s.FileJob(ctx, store.JobRequest{Group: "g",
-		Reason: store.ReasonRefresh, From: &from, To: &to,
-		Details: []byte(details)}); err != nil || !created {
-		t.Fatalf("file refresh job: %v, %v", created, err)
-	}
-	job, ok, err := s.ClaimJob(ctx, "test")
-	if err != nil || !ok {
-		t.Fatalf("claim: %v, %v", ok, err)
-	}
-	w.handle(ctx, job)
-	done, err := s.Job(ctx, job.ID)
-	if err != nil || done.State != store.JobDone {
-		t.Fatalf("refresh job %+v (%v)", done, err)
-	}
-	var det struct {
-		Outcome Outcome `json:"outcome"`
-	}
-	if err := json.Unmarshal(done.Details, &det); err != nil {
-		t.Fatal(err)
-	}
-	out := det.Outcome
+	out := runJob(t, s, w, store.ReasonRefresh, details, from, to)
 	t.Logf("outcome: %s; range %+v", out.Reason, out.Range)
 	if !src.last.From.Equal(from.Add(-time.Hour)) {
 		t.Fatalf("replayed from %v, want an hour before %v", src.last.From, from)
@@ -348,7 +336,7 @@ func TestJobWithLagsReplaysHistory(t *testing.T) {
 		!ev.From.Equal(all[1840].Time) {
 		t.Fatalf("evaluation %+v, want the newest 160 held out", out.Evaluation)
 	}
-	m, err := s.ModelVersion(ctx, "g", out.Version)
+	m, err := s.ModelVersion(context.Background(), "g", out.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
