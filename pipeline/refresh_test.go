@@ -42,6 +42,18 @@ func jobs(t *testing.T, e *env) []store.Job {
 	}
 }
 
+// feed produces chunk to the samples topic, waits until both series are
+// scored up to upTo, and returns the retrain jobs filed by then. The
+// newest step is scored when the next arrives, so a chunk is scored up to
+// one step before its last sample.
+func feed(t *testing.T, e *env, chunk [][]timeseries.Sample, upTo time.Time,
+	what string) []store.Job {
+	t.Helper()
+	e.produce(t, samplesTopic, sampleMessages(chunk))
+	waitFor(t, 20*time.Second, what, func() bool { return scoredUpTo(t, e, 2, upTo) })
+	return jobs(t, e)
+}
+
 // last returns the time of the newest sample of the chunk.
 func last(chunk [][]timeseries.Sample) time.Time {
 	ss := chunk[0]
@@ -84,21 +96,14 @@ func TestRefreshJobEveryRefreshSteps(t *testing.T) {
 	// The newest step is scored when the next arrives: 300 steps after
 	// the data end score up to 299 past it.
 	before := gen.take(300)
-	e.produce(t, samplesTopic, sampleMessages(before))
-	waitFor(t, 20*time.Second, "299 steps past the data end scored", func() bool {
-		return scoredUpTo(t, e, 2, last(before).Add(-time.Minute))
-	})
-	if js := jobs(t, e); len(js) != 0 {
+	js := feed(t, e, before, last(before).Add(-time.Minute),
+		"299 steps past the data end scored")
+	if len(js) != 0 {
 		t.Fatalf("jobs %+v filed 299 steps past the data end", js)
 	}
 
-	due := gen.take(1)
-	e.produce(t, samplesTopic, sampleMessages(due))
 	to := dataEnd.Add(300 * time.Minute)
-	waitFor(t, 20*time.Second, "300 steps past the data end scored", func() bool {
-		return scoredUpTo(t, e, 2, to)
-	})
-	js := jobs(t, e)
+	js = feed(t, e, gen.take(1), to, "300 steps past the data end scored")
 	if len(js) != 1 {
 		t.Fatalf("jobs %+v, want one refresh job", js)
 	}
@@ -126,11 +131,9 @@ func TestRefreshJobEveryRefreshSteps(t *testing.T) {
 
 	// Open: nothing more is filed.
 	more := gen.take(100)
-	e.produce(t, samplesTopic, sampleMessages(more))
-	waitFor(t, 20*time.Second, "the open job's wait scored", func() bool {
-		return scoredUpTo(t, e, 2, last(more).Add(-time.Minute))
-	})
-	if js := jobs(t, e); len(js) != 1 {
+	js = feed(t, e, more, last(more).Add(-time.Minute),
+		"the open job's wait scored")
+	if len(js) != 1 {
 		t.Fatalf("jobs %+v while the refresh job is open, want one", js)
 	}
 
@@ -174,11 +177,9 @@ func TestRefreshJobEveryRefreshSteps(t *testing.T) {
 	// The detector still has v1 (no WatchModels here): its refresh was
 	// filed, and the finished job files no second one.
 	after := gen.take(100)
-	e.produce(t, samplesTopic, sampleMessages(after))
-	waitFor(t, 20*time.Second, "the points after the job scored", func() bool {
-		return scoredUpTo(t, e, 2, last(after).Add(-time.Minute))
-	})
-	if js := jobs(t, e); len(js) != 1 {
+	js = feed(t, e, after, last(after).Add(-time.Minute),
+		"the points after the job scored")
+	if len(js) != 1 {
 		t.Fatalf("jobs %+v after the refresh job finished, want one", js)
 	}
 	if got := value(m.refreshJobs.WithLabelValues(DefaultGroup)); got != 1 {
@@ -187,11 +188,7 @@ func TestRefreshJobEveryRefreshSteps(t *testing.T) {
 
 	// 300 steps past the first job's To, the next is due.
 	next := gen.take(100)
-	e.produce(t, samplesTopic, sampleMessages(next))
-	waitFor(t, 20*time.Second, "300 steps past the first job scored", func() bool {
-		return scoredUpTo(t, e, 2, to.Add(300*time.Minute))
-	})
-	js = jobs(t, e)
+	js = feed(t, e, next, to.Add(300*time.Minute), "300 steps past the first job scored")
 	if len(js) != 2 || js[1].Reason != store.ReasonRefresh || js[1].To == nil ||
 		!js[1].To.Equal(to.Add(300*time.Minute)) {
 		t.Fatalf("jobs %+v, want a second refresh job to %v", js, to.Add(300*time.Minute))
@@ -225,22 +222,17 @@ func TestRefreshCountsFromFirstScore(t *testing.T) {
 		gen := newARStream(5, 2, 20, 1)
 		first := driftT0.Add(time.Duration(testWindow-1) * time.Minute)
 		before := gen.take(58)
-		e.produce(t, samplesTopic, sampleMessages(before))
-		waitFor(t, 20*time.Second, "49 steps past the first score", func() bool {
-			return scoredUpTo(t, e, 2, first.Add(49*time.Minute))
-		})
-		if js := jobs(t, e); len(js) != 0 {
+		js := feed(t, e, before, first.Add(49*time.Minute),
+			"49 steps past the first score")
+		if len(js) != 0 {
 			t.Fatalf("RefreshSteps %d: jobs %+v 49 steps past the first score", steps, js)
 		}
 		rest := gen.take(20)
-		e.produce(t, samplesTopic, sampleMessages(rest))
-		waitFor(t, 20*time.Second, "the rest scored", func() bool {
-			return scoredUpTo(t, e, 2, last(rest).Add(-time.Minute))
-		})
+		feed(t, e, rest, last(rest).Add(-time.Minute), "the rest scored")
 		if err, _ := stop(); err != nil {
 			t.Fatal(err)
 		}
-		js := jobs(t, e)
+		js = jobs(t, e)
 		for _, j := range js {
 			t.Logf("RefreshSteps %d: job %s from %v to %v, details %s", steps, j.Reason,
 				j.From, j.To, j.Details)
