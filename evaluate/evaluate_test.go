@@ -219,8 +219,12 @@ func TestReplayTooShortForAModel(t *testing.T) {
 		}
 		t.Logf("%d rows: %s", n, st.NoModel)
 	}
+}
 
-	// Repeated timestamps are counted, so that the command can say so.
+// TestReplayCountsRepeatedTimestamps: rows that repeat the time of the row
+// before are counted, so that the command can say so.
+func TestReplayCountsRepeatedTimestamps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rows := make([]Row, 400)
 	for i := range rows {
 		rows[i] = Row{Time: t0.Add(time.Duration(i/2) * 5 * time.Minute), Value: float64(i)}
