@@ -266,19 +266,31 @@ func checkFolders(data, out string) error {
 // a data file's folder, and neither a result file nor the saved
 // thresholds on a data, labels or thresholds file.
 func checkLinks(o Options, names []string) error {
-	type place struct{ what, path string }
+	type place struct {
+		what, path string
+		fi         os.FileInfo // nil when nothing is there yet
+	}
 	resolve := func(p string) (string, error) {
 		a, err := filepath.Abs(p)
 		return evalLinks(a), err
 	}
+	// A hard link is another path to the same file.
+	same := func(a, b place) bool {
+		return a.path == b.path || (a.fi != nil && b.fi != nil && os.SameFile(a.fi, b.fi))
+	}
+	at := func(what, path string) place {
+		fi, _ := os.Stat(path)
+		return place{what, path, fi}
+	}
 	var inputs, written []place
-	for _, k := range []place{{"the labels", o.Labels}, {"the thresholds", o.Thresholds}} {
+	for _, k := range []place{{what: "the labels", path: o.Labels},
+		{what: "the thresholds", path: o.Thresholds}} {
 		if k.path != "" {
 			r, err := resolve(k.path)
 			if err != nil {
 				return err
 			}
-			inputs = append(inputs, place{k.what, r})
+			inputs = append(inputs, at(k.what, r))
 		}
 	}
 	for _, n := range names {
@@ -286,7 +298,7 @@ func checkLinks(o Options, names []string) error {
 		if err != nil {
 			return fmt.Errorf("evaluate: data: %w", err)
 		}
-		inputs = append(inputs, place{"data file " + n, real})
+		inputs = append(inputs, at("data file "+n, real))
 		if o.Out == "" {
 			continue
 		}
@@ -299,18 +311,19 @@ func checkLinks(o Options, names []string) error {
 				"as %s, beside or onto the data file %s (through a link in out %s "+
 				"or data %s); choose another out folder", n, res, real, o.Out, o.Data)
 		}
-		written = append(written, place{"the result of " + n, res})
+		written = append(written, at("the result of "+n, res))
 	}
 	if o.SaveThresholds != "" {
 		r, err := resolve(o.SaveThresholds)
 		if err != nil {
 			return err
 		}
-		written = append(written, place{"the saved thresholds", r})
+		written = append(written, at("the saved thresholds", r))
 	}
+	all := append(inputs[:len(inputs):len(inputs)], written...)
 	for _, w := range written {
-		for _, p := range append(inputs, written...) {
-			if w.path == p.path && w.what != p.what {
+		for _, p := range all {
+			if w.what != p.what && same(w, p) {
 				return fmt.Errorf("evaluate: %s would be written over %s (%s)", w.what,
 					p.what, p.path)
 			}

@@ -150,6 +150,14 @@ func TestEvaluateChecksFirst(t *testing.T) {
 	}
 	outCatLink := linkOut(filepath.Join(data, "c"), "c")
 	outFileLink := linkOut(filepath.Join(data, "c", "f.csv"), filepath.Join("c", "f.csv"))
+	outHardLink := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(outHardLink, "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(data, "c", "f.csv"),
+		filepath.Join(outHardLink, "c", "f.csv")); err != nil {
+		t.Fatal(err)
+	}
 	// A named pipe would be read forever.
 	piped := t.TempDir()
 	write(filepath.Join(piped, "c", "f.csv"), good)
@@ -196,6 +204,8 @@ func TestEvaluateChecksFirst(t *testing.T) {
 			[]string{"c/f.csv", "onto the data file"}},
 		{"out links to a data file", []string{"--data", data, "--out", outFileLink},
 			[]string{"c/f.csv", "onto the data file"}},
+		{"out holds a hard link to a data file", []string{"--data", data, "--out",
+			outHardLink}, []string{"the result of c/f.csv would be written over data file c/f.csv"}},
 		{"save over a data file", []string{"--data", data, "--out", out, "--labels", labels,
 			"--save_thresholds", filepath.Join(data, "c", "f.csv")},
 			[]string{"saved thresholds would be written over data file c/f.csv"}},
