@@ -294,7 +294,12 @@ func checkLinks(o Options, names []string) error {
 		}
 	}
 	for _, n := range names {
-		real, err := filepath.EvalSymlinks(filepath.Join(o.Data, filepath.FromSlash(n)))
+		// Absolute, as the result paths are: a relative --data must
+		// not make the two look apart.
+		real, err := filepath.Abs(filepath.Join(o.Data, filepath.FromSlash(n)))
+		if err == nil {
+			real, err = filepath.EvalSymlinks(real)
+		}
 		if err != nil {
 			return fmt.Errorf("evaluate: data: %w", err)
 		}
@@ -398,7 +403,7 @@ func readRows(path string) ([]Row, error) {
 	rows := make([]Row, len(smp))
 	for i, s := range smp {
 		if len(s.Values) != 1 {
-			return nil, errors.New("evaluate: want one value column")
+			return nil, errors.New("want one value column (timestamp,value)")
 		}
 		rows[i] = Row{Time: s.Time, Value: s.Values[0]}
 	}

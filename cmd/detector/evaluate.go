@@ -38,8 +38,10 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 	switch {
 	case cfg.Data == "" || cfg.Out == "":
 		return errors.New("evaluate: --data and --out are required")
-	case (cfg.Thresholds != "" || cfg.SaveThresholds != "") && cfg.Labels == "":
-		return errors.New("evaluate: --thresholds and --save_thresholds need --labels")
+	case cfg.Thresholds != "" && cfg.Labels == "":
+		return errors.New("evaluate: --thresholds needs --labels to score with")
+	case cfg.SaveThresholds != "" && cfg.Labels == "":
+		return errors.New("evaluate: --save_thresholds needs --labels to tune with")
 	case cfg.Parallel < 0:
 		return fmt.Errorf("evaluate: --parallel %d: want 0 (one per core) or more",
 			cfg.Parallel)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -177,9 +178,10 @@ func TestEvaluateChecksFirst(t *testing.T) {
 		{"flat data", []string{"--data", flat, "--out", out},
 			[]string{"not in category folders"}},
 		{"thresholds without labels", []string{"--data", data, "--out", out,
-			"--thresholds", corrupt}, []string{"need --labels"}},
+			"--thresholds", corrupt}, []string{"--thresholds needs --labels"}},
 		{"save without labels", []string{"--data", data, "--out", out,
-			"--save_thresholds", filepath.Join(out, "th.json")}, []string{"need --labels"}},
+			"--save_thresholds", filepath.Join(out, "th.json")},
+			[]string{"--save_thresholds needs --labels"}},
 		{"negative parallel", []string{"--data", data, "--out", out, "--parallel", "-1"},
 			[]string{"--parallel -1"}},
 		{"missing labels", []string{"--data", data, "--out", out, "--labels",
@@ -237,5 +239,49 @@ func TestEvaluateChecksFirst(t *testing.T) {
 
 	if b, err := os.ReadFile(victim); err != nil || string(b) != good {
 		t.Errorf("the linked data file now holds %q (%v)", b, err)
+	}
+}
+
+// TestEvaluateRelativePathsProtectInput: the checks that keep results and
+// saved thresholds off the input hold when --data is a relative path.
+func TestEvaluateRelativePathsProtectInput(t *testing.T) {
+	labels, err := filepath.Abs("../../../shared/datasets/nab/combined_windows_dev.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,2\n"
+	if err := os.MkdirAll(filepath.Join(dir, "data", "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "c", "f.csv"), []byte(good),
+		0o644); err != nil {
+		t.Fatal(err)
+	}
+	// out/c is a link to the data's category folder.
+	if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data", "c"), filepath.Join(dir, "out", "c")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", "data", "--out", "out"}, "onto the data file"},
+		{[]string{"--data", "data", "--out", "res", "--labels", labels, "--save_thresholds",
+			"data/c/f.csv"}, "saved thresholds would be written over data file c/f.csv"},
+	} {
+		err := Run(context.Background(), append([]string{"evaluate"}, tc.args...), io.Discard,
+			io.Discard, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "data", "c", "f.csv")); err != nil ||
+		string(b) != good {
+		t.Errorf("the data file now holds %q (%v)", b, err)
 	}
 }
