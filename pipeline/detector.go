@@ -38,6 +38,12 @@ type DetectorConfig struct {
 	// into its calibration (scorer.Calibration.Learn), so that a pattern
 	// the group shows again and again stops looking rare. 0 learns none.
 	LiveCalibration int
+	// CalibrationSave is how often each learning group's live scores are
+	// saved with a batch's results, and they are saved once more at stop,
+	// when the ResultWriter is a CalibrationSource; a detector that loads
+	// the same champion resumes from them. Default 1m; negative saves
+	// none.
+	CalibrationSave time.Duration
 	// BatchSize and BatchWait bound a micro-batch. Defaults 2000 and 50ms.
 	BatchSize int
 	BatchWait time.Duration
@@ -86,6 +92,9 @@ func (c *DetectorConfig) setDefaults() {
 	if c.LagInterval <= 0 {
 		c.LagInterval = 15 * time.Second
 	}
+	if c.CalibrationSave == 0 {
+		c.CalibrationSave = time.Minute
+	}
 	c.Drift.setDefaults()
 	if c.Run == 0 {
 		c.Run = 4
@@ -119,7 +128,8 @@ type Detector struct {
 	results ResultWriter
 	models  ModelSource
 	jobs    JobFiler
-	drifts  DriftFiler // jobs, when it is one
+	drifts  DriftFiler        // jobs, when it is one
+	cals    CalibrationSource // results, when it is one and saving is on
 
 	// Owned by the push side (Run's goroutine).
 	router *router
@@ -179,6 +189,9 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		recent: newRecent(cfg.RecentSteps),
 	}
 	d.drifts, _ = jobs.(DriftFiler)
+	if cfg.CalibrationSave > 0 && cfg.LiveCalibration > 0 {
+		d.cals, _ = results.(CalibrationSource)
+	}
 	joining := "consumer group not joined yet"
 	d.waiting.Store(&joining)
 	return d, nil
@@ -271,6 +284,9 @@ func (d *Detector) Run(ctx context.Context) error {
 			w.reset()
 			free <- w
 		}
+		if err == nil {
+			d.saveCalibrations(wctx)
+		}
 		finished <- err
 	}()
 
@@ -346,6 +362,7 @@ func (d *Detector) persist(ctx context.Context, w *work) error {
 	if len(res.Anomalies) == 0 && len(res.Series) == 0 {
 		return nil
 	}
+	saved := d.calibrations(&res, false)
 	b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -355,6 +372,7 @@ func (d *Detector) persist(ctx context.Context, w *work) error {
 			if d.pgFailed.Swap(false) {
 				d.log.Info("postgres writes recovered", "attempts", attempt)
 			}
+			markSaved(saved, start)
 			return nil
 		}
 		d.m.pgErrors.Inc()
@@ -368,6 +386,50 @@ func (d *Detector) persist(ctx context.Context, w *work) error {
 			return fmt.Errorf("pipeline: write results: %w", err)
 		}
 	}
+}
+
+// calibrations adds to r the live scores of the groups that learned since
+// their last save, CalibrationSave ago or more (all of them when final),
+// and returns those groups.
+func (d *Detector) calibrations(r *store.Results, final bool) []*groupState {
+	if d.cals == nil {
+		return nil
+	}
+	var gs []*groupState
+	for _, g := range d.groups {
+		l, ok := g.model.(Learner)
+		if !ok || !g.calDirty || !final && time.Since(g.calSaved) < d.cfg.CalibrationSave {
+			continue
+		}
+		r.Calibrations = append(r.Calibrations, store.LiveCalibration{Group: g.name,
+			Version: l.Version(), Scores: l.LiveScores()})
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func markSaved(gs []*groupState, at time.Time) {
+	for _, g := range gs {
+		g.calDirty, g.calSaved = false, at
+	}
+}
+
+// saveCalibrations saves, once, the live scores learned since the last
+// save, for the next detector to resume from. A failure loses only that
+// learning: the scores are no result, and the offsets are committed.
+func (d *Detector) saveCalibrations(ctx context.Context) {
+	var r store.Results
+	gs := d.calibrations(&r, true)
+	if len(gs) == 0 {
+		return
+	}
+	if _, err := d.results.SaveResults(ctx, r); err != nil {
+		d.m.pgErrors.Inc()
+		d.log.Warn("live calibration not saved at stop; the next detector learns it afresh",
+			"err", err)
+		return
+	}
+	markSaved(gs, time.Now())
 }
 
 // commit commits the positions that moved forward. A failed commit is

@@ -159,6 +159,15 @@ var _ Learner = (*flowModel)(nil)
 // Learn implements Learner.
 func (f *flowModel) Learn(limit int) { f.m.Calibration().Learn(limit) }
 
+// Live implements Learner.
+func (f *flowModel) Live() int { return f.m.Calibration().Live() }
+
+// LiveScores implements Learner.
+func (f *flowModel) LiveScores() []float64 { return f.m.Calibration().LiveScores() }
+
+// Resume implements Learner.
+func (f *flowModel) Resume(scores []float64) { f.m.Calibration().Add(scores...) }
+
 var _ DriftModel = (*flowModel)(nil)
 
 // Deviation implements DriftModel with scorer.Model.Deviation, the rule

@@ -20,20 +20,21 @@ type Metrics struct {
 	decodeFailures *prometheus.CounterVec
 	deadLetters    prometheus.Counter
 
-	messages     prometheus.Counter
-	rejected     *prometheus.CounterVec
-	scored       *prometheus.CounterVec
-	unscored     *prometheus.CounterVec
-	anomalies    *prometheus.CounterVec
-	score        prometheus.Histogram
-	pValue       prometheus.Histogram
-	batchSeconds prometheus.Histogram
-	lag          *prometheus.GaugeVec
-	modelVersion *prometheus.GaugeVec
-	series       prometheus.Gauge
-	pgSeconds    prometheus.Histogram
-	pgErrors     prometheus.Counter
-	commitErrors prometheus.Counter
+	messages        prometheus.Counter
+	rejected        *prometheus.CounterVec
+	scored          *prometheus.CounterVec
+	unscored        *prometheus.CounterVec
+	anomalies       *prometheus.CounterVec
+	score           prometheus.Histogram
+	pValue          prometheus.Histogram
+	batchSeconds    prometheus.Histogram
+	lag             *prometheus.GaugeVec
+	modelVersion    *prometheus.GaugeVec
+	liveCalibration *prometheus.GaugeVec
+	series          prometheus.Gauge
+	pgSeconds       prometheus.Histogram
+	pgErrors        prometheus.Counter
+	commitErrors    prometheus.Counter
 
 	driftStatistic *prometheus.GaugeVec
 	driftEvents    *prometheus.CounterVec
@@ -91,6 +92,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		modelVersion: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
 			Subsystem: "detector", Name: "model_version",
 			Help: "Version of the model in use, per model group."}, []string{"group"}),
+		liveCalibration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace,
+			Subsystem: "detector", Name: "live_calibration_scores",
+			Help: "Live scores learned into the model's calibration, per model group."},
+			[]string{"group"}),
 		series: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace,
 			Subsystem: "detector", Name: "series", Help: "Series held in memory."}),
 		pgSeconds: histogram("postgres_write_seconds",
@@ -118,7 +123,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.ingestMessages, m.ingestSamples, m.decodeFailures, m.deadLetters,
 			m.messages, m.rejected, m.scored, m.unscored, m.anomalies, m.score, m.pValue,
-			m.batchSeconds, m.lag, m.modelVersion, m.series, m.pgSeconds, m.pgErrors,
+			m.batchSeconds, m.lag, m.modelVersion, m.liveCalibration, m.series, m.pgSeconds, m.pgErrors,
 			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs, m.refreshJobs,
 			m.retrainJobs)
 	}

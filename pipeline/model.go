@@ -104,4 +104,20 @@ type Learner interface {
 	// Learn sets how many live scores the calibration keeps; 0 learns
 	// none.
 	Learn(limit int)
+	// Live returns the number of live scores learned so far.
+	Live() int
+	// LiveScores returns the live scores learned so far, oldest first.
+	LiveScores() []float64
+	// Resume learns scores saved from another process's LiveScores for
+	// the same model version, before any score of its own.
+	Resume(scores []float64)
+}
+
+// CalibrationSource reads the live calibration a detector saved for a
+// group's model version (nil when there is none), so that a restarted
+// detector resumes learning; *store.Store is one. A ResultWriter that is
+// also a CalibrationSource has the detector save each group's live scores
+// with its results (DetectorConfig.CalibrationSave).
+type CalibrationSource interface {
+	LiveCalibration(ctx context.Context, group string, version int) ([]float64, error)
 }

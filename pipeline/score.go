@@ -68,9 +68,12 @@ type groupState struct {
 	name    string
 	model   Model
 	loadErr error // last load failure other than ErrNoModel
-	tried   time.Time
-	scores  Scores
-	drift   *driftWatch // nil until the model's first scores
+	// calDirty: the model learned live scores since calSaved.
+	calDirty bool
+	calSaved time.Time
+	tried    time.Time
+	scores   Scores
+	drift    *driftWatch // nil until the model's first scores
 
 	// While there is no model: ready windows seen, their time span and
 	// series, and whether a training job was filed.
@@ -308,6 +311,10 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 		return
 	}
 	d.m.scored.WithLabelValues(g.name).Add(float64(b.N))
+	if l, ok := g.model.(Learner); ok && d.cfg.LiveCalibration > 0 {
+		g.calDirty = true
+		d.m.liveCalibration.WithLabelValues(g.name).Set(float64(l.Live()))
+	}
 	version := g.model.Version()
 	sc := &g.scores
 	for i := range gb.pending {
@@ -370,11 +377,10 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 	}
 	g.model = m
 	g.keys = nil
+	g.calDirty, g.calSaved = false, time.Now()
 	if l, ok := m.(Learner); ok {
-		// TODO(flowguard): the live calibration lives in this process
-		// only: a restart, or another detector of the group, starts
-		// learning afresh.
 		l.Learn(d.cfg.LiveCalibration)
+		d.resumeCalibration(ctx, g.name, l)
 	}
 	// The forecast side gets a copy of its own: scoring writes the
 	// model's buffers.
@@ -391,6 +397,31 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 	d.versions[g.name] = m.Version()
 	d.mu.Unlock()
 	d.log.Info("model loaded", "group", g.name, "version", m.Version(), "previous", old)
+}
+
+// resumeCalibration has l learn the live scores saved for its version,
+// if any. Detectors sharing a group each learn from their own partitions
+// and the newest save wins, so a restarted one resumes from whichever
+// saved last: scores of the same group's series either way. Points
+// replayed after a restart may be learned a second time; there are at
+// most a window's worth per series.
+func (d *Detector) resumeCalibration(ctx context.Context, group string, l Learner) {
+	if d.cals == nil {
+		return
+	}
+	scores, err := d.cals.LiveCalibration(ctx, group, l.Version())
+	if err != nil {
+		d.log.Warn("saved live calibration unreadable; learning afresh", "group", group,
+			"err", err)
+		return
+	}
+	if len(scores) == 0 {
+		return
+	}
+	l.Resume(scores)
+	d.m.liveCalibration.WithLabelValues(group).Set(float64(l.Live()))
+	d.log.Info("live calibration resumed", "group", group, "version", l.Version(),
+		"scores", l.Live())
 }
 
 // applyReloads loads the champions of the groups named by Reload.

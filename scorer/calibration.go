@@ -168,6 +168,11 @@ func (c *Calibration) Len() int { return len(c.sorted) }
 // Live returns the number of live scores in the set.
 func (c *Calibration) Live() int { return len(c.live) }
 
+// LiveScores returns a copy of the live scores, oldest first: Add-ing
+// them, in that order, to a fresh calibration of the same model with
+// the same limit resumes its learning where this one stands.
+func (c *Calibration) LiveScores() []float64 { return slices.Clone(c.live) }
+
 // Clone returns an independent copy.
 func (c *Calibration) Clone() *Calibration {
 	d := *c

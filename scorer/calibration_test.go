@@ -105,6 +105,45 @@ func TestCalibrationLearns(t *testing.T) {
 	}
 }
 
+// TestCalibrationResume checks that a calibration fed another's live
+// scores, oldest first, gives the same p-values and ages them out in the
+// same order, as a restarted detector needs.
+func TestCalibrationResume(t *testing.T) {
+	held := make([]float64, 80)
+	for i := range held {
+		held[i] = float64(i) / 10
+	}
+	a, err := scorer.NewCalibration(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Learn(30)
+	for i := range 45 {
+		a.Add(5 + float64(i%7))
+	}
+	live := a.LiveScores()
+	if len(live) != 30 || live[0] != 5+float64(15%7) || live[29] != 5+float64(44%7) {
+		t.Fatalf("live scores %v, want the newest 30, oldest first", live)
+	}
+	live[0] = -1 // a copy: a's set is untouched
+	b, err := scorer.NewCalibration(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Learn(30)
+	b.Add(a.LiveScores()...)
+	for _, s := range []float64{0.5, 5, 8.5, 11, 30} {
+		if pa, pb := a.PValue(s), b.PValue(s); pa != pb {
+			t.Errorf("PValue(%v): %v before the restart, %v after", s, pa, pb)
+		}
+	}
+	a.Add(100, 101)
+	b.Add(100, 101)
+	if !slices.Equal(a.LiveScores(), b.LiveScores()) || a.PValue(7) != b.PValue(7) {
+		t.Errorf("after two more scores: live %v and %v", a.LiveScores(), b.LiveScores())
+	}
+}
+
 // TestLevelTest checks the level test: for a series that stays at a level
 // its training data never held, where each step is only mildly off the
 // model's prediction, P is well below the flow's PointP; and P is exactly

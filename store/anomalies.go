@@ -31,11 +31,22 @@ type Anomaly struct {
 	Offset    int64
 }
 
-// Results is what one scoring batch makes durable: its anomalies and the
-// newest state of the series it touched.
+// Results is what one scoring batch makes durable: its anomalies, the
+// newest state of the series it touched and, now and then, the live part
+// of its groups' calibrations.
 type Results struct {
-	Anomalies []Anomaly
-	Series    []SeriesUpdate
+	Anomalies    []Anomaly
+	Series       []SeriesUpdate
+	Calibrations []LiveCalibration
+}
+
+// LiveCalibration is the live part of a model group's calibration: the
+// scores the group's champion, Version, learned while scoring, oldest
+// first (scorer.Calibration.LiveScores).
+type LiveCalibration struct {
+	Group   string
+	Version int
+	Scores  []float64
 }
 
 // SaveResults writes r in one transaction and returns the number of
@@ -45,12 +56,15 @@ type Results struct {
 // go through COPY into a transaction-local staging table, so a batch of
 // thousands costs one round trip.
 func (s *Store) SaveResults(ctx context.Context, r Results) (int64, error) {
-	if len(r.Anomalies) == 0 && len(r.Series) == 0 {
+	if len(r.Anomalies) == 0 && len(r.Series) == 0 && len(r.Calibrations) == 0 {
 		return 0, nil
 	}
 	var inserted int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := upsertSeries(ctx, tx, r.Series); err != nil {
+			return err
+		}
+		if err := saveCalibrations(ctx, tx, r.Calibrations); err != nil {
 			return err
 		}
 		n, err := insertAnomalies(ctx, tx, r.Anomalies)

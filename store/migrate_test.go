@@ -25,7 +25,7 @@ func TestMigrateUpDown(t *testing.T) {
 		t.Fatalf("schema version after Migrate = %d, want >= 1", v)
 	}
 	want := []string{"series", "models", "anomalies", "incidents", "alert_outbox",
-		"retrain_jobs", "drift_events"}
+		"retrain_jobs", "drift_events", "live_calibration"}
 	for _, table := range want {
 		if !tableExists(t, s, table) {
 			t.Errorf("table %s missing after migrate up", table)

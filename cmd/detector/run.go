@@ -211,7 +211,8 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 	det, err := pipeline.NewDetector(pipeline.DetectorConfig{
 		Brokers: brokers, Topic: cfg.Kafka.SamplesTopic, Group: cfg.Kafka.Group,
 		Grid: grid, Rules: rules, Alpha: sc.Alpha, Run: runLength(sc.Run),
-		LiveCalibration: sc.Live, BatchSize: sc.BatchSize,
+		LiveCalibration: sc.Live, CalibrationSave: liveSave(sc.LiveSave),
+		BatchSize: sc.BatchSize,
 		BatchWait: sc.BatchWait, Bootstrap: sc.Bootstrap, StopTimeout: stop,
 		Drift: driftConfig(cfg.Drift), RecentSteps: recentSteps,
 	}, results, registry, registry, m, log)
@@ -219,6 +220,15 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 		return nil, err
 	}
 	return &stages{ingest: in, detector: det, store: s, log: log}, nil
+}
+
+// liveSave maps scoring.live_calibration_save, where 0 is never, onto
+// DetectorConfig.CalibrationSave, where 0 is the default.
+func liveSave(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // runLength maps scoring.run, where 0 is off, onto DetectorConfig.Run,

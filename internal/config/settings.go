@@ -47,6 +47,7 @@ type Scoring struct {
 	Alpha     float64         `yaml:"alpha" help:"flag a point when its p-value is below this"`
 	Run       int             `yaml:"run" help:"recent points of a series pooled into a run p-value; 0: no run test"`
 	Live      int             `yaml:"live_calibration" help:"live scores each group's model learns into its calibration; 0: none"`
+	LiveSave  time.Duration   `yaml:"live_calibration_save" help:"how often the live calibration is saved to PostgreSQL, so that a restarted detector resumes it; 0: never"`
 	Groups    []string        `yaml:"groups" help:"model groups as name=regexp on the series key; first match wins, others go to default"`
 	PerSeries []string        `yaml:"per_series" help:"groups that train one model per series"`
 	Alphas    []string        `yaml:"alphas" help:"alpha of single groups, as group=value"`
@@ -105,6 +106,7 @@ func DefaultDetector() *Detector {
 			Alpha:     0.001,
 			Run:       4,
 			Live:      10000,
+			LiveSave:  time.Minute,
 			BatchSize: 2000,
 			BatchWait: 50 * time.Millisecond,
 			Bootstrap: 2000,
