@@ -46,16 +46,32 @@ func LoadLabels(path string) (Labels, error) {
 }
 
 // ReadLabels decodes NAB labels: a JSON object from file name to a list of
-// [first, last] timestamp pairs. It rejects windows whose end is before
-// their start and windows that are out of order or overlap.
+// [first, last] timestamp pairs. It rejects a file name given twice (JSON
+// decoders keep the last silently, so one of the two lists would be lost),
+// windows whose end is before their start and windows that are out of
+// order or overlap.
 func ReadLabels(r io.Reader) (Labels, error) {
-	var raw map[string][][]string
-	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("nab: decode labels: %w", err)
+	} else if tok != json.Delim('{') {
+		return nil, fmt.Errorf("nab: decode labels: want an object of file names, got %v", tok)
 	}
-
-	labels := make(Labels, len(raw))
-	for name, pairs := range raw {
+	labels := make(Labels)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("nab: decode labels: %w", err)
+		}
+		name := tok.(string) // json.Decoder only returns strings as object keys
+		if _, ok := labels[name]; ok {
+			return nil, fmt.Errorf("nab: labels name %q twice: keep one list of its windows",
+				name)
+		}
+		var pairs [][]string
+		if err := dec.Decode(&pairs); err != nil {
+			return nil, fmt.Errorf("nab: decode labels %s: %w", name, err)
+		}
 		windows := make([]Window, 0, len(pairs))
 		for i, pair := range pairs {
 			w, err := parseWindow(pair)
@@ -69,6 +85,9 @@ func ReadLabels(r io.Reader) (Labels, error) {
 			windows = append(windows, w)
 		}
 		labels[name] = windows
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("nab: decode labels: %w", err)
 	}
 	return labels, nil
 }

@@ -321,6 +321,19 @@ func TestReadLabels(t *testing.T) {
 			t.Errorf("no error for %s", in)
 		}
 	}
+
+	// A name given twice would lose one of its lists: the error names it.
+	twice := `{"a/x.csv": [["2014-04-10 00:00:00", "2014-04-11 00:00:00"]], "b/y.csv": [],
+		"a/x.csv": []}`
+	if _, err := nab.ReadLabels(strings.NewReader(twice)); err == nil ||
+		!strings.Contains(err.Error(), `"a/x.csv" twice`) {
+		t.Errorf("a name given twice: err %v, want it named", err)
+	}
+	for _, in := range []string{`[]`, `"a/x.csv"`, `{"a/x.csv": [] `, `{"a/x.csv": {}}`} {
+		if _, err := nab.ReadLabels(strings.NewReader(in)); err == nil {
+			t.Errorf("no error for %s", in)
+		}
+	}
 }
 
 func TestNewCorpusRejects(t *testing.T) {
