@@ -19,6 +19,56 @@ type MigrationStatus struct {
 	Applied bool
 }
 
+// SchemaNewerError is returned (wrapped) by every migration entry point
+// when the database's schema version is beyond the newest migration this
+// build embeds: a newer flowguard migrated it. Nothing is changed then,
+// since this build neither knows what the newer tables mean nor holds the
+// SQL that rolls them back.
+type SchemaNewerError struct {
+	// Database is the schema version in the database, Known the newest
+	// migration of this build.
+	Database, Known int64
+}
+
+func (e *SchemaNewerError) Error() string {
+	return fmt.Sprintf("store: database schema is at version %d, newer than this flowguard "+
+		"knows (%d): run a newer flowguard, or roll the schema back to version %d with "+
+		"the flowguard that migrated it (detector migrate down)", e.Database, e.Known, e.Known)
+}
+
+// checkKnown fails with a *SchemaNewerError when the database's schema is
+// newer than the embedded migrations. goose would otherwise report it as
+// "version not found" when rolling back, and apply nothing on the way up
+// without a word.
+func checkKnown(ctx context.Context, p *goose.Provider) error {
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	var known int64
+	for _, src := range p.ListSources() {
+		known = max(known, src.Version)
+	}
+	if v > known {
+		return &SchemaNewerError{Database: v, Known: known}
+	}
+	return nil
+}
+
+// checkedProvider is provider, failing when the schema is newer than this
+// build's migrations.
+func (s *Store) checkedProvider(ctx context.Context) (*goose.Provider, func() error, error) {
+	p, closeDB, err := s.provider()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkKnown(ctx, p); err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return p, closeDB, nil
+}
+
 func (s *Store) provider() (*goose.Provider, func() error, error) {
 	db := stdlib.OpenDBFromPool(s.pool)
 	// A session lock keeps two detectors starting at once from applying the
@@ -39,7 +89,7 @@ func (s *Store) provider() (*goose.Provider, func() error, error) {
 // Migrate applies every migration not yet applied and returns the schema
 // version reached.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
-	p, closeDB, err := s.provider()
+	p, closeDB, err := s.checkedProvider(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +109,7 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 // applied. Rolling back the first migration drops every flowguard table and
 // its data.
 func (s *Store) MigrateDown(ctx context.Context) (MigrationStatus, int64, error) {
-	p, closeDB, err := s.provider()
+	p, closeDB, err := s.checkedProvider(ctx)
 	if err != nil {
 		return MigrationStatus{}, 0, err
 	}
@@ -82,7 +132,7 @@ func (s *Store) MigrateDown(ctx context.Context) (MigrationStatus, int64, error)
 // MigrateDownTo rolls migrations back until the schema is at version (0
 // removes every table flowguard created, with its data).
 func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
-	p, closeDB, err := s.provider()
+	p, closeDB, err := s.checkedProvider(ctx)
 	if err != nil {
 		return err
 	}
@@ -95,7 +145,7 @@ func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 
 // MigrationStatus lists every known migration and whether it is applied.
 func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
-	p, closeDB, err := s.provider()
+	p, closeDB, err := s.checkedProvider(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -176,4 +178,53 @@ func tableExists(t *testing.T, s *store.Store, name string) bool {
 		t.Fatal(err)
 	}
 	return ok
+}
+
+// TestMigrateNewerSchema: a database a newer flowguard migrated (its goose
+// version beyond this build's newest migration) makes every migration
+// entry point fail with an error that says so, and touches nothing.
+func TestMigrateNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewStore(t)
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := st[len(st)-1].Version
+	newer := known + 1
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied)
+		VALUES ($1, true)`, newer); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("store: database schema is at version %d, newer than this "+
+		"flowguard knows (%d): run a newer flowguard", newer, known)
+	check := func(what string, err error) {
+		t.Helper()
+		var ne *store.SchemaNewerError
+		if !errors.As(err, &ne) || ne.Database != newer || ne.Known != known {
+			t.Errorf("%s: %v, want a SchemaNewerError %d > %d", what, err, newer, known)
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want it to start %q", what, err, want)
+		}
+	}
+	_, err = s.Migrate(ctx)
+	check("Migrate", err)
+	_, _, err = s.MigrateDown(ctx)
+	check("MigrateDown", err)
+	check("MigrateDownTo 0", s.MigrateDownTo(ctx, 0))
+	_, err = s.MigrationStatus(ctx)
+	check("MigrationStatus", err)
+
+	// Nothing was rolled back.
+	for _, table := range []string{"series", "models", "anomalies", "live_calibration"} {
+		if !tableExists(t, s, table) {
+			t.Errorf("table %s dropped although the schema is newer", table)
+		}
+	}
+	var max int64
+	if err := s.Pool().QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").
+		Scan(&max); err != nil || max != newer {
+		t.Errorf("goose version after the refusals: %d, %v; want %d", max, err, newer)
+	}
 }
