@@ -33,6 +33,7 @@ var ErrHelp = flag.ErrHelp
 type setting struct {
 	key   string
 	help  string
+	valid string // range tag: the values it takes (see check.go)
 	value reflect.Value
 	def   string
 }
@@ -80,8 +81,10 @@ func Load(name string, cfg any, args []string, env func(string) string,
 	setByFlag := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { setByFlag[f.Name] = true })
 
+	w := &where{file: configFile, lines: map[string]int{}, env: map[string]bool{},
+		flag: setByFlag}
 	if configFile != "" {
-		if err := loadFile(configFile, root.Elem()); err != nil {
+		if err := loadFile(configFile, root.Elem(), w.lines); err != nil {
 			return nil, err
 		}
 	}
@@ -91,6 +94,7 @@ func Load(name string, cfg any, args []string, env func(string) string,
 			if err := setScalar(s.value, raw); err != nil {
 				return nil, fmt.Errorf("config: environment %s: %w", envName, err)
 			}
+			w.env[s.key] = true
 		}
 	}
 	for _, s := range settings {
@@ -99,6 +103,9 @@ func Load(name string, cfg any, args []string, env func(string) string,
 				return nil, fmt.Errorf("config: flag --%s: %w", s.key, err)
 			}
 		}
+	}
+	if err := check(root.Elem(), settings, w); err != nil {
+		return nil, err
 	}
 	return positional, nil
 }
@@ -201,8 +208,8 @@ func collect(v reflect.Value, prefix string) []setting {
 		if f.Tag.Get("flag") == "-" || !scalarKind(f.Type) {
 			continue
 		}
-		out = append(out, setting{key: key, help: f.Tag.Get("help"), value: fv,
-			def: format(fv)})
+		out = append(out, setting{key: key, help: f.Tag.Get("help"),
+			valid: f.Tag.Get("range"), value: fv, def: format(fv)})
 	}
 	return out
 }

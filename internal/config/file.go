@@ -24,11 +24,12 @@ func (e *FileError) Error() string {
 	return fmt.Sprintf("config: %s:%d: field %q: %s", e.File, e.Line, e.Field, e.Msg)
 }
 
-// loadFile decodes the YAML file at path into v. Unknown fields and values of
-// the wrong type are errors naming the file, the line and the field; the
-// walk is ours rather than yaml.v3's Decode so that every error can say which
-// field it is about.
-func loadFile(path string, v reflect.Value) error {
+// loadFile decodes the YAML file at path into v, and records in lines the
+// line of each value it sets, by dotted key (list elements as key[i]).
+// Unknown fields and values of the wrong type are errors naming the file,
+// the line and the field; the walk is ours rather than yaml.v3's Decode so
+// that every error can say which field it is about.
+func loadFile(path string, v reflect.Value, lines map[string]int) error {
 	b, err := readFile(path)
 	if err != nil {
 		return err
@@ -40,10 +41,11 @@ func loadFile(path string, v reflect.Value) error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file sets nothing
 	}
-	return decodeNode(path, doc.Content[0], v, "")
+	return decodeNode(path, doc.Content[0], v, "", lines)
 }
 
-func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
+func decodeNode(file string, n *yaml.Node, v reflect.Value, key string,
+	lines map[string]int) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -85,7 +87,7 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 				}
 				return &FileError{File: file, Line: kn.Line, Field: sub, Msg: msg}
 			}
-			if err := decodeNode(file, vn, v.Field(idx), sub); err != nil {
+			if err := decodeNode(file, vn, v.Field(idx), sub, lines); err != nil {
 				return err
 			}
 		}
@@ -97,7 +99,8 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, en := range n.Content {
-			if err := decodeNode(file, en, s.Index(i), fmt.Sprintf("%s[%d]", key, i)); err != nil {
+			if err := decodeNode(file, en, s.Index(i), fmt.Sprintf("%s[%d]", key, i),
+				lines); err != nil {
 				return err
 			}
 		}
@@ -111,7 +114,7 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			ev := reflect.New(t.Elem()).Elem()
 			sub := key + "." + n.Content[i].Value
-			if err := decodeNode(file, n.Content[i+1], ev, sub); err != nil {
+			if err := decodeNode(file, n.Content[i+1], ev, sub, lines); err != nil {
 				return err
 			}
 			m.SetMapIndex(reflect.ValueOf(n.Content[i].Value), ev)
@@ -127,12 +130,14 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 				if en.Kind != yaml.ScalarNode {
 					return wrong("want a list of single values")
 				}
+				elem := fmt.Sprintf("%s[%d]", key, i)
 				if err := setScalar(s.Index(i), en.Value); err != nil {
-					return &FileError{File: file, Line: en.Line,
-						Field: fmt.Sprintf("%s[%d]", key, i), Msg: err.Error()}
+					return &FileError{File: file, Line: en.Line, Field: elem, Msg: err.Error()}
 				}
+				lines[elem] = en.Line
 			}
 			v.Set(s)
+			lines[key] = n.Line
 			return nil
 		}
 		fallthrough
@@ -143,6 +148,7 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string) error {
 		if err := setScalar(v, n.Value); err != nil {
 			return wrong(err.Error())
 		}
+		lines[key] = n.Line
 		return nil
 	}
 }
