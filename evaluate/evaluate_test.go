@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -280,5 +281,207 @@ func TestDataFilesLayout(t *testing.T) {
 	}
 	if _, err := dataFiles(t.TempDir()); err == nil {
 		t.Error("empty folder: no error")
+	}
+}
+
+// sine returns n rows of a daily sine at a 5-minute step.
+func sine(n int) []Row {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = Row{Time: t0.Add(time.Duration(i) * 5 * time.Minute),
+			Value: math.Sin(2 * math.Pi * float64(i) / 288)}
+	}
+	return rows
+}
+
+// TestReplayFirstFitFails: a series whose first model cannot be fitted,
+// for whatever reason, gets no model and says why, as a too-short one
+// does: an error would stop the other files of a run.
+func TestReplayFirstFitFails(t *testing.T) {
+	set := DefaultSettings()
+	set.Fit.Spec.LayerType = "no-such-layer" // no fit can succeed
+	pts, st, err := Replay(context.Background(), sine(2000), set)
+	if err != nil || len(pts) != 2000 || !strings.Contains(st.NoModel, "no-such-layer") {
+		t.Fatalf("%d points, NoModel %q, err %v; want 2000 unscored points, the fit's "+
+			"error as NoModel and no error", len(pts), st.NoModel, err)
+	}
+	for i, p := range pts {
+		if p != (Point{PValue: 1}) {
+			t.Fatalf("point %d is %+v, want unscored", i, p)
+		}
+	}
+}
+
+// TestReplayReversedRows: rows in descending time are refused by the grid
+// as the service refuses them, and that, not the fit, is what NoModel and
+// Rejected say.
+func TestReplayReversedRows(t *testing.T) {
+	rows := sine(2000)
+	slices.Reverse(rows)
+	_, st, err := Replay(context.Background(), rows, DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first row opens the grid; every later one is older.
+	if st.Rejected != 1999 || !strings.Contains(st.NoModel,
+		"299 of the 300 probationary rows are out of time order") {
+		t.Errorf("rejected %d, NoModel %q; want 1999 and the out-of-order rows named",
+			st.Rejected, st.NoModel)
+	}
+	// Rows in order but a few: the count is of the refused rows only.
+	rows = sine(2000)
+	rows[100].Time, rows[101].Time = rows[101].Time, rows[100].Time
+	_, st, err = Replay(context.Background(), rows, DefaultSettings())
+	if err != nil || st.Rejected != 1 || st.NoModel != "" {
+		t.Errorf("one swap in the probationary period: rejected %d, NoModel %q, err %v; "+
+			"want 1, a model", st.Rejected, st.NoModel, err)
+	}
+}
+
+// writeData writes text as data file name under dir.
+func writeData(t *testing.T, dir, name, text string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunGoesOnPastAFileWithoutModel: one extreme but finite value (the
+// service accepts any finite value) must not stop the run: the good file
+// is scored, the other written whole, scored or, when its first model
+// cannot be fitted, unscored with the reason.
+func TestRunGoesOnPastAFileWithoutModel(t *testing.T) {
+	src := filepath.Join(nabDir, "artificialNoAnomaly/art_daily_small_noise.csv")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	data := t.TempDir()
+	writeData(t, data, "cat/a.csv", string(b))
+	lines[301] = strings.SplitN(lines[301], ",", 2)[0] + ",1e155\n"
+	writeData(t, data, "cat/b.csv", strings.Join(lines, ""))
+	labels := filepath.Join(t.TempDir(), "l.json")
+	if err := os.WriteFile(labels, []byte(`{"cat/a.csv": [["2014-04-10 00:00:00",
+		"2014-04-10 05:00:00"]], "cat/b.csv": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := Run(context.Background(), Options{Data: data, Out: out, Labels: labels,
+		Settings: DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report == nil || len(res.Report.Results) != 3 {
+		t.Fatalf("report %+v, want three profiles", res.Report)
+	}
+	for _, f := range res.Files {
+		checkOutput(t, filepath.Join(data, f.Name), filepath.Join(out, f.Name))
+	}
+	a, bad := res.Files[0], res.Files[1]
+	if a.Stats.NoModel != "" || a.Stats.Alarms+a.Stats.Jobs == 0 {
+		t.Errorf("a.csv: %+v, want a model that scored", a.Stats)
+	}
+	t.Logf("b.csv: NoModel %q, %d alarms", bad.Stats.NoModel, bad.Stats.Alarms)
+}
+
+// TestRunWritesStampsAsRead: each result row carries its input row's
+// timestamp as written, fractional seconds and zone included.
+func TestRunWritesStampsAsRead(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("timestamp,value\n")
+	t0 := time.Date(2014, 4, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		ts := t0.Add(time.Duration(i)*5*time.Minute + 123456*time.Microsecond)
+		stamp := ts.Format("2006-01-02 15:04:05.000000")
+		if i%2 == 1 {
+			stamp = ts.In(time.FixedZone("", 2*3600)).Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(&in, "%s,%d\n", stamp, i)
+	}
+	data, out := t.TempDir(), t.TempDir()
+	writeData(t, data, "c/f.csv", in.String())
+	if _, err := Run(context.Background(), Options{Data: data, Out: out,
+		Settings: DefaultSettings()}); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, filepath.Join(data, "c/f.csv"), filepath.Join(out, "c/f.csv"))
+}
+
+// TestRunListsStaleResults: results in out that the run does not write
+// are listed (and kept); a file where a category folder of results goes
+// is refused before the replay.
+func TestRunListsStaleResults(t *testing.T) {
+	data, out := t.TempDir(), t.TempDir()
+	short := "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,2\n"
+	writeData(t, data, "c/f.csv", short)
+	writeData(t, out, "c/f.csv", "old")
+	writeData(t, out, "c/gone.csv", "old")
+	writeData(t, out, "old/x.csv", "old")
+	writeData(t, out, "old/.x.csv.partial", "hidden")
+	writeData(t, out, "notes.txt", "not a result")
+	res, err := Run(context.Background(), Options{Data: data, Out: out,
+		Settings: DefaultSettings()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c/gone.csv", "old/x.csv"}; !slices.Equal(res.Stale, want) {
+		t.Errorf("stale %q, want %q", res.Stale, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "old/x.csv")); err != nil || string(b) != "old" {
+		t.Errorf("old/x.csv holds %q (%v), want it kept", b, err)
+	}
+
+	blocked := t.TempDir()
+	writeData(t, blocked, "c", "a file where the folder of c's results goes")
+	if _, err := Run(context.Background(), Options{Data: data, Out: blocked,
+		Settings: DefaultSettings()}); err == nil ||
+		!strings.Contains(err.Error(), "where the results of category c go") {
+		t.Errorf("out/c a file: err %v", err)
+	}
+}
+
+// TestWriteResultsAllOrNone: when one result cannot be written, none is
+// left behind, nor the folders made for them.
+func TestWriteResultsAllOrNone(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	rows := sine(3)
+	files := []FileOutcome{
+		{Name: "a/f.csv", Rows: rows, Points: make([]Point, 3)},
+		{Name: "b/f.csv", Rows: rows, Points: make([]Point, 3)},
+		{Name: "c/f.csv", Rows: rows, Points: make([]Point, 3)},
+	}
+	if err := os.MkdirAll(filepath.Join(out, "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeData(t, out, "b", "a file where folder b goes")
+	err := writeResults(out, files)
+	if err == nil || !strings.Contains(err.Error(), "b/f.csv") {
+		t.Fatalf("err %v, want b/f.csv named", err)
+	}
+	var left []string
+	filepath.WalkDir(out, func(p string, _ os.DirEntry, _ error) error {
+		left = append(left, p)
+		return nil
+	})
+	// out, its file b and its folder c were there before.
+	if want := []string{out, filepath.Join(out, "b"), filepath.Join(out, "c")}; !slices.Equal(
+		left, want) {
+		t.Errorf("left %q, want %q", left, want)
+	}
+	os.Remove(filepath.Join(out, "b"))
+	if err := writeResults(out, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if recs := readCSV(t, filepath.Join(out, f.Name)); len(recs) != 4 ||
+			recs[1][0] != "2026-01-01 00:00:00" {
+			t.Errorf("%s: %q, want a header and three rows", f.Name, recs)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -160,6 +159,10 @@ func (s Settings) withDefaults() Settings {
 type Row struct {
 	Time  time.Time
 	Value float64
+	// Stamp is the timestamp as the input wrote it, which the result file
+	// repeats (fractional seconds, RFC 3339 zones); empty writes Time in
+	// NAB's layout.
+	Stamp string
 }
 
 // Point is the outcome of one row.
@@ -197,8 +200,9 @@ type ReplayStats struct {
 	// LastError is the error of the last failed retrain.
 	LastError string
 	// NoModel, when not empty, says why the series got no model: too
-	// short to fit, as a detector group without enough data. Its rows
-	// are then all unscored.
+	// short to fit, as a detector group without enough data, its
+	// probationary rows out of time order, or values the first fit could
+	// not learn from. Its rows are then all unscored.
 	NoModel string
 }
 
@@ -280,6 +284,19 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 	}
 	r.feat = scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
 		Step: step, Calendar: set.Calendar, Lags: set.Lags}
+	// The grid judges every row before the first model too, and without
+	// one, so that rows out of time order are counted, and named as the
+	// cause when they leave the first fit too little data.
+	// The rows it refuses depend on the step alone, not on the context.
+	gcfg, err := scorer.Features{Window: set.Window, Channels: 1, MaxFill: set.MaxFill,
+		Step: step}.SeriesConfig()
+	if err != nil {
+		return nil, st, fmt.Errorf("evaluate: %w", err)
+	}
+	grid, err := timeseries.NewSeries(timeseries.SeriesID{Name: replayKey}, gcfg, 1)
+	if err != nil {
+		return nil, st, fmt.Errorf("evaluate: %w", err)
+	}
 	r.rowStep = make([]int64, len(rows))
 	for i, row := range rows {
 		r.rowStep[i] = row.Time.UnixNano() / int64(step)
@@ -294,23 +311,25 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, st, ctx.Err()
 		}
-		if i+1 == st.Probation {
-			// The first model: the trainer's bootstrap fit on all the
-			// data so far, no champion to beat.
-			m, err := scorer.Fit(ctx, [][]timeseries.Sample{r.samples[:i+1]}, r.options(nil))
-			if errors.Is(err, scorer.ErrTooShort) {
-				st.NoModel = err.Error()
-				return out, st, nil
-			}
-			if err != nil {
-				return nil, st, fmt.Errorf("evaluate: initial fit: %w", err)
-			}
-			if err := r.swap(m, i); err != nil {
-				return nil, st, err
-			}
-			continue
-		}
 		if r.series == nil {
+			if grid.Push(&r.samples[i]).Reason != timeseries.ReasonNone {
+				st.Rejected++
+			}
+			if i+1 == st.Probation {
+				// The first model: the trainer's bootstrap fit on all the
+				// data so far, no champion to beat.
+				if err := r.first(ctx, i); err != nil {
+					if ctx.Err() != nil {
+						return nil, st, ctx.Err()
+					}
+					st.NoModel = err.Error()
+					if st.Rejected > 0 {
+						st.NoModel = fmt.Sprintf("%d of the %d probationary rows are out of "+
+							"time order, refused by the grid; %s", st.Rejected, st.Probation,
+							st.NoModel)
+					}
+				}
+			}
 			continue
 		}
 		res := r.series.Push(&r.samples[i])
@@ -322,13 +341,31 @@ func Replay(ctx context.Context, rows []Row, set Settings) ([]Point, ReplayStats
 			return nil, st, err
 		}
 	}
-	if r.series != nil {
-		r.emitted(r.series.Flush().Emitted, len(rows), out, &st)
+	if r.series == nil {
+		// No model: every row stays unscored, as in a detector group
+		// without enough data.
+		return out, st, nil
 	}
+	r.emitted(r.series.Flush().Emitted, len(rows), out, &st)
 	for i := range st.Probation {
 		out[i] = Point{PValue: 1}
 	}
 	return out, st, nil
+}
+
+// first fits the first model on rows 0..now and makes it the model. Its
+// error, other than the context's, means the series gets no model: too
+// short, or data the fit cannot learn from (an outlier that overflows
+// it, say); the run's other series go on.
+func (r *replayer) first(ctx context.Context, now int) error {
+	m, err := scorer.Fit(ctx, [][]timeseries.Sample{r.samples[:now+1]}, r.options(nil))
+	if err != nil {
+		return err
+	}
+	if err := r.swap(m, now); err != nil {
+		return fmt.Errorf("evaluate: first model: %w", err)
+	}
+	return nil
 }
 
 // options returns the fit options with the grid and the exclusion.

@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -62,14 +66,24 @@ type Outcome struct {
 	// Unlabelled lists the data files the labels do not name; they are
 	// replayed and written but not scored.
 	Unlabelled []string
+	// NotInData lists the files the labels name that are not in the data;
+	// their windows are not scored.
+	NotInData []string
+	// Stale lists the <category>/<file>.csv files that were in Out before
+	// the run and that it did not write: results of another run, which a
+	// reader of Out could take for this one's. Run leaves them there.
+	Stale []string
 }
 
 // Run replays every CSV file under o.Data (files in parallel, rows in
 // order), writes the results and, with labels, scores them; when scoring
 // fails, the Outcome still holds the replays. What can be checked before
 // the replay is checked first, so that a mistake in a path or a file
-// costs no replay: the folders, the labels and thresholds files, and
-// every data file's rows.
+// costs no replay: the folders, the labels and thresholds files, where the
+// thresholds will be saved, and every data file's rows. A file whose first
+// model cannot be fitted is written unscored (ReplayStats.NoModel) and the
+// others go on. The results are written once every file is replayed, all
+// or none: a run that fails before scoring leaves nothing in o.Out.
 func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := checkFolders(o.Data, o.Out); err != nil {
 		return Outcome{}, err
@@ -81,11 +95,22 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := checkLinks(o, names); err != nil {
 		return Outcome{}, err
 	}
+	stale, err := checkOut(o.Out, names)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if err := checkSave(o.SaveThresholds, o.Out, names); err != nil {
+		return Outcome{}, err
+	}
 	var labels nab.Labels
 	var thresholds nab.Thresholds
 	if o.Labels != "" {
 		if labels, err = nab.LoadLabels(o.Labels); err != nil {
 			return Outcome{}, err
+		}
+		if len(labels) == 0 {
+			return Outcome{}, fmt.Errorf("evaluate: the labels %s name no file: NAB's "+
+				"labels map \"<category>/<file>.csv\" to its windows", o.Labels)
 		}
 	}
 	switch {
@@ -102,7 +127,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 			}
 		}
 	}
-	out := Outcome{Files: make([]FileOutcome, len(names))}
+	out := Outcome{Files: make([]FileOutcome, len(names)), Stale: stale}
 	var bad []error
 	for i, n := range names {
 		rows, err := readRows(filepath.Join(o.Data, filepath.FromSlash(n)))
@@ -114,17 +139,17 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 			out.Unlabelled = append(out.Unlabelled, n)
 		}
 	}
+	for _, n := range labels.Names() {
+		if _, ok := slices.BinarySearch(names, n); !ok {
+			out.NotInData = append(out.NotInData, n)
+		}
+	}
 	if len(bad) > 0 {
 		return Outcome{}, errors.Join(bad...)
 	}
 	if labels != nil {
 		if _, err := corpus(out.Files, labels, nil); err != nil {
 			return Outcome{}, err
-		}
-	}
-	if o.Out != "" {
-		if err := os.MkdirAll(o.Out, 0o755); err != nil {
-			return Outcome{}, fmt.Errorf("evaluate: output folder: %w", err)
 		}
 	}
 	par := o.Parallel
@@ -149,7 +174,11 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = replayFile(ctx, o, &out.Files[i])
+			f := &out.Files[i]
+			f.Points, f.Stats, errs[i] = Replay(ctx, f.Rows, o.Settings)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("evaluate: %s: %w", f.Name, errs[i])
+			}
 		}()
 	}
 	wg.Wait()
@@ -159,6 +188,11 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Outcome{}, err
+	}
+	if o.Out != "" {
+		if err := writeResults(o.Out, out.Files); err != nil {
+			return Outcome{}, err
+		}
 	}
 	if labels == nil {
 		return out, nil
@@ -337,6 +371,156 @@ func checkLinks(o Options, names []string) error {
 	return nil
 }
 
+// checkOut checks that Run can write its results into out: out and its
+// category folders are folders where they exist, no result's place is a
+// folder, and out, or the nearest folder above it when Run is to make it,
+// takes new files. It returns the <category>/<file>.csv files already in
+// out that the run will not write.
+func checkOut(out string, names []string) ([]string, error) {
+	if out == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(out)
+	switch {
+	case err == nil && !fi.IsDir():
+		return nil, fmt.Errorf("evaluate: out %s is not a folder", out)
+	case errors.Is(err, fs.ErrNotExist):
+		// Run makes out and its missing parents.
+		dir := filepath.Dir(out)
+		for {
+			if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+		if err := canCreateIn(dir); err != nil {
+			return nil, fmt.Errorf("evaluate: out %s cannot be made: %w", out, err)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("evaluate: out: %w", err)
+	}
+	writes := make(map[string]bool, len(names))
+	checked := map[string]bool{out: true}
+	if err := canCreateIn(out); err != nil {
+		return nil, fmt.Errorf("evaluate: out: %w", err)
+	}
+	for _, n := range names {
+		writes[n] = true
+		res := filepath.Join(out, filepath.FromSlash(n))
+		cat := filepath.Dir(res)
+		if fi, err := os.Stat(cat); err == nil && !checked[cat] {
+			checked[cat] = true
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("evaluate: out holds a file %s where the results of "+
+					"category %s go", cat, path.Dir(n))
+			}
+			if err := canCreateIn(cat); err != nil {
+				return nil, fmt.Errorf("evaluate: out: %w", err)
+			}
+		}
+		if fi, err := os.Stat(res); err == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("evaluate: the result of %s would be written over %s, "+
+				"which is a %v, not a file", n, res, kindOf(fi))
+		}
+	}
+	var stale []string
+	cats, err := os.ReadDir(out)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: out: %w", err)
+	}
+	for _, c := range cats {
+		if strings.HasPrefix(c.Name(), ".") {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(out, c.Name()))
+		if err != nil {
+			continue // not a folder: no result a reader would take
+		}
+		for _, f := range files {
+			n := c.Name() + "/" + f.Name()
+			if !strings.HasPrefix(f.Name(), ".") && strings.HasSuffix(f.Name(), ".csv") &&
+				!writes[n] {
+				stale = append(stale, n)
+			}
+		}
+	}
+	return stale, nil
+}
+
+// checkSave checks, before any replay, that the tuned thresholds can be
+// saved at path once the run is done: it is no folder, neither out nor a
+// folder Run writes results into, nor in one, and its folder exists (or is
+// out, which Run makes) and takes new files.
+func checkSave(save, out string, names []string) error {
+	if save == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(save)
+	if err != nil {
+		return err
+	}
+	r := evalLinks(abs)
+	if fi, err := os.Stat(r); err == nil && fi.IsDir() {
+		return fmt.Errorf("evaluate: saved thresholds %s is a folder: name a file", save)
+	}
+	o := ""
+	if out != "" {
+		if o, err = filepath.Abs(out); err != nil {
+			return err
+		}
+		o = evalLinks(o)
+		if within(o, r) {
+			return fmt.Errorf("evaluate: saved thresholds %s would be the out folder %s or "+
+				"above it: name a file", save, out)
+		}
+		for _, n := range names {
+			cat := filepath.Join(o, filepath.FromSlash(path.Dir(n)))
+			if within(r, cat) {
+				return fmt.Errorf("evaluate: saved thresholds %s would be in %s, where the "+
+					"results of category %s go: save them elsewhere, out itself will do",
+					save, filepath.Join(out, path.Dir(n)), path.Dir(n))
+			}
+		}
+	}
+	dir := filepath.Dir(r)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("evaluate: saved thresholds %s: %s is not a folder", save,
+			filepath.Dir(save))
+	case err == nil:
+		if err := canCreateIn(dir); err != nil {
+			return fmt.Errorf("evaluate: saved thresholds %s: %w", save, err)
+		}
+	case dir == o:
+		// Run makes out; checkOut found that it can.
+	default:
+		return fmt.Errorf("evaluate: saved thresholds %s: its folder %s does not exist", save,
+			filepath.Dir(save))
+	}
+	return nil
+}
+
+// canCreateIn reports whether a new file can be made in folder dir, by
+// making one and removing it: permissions, a read-only mount and an
+// account's quota all show.
+func canCreateIn(dir string) error {
+	f, err := os.CreateTemp(dir, ".evaluate-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot make files in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func kindOf(fi os.FileInfo) string {
+	if fi.IsDir() {
+		return "folder"
+	}
+	return fi.Mode().Type().String()
+}
+
 // within reports whether path a is b or lies below it.
 func within(a, b string) bool {
 	rel, err := filepath.Rel(b, a)
@@ -368,22 +552,8 @@ func brief(err error, n int) error {
 	return fmt.Errorf("%w\n... and %d more", errors.Join(all[:n]...), len(all)-n)
 }
 
-// replayFile replays f's rows and writes its result.
-func replayFile(ctx context.Context, o Options, f *FileOutcome) error {
-	pts, st, err := Replay(ctx, f.Rows, o.Settings)
-	if err != nil {
-		return fmt.Errorf("evaluate: %s: %w", f.Name, err)
-	}
-	f.Points, f.Stats = pts, st
-	if o.Out != "" {
-		if err := writeResult(filepath.Join(o.Out, filepath.FromSlash(f.Name)), *f); err != nil {
-			return fmt.Errorf("evaluate: %s: %w", f.Name, err)
-		}
-	}
-	return nil
-}
-
-// readRows decodes a NAB data file with the service's CSV decoder.
+// readRows decodes a NAB data file with the service's CSV decoder, and
+// keeps each row's timestamp as written for the result.
 func readRows(path string) ([]Row, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -400,20 +570,96 @@ func readRows(path string) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The decoder read these records without an error, so the same
+	// reader settings give the same records, one per sample.
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.ReuseRecord = true
+	stamps := make([]string, 0, len(smp))
+	for row := 0; ; row++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if row == 0 && rec[0] == "timestamp" {
+			continue
+		}
+		stamps = append(stamps, rec[0])
+	}
+	if len(stamps) != len(smp) {
+		return nil, fmt.Errorf("%d timestamps for %d rows", len(stamps), len(smp))
+	}
 	rows := make([]Row, len(smp))
 	for i, s := range smp {
 		if len(s.Values) != 1 {
 			return nil, errors.New("want one value column (timestamp,value)")
 		}
-		rows[i] = Row{Time: s.Time, Value: s.Values[0]}
+		rows[i] = Row{Time: s.Time, Value: s.Values[0], Stamp: stamps[i]}
 	}
 	return rows, nil
 }
 
-func writeResult(path string, f FileOutcome) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// writeResults writes every file's result under out, all or none: each
+// goes to a hidden file beside its place, and only once all are written
+// are they renamed into place. On an error the hidden files, and the
+// folders made for them, are removed.
+func writeResults(out string, files []FileOutcome) (err error) {
+	var made, temps []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, t := range temps {
+			os.Remove(t)
+		}
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i])
+		}
+	}()
+	dst := make([]string, len(files))
+	for i, f := range files {
+		dst[i] = filepath.Join(out, filepath.FromSlash(f.Name))
+		if err := mkdirs(filepath.Dir(dst[i]), &made); err != nil {
+			return fmt.Errorf("evaluate: write %s: %w", f.Name, err)
+		}
+		tmp := filepath.Join(filepath.Dir(dst[i]), "."+filepath.Base(dst[i])+".partial")
+		temps = append(temps, tmp)
+		if err := writeResult(tmp, f); err != nil {
+			return fmt.Errorf("evaluate: write %s: %w", f.Name, err)
+		}
+	}
+	for i, t := range temps {
+		if err := os.Rename(t, dst[i]); err != nil {
+			return fmt.Errorf("evaluate: write %s: %w", files[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// mkdirs makes dir and its missing parents, appending each folder it
+// makes to made, parents first.
+func mkdirs(dir string, made *[]string) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a folder", dir)
+		}
+		return nil
+	}
+	if p := filepath.Dir(dir); p != dir {
+		if err := mkdirs(p, made); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
+	*made = append(*made, dir)
+	return nil
+}
+
+func writeResult(path string, f FileOutcome) (err error) {
 	fh, err := os.Create(path)
 	if err != nil {
 		return err
@@ -423,7 +669,11 @@ func writeResult(path string, f FileOutcome) (err error) {
 	w.WriteString("timestamp,value,anomaly_score\n")
 	var b []byte
 	for i, r := range f.Rows {
-		b = r.Time.AppendFormat(b[:0], timeseries.NABTimeLayout)
+		if r.Stamp != "" {
+			b = append(b[:0], r.Stamp...)
+		} else {
+			b = r.Time.AppendFormat(b[:0], timeseries.NABTimeLayout)
+		}
 		b = append(b, ',')
 		b = strconv.AppendFloat(b, r.Value, 'g', -1, 64)
 		b = append(b, ',')
