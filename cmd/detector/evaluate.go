@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,15 +40,11 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		return errors.New("evaluate: --thresholds needs --labels to score with")
 	case cfg.SaveThresholds != "" && cfg.Labels == "":
 		return errors.New("evaluate: --save_thresholds needs --labels to tune with")
+	case cfg.Table && cfg.Labels == "":
+		return errors.New("evaluate: --table needs --labels: the table is of NAB scores")
 	case cfg.Parallel < 0:
 		return fmt.Errorf("evaluate: --parallel %d: want 0 (one per core) or more",
 			cfg.Parallel)
-	}
-	if cfg.SaveThresholds != "" {
-		// Found out before the replay, not after it.
-		if err := writable(cfg.SaveThresholds); err != nil {
-			return fmt.Errorf("evaluate: --save_thresholds: %w", err)
-		}
 	}
 	set := evaluate.DefaultSettings()
 	set.Fit.Seed = uint64(cfg.Seed)
@@ -87,7 +81,15 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 		sum.Retrains, sum.RejectedCandidates, sum.FailedRetrains)
 	if n := len(res.Unlabelled); n > 0 {
 		fmt.Fprintf(stdout, "%d files not in the labels, written but not scored: %s\n", n,
-			strings.Join(res.Unlabelled, ", "))
+			list(res.Unlabelled))
+	}
+	if n := len(res.NotInData); n > 0 {
+		fmt.Fprintf(stdout, "%d labelled files not in the data, their windows not scored: %s\n",
+			n, list(res.NotInData))
+	}
+	if n := len(res.Stale); n > 0 {
+		fmt.Fprintf(stdout, "%d files in %s are not this run's results (left by an earlier "+
+			"run?), kept as they are: %s\n", n, cfg.Out, list(res.Stale))
 	}
 	if err != nil || res.Report == nil {
 		return err
@@ -97,28 +99,27 @@ func runEvaluate(ctx context.Context, args []string, stdout, _ io.Writer,
 			return err
 		}
 	}
-	if cfg.SaveThresholds != "" {
-		if err := nab.SaveThresholds(cfg.SaveThresholds, res.Report.Thresholds()); err != nil {
-			return err
-		}
-	}
 	fmt.Fprintf(stdout, "the alarms alone, no threshold tuned: %s\n", res.Alarms.Summary())
-	_, err = fmt.Fprintln(stdout, res.Report.Summary())
-	return err
-}
-
-// writable checks that path can be created as a file: its folder exists
-// and it is not a folder itself.
-func writable(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a folder", path)
-	}
-	fi, err := os.Stat(filepath.Dir(path))
-	if err != nil {
+	if _, err := fmt.Fprintln(stdout, res.Report.Summary()); err != nil {
 		return err
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a folder", filepath.Dir(path))
+	// After the scores: the run's result is printed whatever happens here.
+	if cfg.SaveThresholds != "" {
+		if err := saveThresholds(cfg.SaveThresholds, res.Report.Thresholds()); err != nil {
+			return fmt.Errorf("evaluate: the scores above stand, but the thresholds were not saved: %w", err)
+		}
 	}
 	return nil
+}
+
+// saveThresholds saves the tuned thresholds; a test makes it fail.
+var saveThresholds = nab.SaveThresholds
+
+// list joins names for one line, the first ten and a count of the rest.
+func list(names []string) string {
+	const most = 10
+	if len(names) <= most {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/flowguard/flowguard/nab"
 )
 
 func TestEvaluateCommand(t *testing.T) {
@@ -60,7 +63,9 @@ func TestEvaluateCommand(t *testing.T) {
 		t.Errorf("output lacks the alarms' score line:\n%s", stdout.String())
 	}
 	for _, w := range []string{"1 files not in the labels, written but not scored: " +
-		"mine/short.csv", "mine/short.csv: not scored, no model"} {
+		"mine/short.csv", "mine/short.csv: not scored, no model",
+		"17 labelled files not in the data, their windows not scored: " +
+			"artificialNoAnomaly/art_daily_no_noise.csv, ", " and 7 more\n"} {
 		if !strings.Contains(stdout.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, stdout.String())
 		}
@@ -73,12 +78,28 @@ func TestEvaluateCommand(t *testing.T) {
 	}
 	// The saved thresholds applied unchanged to the same data give the
 	// same scores: the tuned ones are what was saved.
+	// Into the same out, which also holds a result this run does not
+	// write: it is listed and kept.
+	old := filepath.Join(out, "gone", "x.csv")
+	if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var again bytes.Buffer
 	err = Run(context.Background(), []string{"evaluate", "--data", data, "--out",
-		t.TempDir(), "--labels", filepath.Join(nab, "combined_windows_dev.json"),
+		out, "--labels", filepath.Join(nab, "combined_windows_dev.json"),
 		"--thresholds", th}, &again, &stderr, func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("evaluate --thresholds: %v\n%s", err, stderr.String())
+	}
+	if w := fmt.Sprintf("1 files in %s are not this run's results (left by an earlier "+
+		"run?), kept as they are: gone/x.csv\n", out); !strings.Contains(again.String(), w) {
+		t.Errorf("output lacks %q:\n%s", w, again.String())
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("the old result: %v", err)
 	}
 	if a, b := line.Find(stdout.Bytes()), line.Find(again.Bytes()); !bytes.Equal(a, b) {
 		t.Errorf("tuned %q, with the saved thresholds %q", a, b)
@@ -127,6 +148,9 @@ func TestEvaluateChecksFirst(t *testing.T) {
 	dotted := write(filepath.Join(t.TempDir(), "l.json"),
 		`{"./c/f.csv": [["2014-04-01 00:00:00", "2014-04-01 00:05:00"]]}`)
 	noWindow := write(filepath.Join(t.TempDir(), "l.json"), `{"c/f.csv": []}`)
+	above := t.TempDir()
+	empty := write(filepath.Join(t.TempDir(), "l.json"), `{}`)
+	twice := write(filepath.Join(t.TempDir(), "l.json"), `{"c/f.csv": [], "c/f.csv": []}`)
 	// A data file that is a link to a file in the out folder.
 	victim := write(filepath.Join(t.TempDir(), "c", "f.csv"), good)
 	linked := t.TempDir()
@@ -190,7 +214,26 @@ func TestEvaluateChecksFirst(t *testing.T) {
 			"--thresholds", corrupt}, []string{"decode thresholds"}},
 		{"save into no folder", []string{"--data", data, "--out", out, "--labels", labels,
 			"--save_thresholds", filepath.Join(out, "no", "th.json")},
-			[]string{"--save_thresholds"}},
+			[]string{"saved thresholds", "does not exist"}},
+		{"save as a category folder of out", []string{"--data", data, "--out", out,
+			"--labels", labels, "--save_thresholds", filepath.Join(out, "c")},
+			[]string{"where the results of category c go"}},
+		{"save in a category folder of out", []string{"--data", data, "--out", out,
+			"--labels", labels, "--save_thresholds", filepath.Join(out, "c", "th.json")},
+			[]string{"where the results of category c go"}},
+		{"save as a folder", []string{"--data", data, "--out", out, "--labels", labels,
+			"--save_thresholds", t.TempDir()}, []string{"is a folder"}},
+		{"save above the out folder", []string{"--data", data, "--out",
+			filepath.Join(above, "x", "out"), "--labels", labels, "--save_thresholds",
+			filepath.Join(above, "x")}, []string{"out folder"}},
+		{"table without labels", []string{"--data", data, "--out", out, "--table"},
+			[]string{"--table needs --labels"}},
+		{"empty labels", []string{"--data", data, "--out", out, "--labels", empty},
+			[]string{empty, "name no file"}},
+		{"a file twice in the labels", []string{"--data", data, "--out", out, "--labels",
+			twice}, []string{`"c/f.csv" twice`}},
+		{"out is a file", []string{"--data", data, "--out", empty},
+			[]string{empty, "not a folder"}},
 		{"bad rows", []string{"--data", badData, "--out", out},
 			[]string{"c/nan.csv", "and 35 more", "d/g.csv", "line 4"}},
 		{"window off the rows", []string{"--data", data, "--out", out, "--labels", offGrid},
@@ -283,5 +326,44 @@ func TestEvaluateRelativePathsProtectInput(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "data", "c", "f.csv")); err != nil ||
 		string(b) != good {
 		t.Errorf("the data file now holds %q (%v)", b, err)
+	}
+}
+
+// TestEvaluateSaveFailsAfterScores: when saving the thresholds still fails
+// once the run is done, the scores are printed first, then the error.
+func TestEvaluateSaveFailsAfterScores(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("timestamp,value\n")
+	for i := range 40 {
+		fmt.Fprintf(&in, "2014-04-01 %02d:%02d:00,%d\n", i/12, i%12*5, i%7)
+	}
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "c", "f.csv"), []byte(in.String()),
+		0o644); err != nil {
+		t.Fatal(err)
+	}
+	labels := filepath.Join(t.TempDir(), "l.json")
+	if err := os.WriteFile(labels, []byte(`{"c/f.csv": [["2014-04-01 02:00:00", `+
+		`"2014-04-01 02:10:00"]]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := saveThresholds
+	defer func() { saveThresholds = saved }()
+	saveThresholds = func(string, nab.Thresholds) error { return errors.New("disk full") }
+	var stdout bytes.Buffer
+	err := Run(context.Background(), []string{"evaluate", "--data", data, "--out",
+		t.TempDir(), "--labels", labels, "--save_thresholds",
+		filepath.Join(t.TempDir(), "th.json")}, &stdout, io.Discard,
+		func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("err %v, want the save's", err)
+	}
+	// Nothing is found in a file without a model: the null detector's 0.
+	if !strings.HasSuffix(stdout.String(),
+		"standard=0.00 reward_low_FP=0.00 reward_low_FN=0.00\n") {
+		t.Errorf("output does not end with the scores:\n%s", stdout.String())
 	}
 }
