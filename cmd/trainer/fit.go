@@ -9,22 +9,8 @@ import (
 )
 
 // fitOptions turns the model settings into scorer options. Zero means
-// "choose from the data"; a negative size is a mistake the fit would
-// otherwise round up in silence.
+// "choose from the data"; config.Load has refused values out of range.
 func fitOptions(m config.TrainerModel, group string) (scorer.Options, error) {
-	for _, f := range []struct {
-		key string
-		v   int
-	}{{"window", m.Window}, {"hidden", m.Hidden}, {"layers", m.Layers}, {"epochs", m.Epochs}} {
-		if f.v < 0 {
-			return scorer.Options{}, fmt.Errorf("model.%s %d: want 0 (chosen from the data) "+
-				"or more", f.key, f.v)
-		}
-	}
-	if m.Step < 0 {
-		return scorer.Options{}, fmt.Errorf("model.step %v: want 0 (the data's spacing) or "+
-			"more", m.Step)
-	}
 	opt := scorer.Options{Group: group, Window: m.Window, TimeZone: m.TimeZone,
 		Step: m.Step, MaxFill: m.MaxFill,
 		Spec:  flowmodel.Spec{Hidden: m.Hidden, Layers: m.Layers, LayerType: m.LayerType},

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/flowguard/flowguard/internal/config"
@@ -58,6 +60,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
+	case "train", "models", "promote", "rollback":
+		// "trainer run" logs this with the logger its settings choose.
+		warnUnknownEnv(slog.New(slog.NewTextHandler(stderr, nil)))
+	}
+	switch cmd {
 	case "run":
 		return runWorker(ctx, args, stdout, stderr, getenv)
 	case "train":
@@ -71,4 +78,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// environ lists the process's environment; tests replace it.
+var environ = os.Environ
+
+// warnUnknownEnv logs, once, the FLOWGUARD_ variables that name no setting
+// of the trainer or the detector: most likely misspelt, and ignored. A
+// warning rather than an error, because the two commands may share an
+// environment across versions: a setting new in the detector must not
+// stop an older trainer.
+func warnUnknownEnv(log *slog.Logger) {
+	if names := config.UnknownEnv(environ()); len(names) > 0 {
+		log.Warn("ignoring environment variables that name no setting of the trainer or "+
+			"the detector", "variables", strings.Join(names, ","))
+	}
 }

@@ -14,7 +14,7 @@ import (
 // data it was trained on and how it compared with the champion of the time.
 func runModels(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
-	s, _, err := openStore(ctx, "trainer models", args, stdout, getenv)
+	s, _, err := openStore(ctx, "trainer models", args, stdout, getenv, noArgs("trainer models"))
 	if err != nil {
 		return err
 	}
@@ -53,4 +53,17 @@ func describe(m store.ModelInfo) string {
 	}
 	return fmt.Sprintf("%s\t%d\t%d\t%.4f\t%s\t%s", data, met.Data.Samples,
 		met.Data.Excluded, met.Report.CalibScore, held, m.Note)
+}
+
+// noArgs refuses positional arguments as config.LoadNoArgs does: a stray
+// word (a mistyped flag without its dashes, say) is an error rather than
+// silently ignored.
+func noArgs(name string) func(rest []string) error {
+	return func(rest []string) error {
+		if len(rest) > 0 {
+			return fmt.Errorf("%s: unexpected argument %q (settings are flags: --key value)",
+				name, rest[0])
+		}
+		return nil
+	}
 }

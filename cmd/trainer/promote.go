@@ -12,12 +12,18 @@ import (
 	"github.com/flowguard/flowguard/store"
 )
 
-// openStore loads the settings of a registry command and connects.
+// openStore loads the settings of a registry command, checks its
+// positional arguments with argsOK before touching the database, and
+// connects.
 func openStore(ctx context.Context, name string, args []string, stdout io.Writer,
-	getenv func(string) string) (*store.Store, []string, error) {
+	getenv func(string) string, argsOK func(rest []string) error) (*store.Store, []string,
+	error) {
 	cfg := config.DefaultTrainer()
 	rest, err := config.Load(name, cfg, args, getenv, stdout)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := argsOK(rest); err != nil {
 		return nil, nil, err
 	}
 	s, err := store.Connect(ctx, cfg.Database.URL)
@@ -36,19 +42,22 @@ func openStore(ctx context.Context, name string, args []string, stdout io.Writer
 // runPromote makes a version the champion of its group.
 func runPromote(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
+	var v int
 	s, rest, err := openStore(ctx, "trainer promote [flags] GROUP VERSION", args, stdout,
-		getenv)
+		getenv, func(rest []string) error {
+			if len(rest) != 2 {
+				return errors.New("promote: want GROUP VERSION")
+			}
+			var err error
+			if v, err = strconv.Atoi(strings.TrimPrefix(rest[1], "v")); err != nil {
+				return fmt.Errorf("promote: version %q: want a number", rest[1])
+			}
+			return nil
+		})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if len(rest) != 2 {
-		return errors.New("promote: want GROUP VERSION")
-	}
-	v, err := strconv.Atoi(strings.TrimPrefix(rest[1], "v"))
-	if err != nil {
-		return fmt.Errorf("promote: version %q: want a number", rest[1])
-	}
 	if err := s.Promote(ctx, rest[0], v); err != nil {
 		return err
 	}
@@ -60,14 +69,16 @@ func runPromote(ctx context.Context, args []string, stdout io.Writer,
 func runRollback(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
 	s, rest, err := openStore(ctx, "trainer rollback [flags] GROUP [REASON]", args, stdout,
-		getenv)
+		getenv, func(rest []string) error {
+			if len(rest) < 1 || len(rest) > 2 {
+				return errors.New("rollback: want GROUP [REASON]")
+			}
+			return nil
+		})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if len(rest) < 1 || len(rest) > 2 {
-		return errors.New("rollback: want GROUP [REASON]")
-	}
 	note := "rolled back"
 	if len(rest) == 2 {
 		note = "rolled back: " + rest[1]

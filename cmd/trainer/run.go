@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/store"
@@ -29,6 +32,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	warnUnknownEnv(log)
 	if len(cfg.Kafka.Brokers) == 0 {
 		return errors.New("run: set kafka.brokers: the trainer replays training data " +
 			"from the detector's samples topic")
@@ -47,6 +51,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return err
 		}
 	}
+	checkKafka(ctx, log, cfg.Kafka.Brokers, cfg.Kafka.SamplesTopic)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(
 		collectors.ProcessCollectorOpts{}))
@@ -77,21 +82,69 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 	return errors.Join(runErr, shutErr)
 }
 
-// workerConfig turns the settings into the worker's configuration.
-func workerConfig(cfg *config.Trainer) (training.WorkerConfig, error) {
-	// The library reads 0 as its default; from a flag it is a mistake.
-	switch {
-	case cfg.Poll <= 0:
-		return training.WorkerConfig{}, fmt.Errorf("poll %v: want a positive duration", cfg.Poll)
-	case cfg.RequeueAfter <= 0:
-		return training.WorkerConfig{}, fmt.Errorf("requeue_after %v: want a positive duration",
-			cfg.RequeueAfter)
+// kafkaCheckTimeout bounds the look at the brokers when the trainer starts.
+const kafkaCheckTimeout = 5 * time.Second
+
+// checkKafka asks the brokers for the samples topic's metadata and logs a
+// warning when none answers or the topic is missing. The trainer runs on
+// either way: Kafka may come up after it, and jobs are replayed only when
+// claimed; but a trainer that cannot reach its data would otherwise say so
+// only when its first job fails, which may be hours later.
+func checkKafka(ctx context.Context, log *slog.Logger, brokers []string, topic string) {
+	ctx, cancel := context.WithTimeout(ctx, kafkaCheckTimeout)
+	defer cancel()
+	type answer struct {
+		res *kafka.MetadataResponse
+		err error
 	}
+	answers := make(chan answer, len(brokers))
+	for _, b := range brokers {
+		go func() {
+			cl := &kafka.Client{Addr: kafka.TCP(b), Timeout: kafkaCheckTimeout}
+			res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+			if err != nil {
+				err = fmt.Errorf("%s: %w", b, err)
+			}
+			answers <- answer{res, err}
+		}()
+	}
+	var errs []error
+	for range brokers {
+		a := <-answers
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		for _, t := range a.res.Topics {
+			if t.Name == topic && t.Error != nil {
+				log.Warn("the samples topic is not on the kafka brokers; retrain jobs will "+
+					"find no data until a detector creates it", "topic", topic,
+					"brokers", brokers, "err", t.Error)
+				return
+			}
+		}
+		log.Info("kafka brokers reachable", "brokers", brokers, "topic", topic)
+		return
+	}
+	log.Warn("cannot reach any kafka broker; retrain jobs will fail until one answers",
+		"brokers", brokers, "timeout", kafkaCheckTimeout, "err", errors.Join(errs...))
+}
+
+// workerConfig turns the settings into the worker's configuration;
+// config.Load has checked their ranges.
+func workerConfig(cfg *config.Trainer) (training.WorkerConfig, error) {
 	opt, err := fitOptions(cfg.Model, "")
 	if err != nil {
 		return training.WorkerConfig{}, err
 	}
 	p := cfg.Training
+	share := p.MaxFlaggedShare
+	if share == 0 {
+		// The library reads 0 as its default; the setting's 0 means that
+		// flagged points are always trained on, which any share below one
+		// flag in a series does too.
+		share = math.SmallestNonzeroFloat64
+	}
 	return training.WorkerConfig{ID: cfg.ID, Brokers: cfg.Kafka.Brokers,
 		Topic: cfg.Kafka.SamplesTopic, Poll: cfg.Poll, RequeueAfter: cfg.RequeueAfter,
 		Fit:             opt,
@@ -99,5 +152,5 @@ func workerConfig(cfg *config.Trainer) (training.WorkerConfig, error) {
 		Holdout:         p.Holdout,
 		Lookback:        p.Lookback,
 		LookbackSteps:   p.LookbackSteps,
-		MaxFlaggedShare: p.MaxFlaggedShare}, nil
+		MaxFlaggedShare: share}, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/internal/embedkafka"
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/scorer"
@@ -81,7 +83,10 @@ func TestRunStartsAndStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("trainer run did not stop within 10s of its context ending")
 	}
-	for _, want := range []string{"serving metrics", "trainer=t1", "trainer stopped"} {
+	for _, want := range []string{"serving metrics", "trainer=t1", "trainer stopped",
+		// Nothing listens on port 1: the trainer runs on, but says so.
+		`level=WARN msg="cannot reach any kafka broker; retrain jobs will fail until one ` +
+			`answers" brokers=[127.0.0.1:1]`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, logs.String())
 		}
@@ -90,6 +95,65 @@ func TestRunStartsAndStops(t *testing.T) {
 	if err := Run(ctx, []string{"run"}, &b, &b, dbEnv(db)); err == nil ||
 		!strings.Contains(err.Error(), "kafka.brokers") {
 		t.Errorf("run without brokers: %v", err)
+	}
+}
+
+// startRun starts "trainer run" with args and the database db, waits
+// until it has started, stops it and returns its logs.
+func startRun(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	done := make(chan error, 1)
+	logs := &syncWriter{}
+	go func() { done <- Run(ctx, append([]string{"run"}, args...), logs, logs, dbEnv(db)) }()
+	for !strings.Contains(logs.String(), "trainer started") {
+		select {
+		case err := <-done:
+			t.Fatalf("trainer run returned %v before starting:\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("trainer run returned %v", err)
+	}
+	return logs.String()
+}
+
+// TestRunChecksKafka: at start the trainer says whether its brokers
+// answer and hold the samples topic, and which environment variables it
+// ignores, through its configured logger.
+func TestRunChecksKafka(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{"other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	environ = func() []string { return []string{"FLOWGUARD_KAFKA_BROKER=x"} }
+	defer func() { environ = func() []string { return nil } }()
+	logs := startRun(t, db, "--kafka.brokers", broker.Addr(), "--log.format", "json",
+		"--kafka.samples_topic", "samples")
+	for _, want := range []string{
+		`"level":"WARN","msg":"ignoring environment variables that name no setting of the ` +
+			`trainer or the detector","variables":"FLOWGUARD_KAFKA_BROKER"}`,
+		`"level":"WARN","msg":"the samples topic is not on the kafka brokers; retrain jobs ` +
+			`will find no data until a detector creates it","topic":"samples"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	environ = func() []string { return nil }
+	// Two brokers, one dead: the live one answers for both.
+	logs = startRun(t, db, "--kafka.brokers", "127.0.0.1:1,"+broker.Addr(),
+		"--kafka.samples_topic", "other")
+	want := `level=INFO msg="kafka brokers reachable" brokers="[127.0.0.1:1 ` + broker.Addr() +
+		`]" topic=other`
+	if !strings.Contains(logs, want) || strings.Contains(logs, "cannot reach") ||
+		strings.Contains(logs, "ignoring environment") {
+		t.Errorf("logs lack %s or warn:\n%s", want, logs)
 	}
 }
 
@@ -143,5 +207,23 @@ func TestTrainFromKafkaRange(t *testing.T) {
 	}
 	if d := m.Meta().Data; d.Samples != 800 || d.From.Before(ss[100].Time) {
 		t.Fatalf("model trained on %+v", d)
+	}
+}
+
+// TestMaxFlaggedShareZero: the setting's 0 (flagged points always trained
+// on) must not reach the library as 0, which it reads as its default 0.1.
+func TestMaxFlaggedShareZero(t *testing.T) {
+	for _, tc := range []struct {
+		share, want float64
+	}{{0, math.SmallestNonzeroFloat64}, {0.3, 0.3}, {1, 1}} {
+		cfg := config.DefaultTrainer()
+		cfg.Training.MaxFlaggedShare = tc.share
+		wc, err := workerConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wc.MaxFlaggedShare != tc.want {
+			t.Errorf("share %v: worker gets %v, want %v", tc.share, wc.MaxFlaggedShare, tc.want)
+		}
 	}
 }

@@ -162,19 +162,37 @@ func TestSettingsOutOfRange(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "0s"}, "poll 0s"},
-		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "-5s"}, "poll -5s"},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "0s"},
+			"config: flag --poll: 0s is out of range: want more than 0s"},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--poll", "-5s"},
+			"--poll: -5s is out of range"},
 		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--requeue_after", "0s"},
-			"requeue_after 0s"},
+			"--requeue_after: 0s is out of range: want more than 0s"},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "--training.max_flagged_share", "5"},
+			"--training.max_flagged_share: 5 is out of range: want from 0 to 1"},
 		{[]string{"train", "--csv", csv, "--out", out, "--model.hidden", "-1"},
-			"model.hidden -1"},
+			"--model.hidden: -1 is out of range: want 0 or more"},
 		{[]string{"train", "--csv", csv, "--out", out, "--model.layers", "-2"},
-			"model.layers -2"},
+			"--model.layers: -2 is out of range"},
 		{[]string{"train", "--csv", csv, "--out", out, "--model.step", "-5m"},
-			"model.step -5m0s"},
+			"--model.step: -5m0s is out of range: want 0s or more"},
+		{[]string{"train", "--csv", csv, "--out", out, "--model.max_fill", "-2"},
+			"--model.max_fill: -2 is out of range: want -1 or more"},
+		// Stray words are refused before anything connects.
+		{[]string{"models", "extra"},
+			`trainer models: unexpected argument "extra" (settings are flags: --key value)`},
+		{[]string{"run", "--kafka.brokers", "127.0.0.1:1", "extra"},
+			`trainer run: unexpected argument "extra"`},
+		{[]string{"train", "--csv", csv, "--out", out, "extra"},
+			`trainer train: unexpected argument "extra"`},
+		{[]string{"promote", "g", "1", "extra"}, "promote: want GROUP VERSION"},
+		{[]string{"rollback", "g", "why", "extra"}, "rollback: want GROUP [REASON]"},
 	} {
 		var b strings.Builder
-		err := Run(context.Background(), tc.args, &b, &b, env)
+		// A database that does not exist: a command that got as far as
+		// connecting would fail on it instead.
+		err := Run(context.Background(), tc.args, &b, &b,
+			dbEnv("postgres://postgres@127.0.0.1:1/x?connect_timeout=2"))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("trainer %v: err %v, want %q", tc.args, err, tc.want)
 		}
