@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -103,6 +104,14 @@ func TestLastStepAndMerge(t *testing.T) {
 	for i, want := range []int{0, 5, 10, 10} {
 		if m[i].Time != t0.Add(time.Duration(want)*time.Minute) {
 			t.Errorf("merged %d at %v, want minute %d", i, m[i].Time, want)
+		}
+	}
+	// A series that goes back in time is sent in its own order: its 3
+	// stays after its 20, interleaved by time with the other series.
+	m = Merge(mk(0, 20, 3, 25), mk(1, 21))
+	for i, want := range []int{0, 1, 20, 3, 21, 25} {
+		if m[i].Time != t0.Add(time.Duration(want)*time.Minute) {
+			t.Errorf("merged out of order %d at %v, want minute %d", i, m[i].Time, want)
 		}
 	}
 }
@@ -230,41 +239,83 @@ func TestReplayPaced(t *testing.T) {
 	}
 }
 
-// TestReadCSVUnsorted: rows in reverse order with a repeated timestamp are
-// sorted, the first row of the repeated time is kept, and the median step
-// is the data's 5 minutes.
-func TestReadCSVUnsorted(t *testing.T) {
-	p := t.TempDir() + "/rev.csv"
-	rows := "timestamp,value\n" +
-		"2014-01-01 00:15:00,4\n" +
-		"2014-01-01 00:10:00,3\n" +
-		"2014-01-01 00:05:00,2\n" +
-		"2014-01-01 00:05:00,9\n" +
-		"2014-01-01 00:00:00,1\n"
-	if err := os.WriteFile(p, []byte(rows), 0o600); err != nil {
+// writeCSV writes rows under NAB's header to a temporary file.
+func writeCSV(t *testing.T, rows string) string {
+	t.Helper()
+	p := t.TempDir() + "/rows.csv"
+	if err := os.WriteFile(p, []byte("timestamp,value\n"+rows), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ss, rep, err := ReadCSVReport(p)
+	return p
+}
+
+// backHour is machine_temperature_system_failure.csv's clock problem in
+// small: after 00:15 the clock goes back to 00:00 and repeats 00:00 to
+// 00:15 before moving on.
+const backHour = "2014-01-01 00:00:00,1\n" +
+	"2014-01-01 00:05:00,2\n" +
+	"2014-01-01 00:10:00,3\n" +
+	"2014-01-01 00:15:00,4\n" +
+	"2014-01-01 00:00:00,11\n" +
+	"2014-01-01 00:05:00,12\n" +
+	"2014-01-01 00:10:00,13\n" +
+	"2014-01-01 00:15:00,14\n" +
+	"2014-01-01 00:20:00,5\n"
+
+// TestReadCSVRows: rows are kept in file order, none dropped, and the
+// report counts the rows that go back in time and repeat a timestamp.
+func TestReadCSVRows(t *testing.T) {
+	ss, rep, err := ReadCSVRows(writeCSV(t, backHour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Sorted || rep.Duplicates != 1 {
-		t.Errorf("report %+v, want sorted and 1 duplicate", rep)
-	}
-	want := []float64{1, 2, 3, 4}
+	want := []float64{1, 2, 3, 4, 11, 12, 13, 14, 5}
 	if len(ss) != len(want) {
 		t.Fatalf("%d samples, want %d", len(ss), len(want))
 	}
 	for i, s := range ss {
 		if s.Values[0] != want[i] {
-			t.Errorf("sample %d: value %v, want %v", i, s.Values[0], want[i])
+			t.Errorf("sample %d: value %v, want %v (file order)", i, s.Values[0], want[i])
 		}
+	}
+	t0 := time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)
+	if rep.Backward != 3 || rep.Repeated != 4 || !rep.BackFrom.Equal(t0) ||
+		!rep.BackAfter.Equal(t0.Add(15*time.Minute)) {
+		t.Errorf("report %+v, want 3 backward from 00:00 after 00:15, 4 repeated", rep)
+	}
+	const text = "3 rows go back in time (the first, 2014-01-01 00:00:00, after " +
+		"2014-01-01 00:15:00), 4 rows repeat an earlier row's timestamp"
+	if got := rep.String(); got != text {
+		t.Errorf("report text %q, want %q", got, text)
+	}
+	// A file in order reports nothing.
+	_, rep, err = ReadCSVRows(writeCSV(t, "2014-01-01 00:00:00,1\n2014-01-01 00:05:00,2\n"))
+	if err != nil || rep != (CSVReport{}) || rep.String() != "" {
+		t.Errorf("clean file: report %+v %q, %v; want none", rep, rep.String(), err)
+	}
+	if _, _, err := ReadCSVRows(writeCSV(t, "2014-01-01 00:00:00,1\n"+
+		"2014-01-01 00:00:00,2\n")); err == nil ||
+		!strings.Contains(err.Error(), "1 distinct times, want at least 2") {
+		t.Errorf("one distinct time: %v", err)
+	}
+}
+
+// TestReadCSVClean: ReadCSV still returns a clean series: in time order,
+// the first row of each timestamp.
+func TestReadCSVClean(t *testing.T) {
+	ss, err := ReadCSV(writeCSV(t, backHour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []float64
+	for _, s := range ss {
+		got = append(got, s.Values[0])
+	}
+	if want := []float64{1, 2, 3, 4, 5}; !slices.Equal(got, want) {
+		t.Errorf("values %v, want %v", got, want)
 	}
 	if got := scorer.MedianSpacing(ss); got != 5*time.Minute {
 		t.Errorf("median step %v, want 5m", got)
-	}
-	if s := rep.String(); !strings.Contains(s, "sorted") || !strings.Contains(s, "1 rows") {
-		t.Errorf("report text %q", s)
 	}
 }
 

@@ -16,40 +16,60 @@ import (
 )
 
 // ReadCSV reads a NAB-format CSV file (timestamp,value; zone-less times
-// are UTC) as one series named after the file, in time order; see
-// ReadCSVReport.
+// are UTC) as one series named after the file, cleaned: rows in time
+// order, the first row of each timestamp kept. The demo replays a file's
+// rows as they are instead (ReadCSVRows), so that the detector treats them
+// as the service would.
 func ReadCSV(path string) ([]timeseries.Sample, error) {
-	ss, _, err := ReadCSVReport(path)
-	return ss, err
+	ss, _, err := ReadCSVRows(path)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(ss, byTime)
+	ss = slices.CompactFunc(ss, func(a, b timeseries.Sample) bool { return a.Time.Equal(b.Time) })
+	if len(ss) < 2 {
+		return nil, fmt.Errorf("demo: %s: %d distinct times, want at least 2", path, len(ss))
+	}
+	return ss, nil
 }
 
-// CSVReport says how ReadCSVReport changed a file's rows.
+func byTime(a, b timeseries.Sample) int { return a.Time.Compare(b.Time) }
+
+// CSVReport says which rows of a file a producer would send out of time
+// order.
 type CSVReport struct {
-	// Sorted is set when the rows were not in time order.
-	Sorted bool
-	// Duplicates is how many rows repeated an earlier row's timestamp
-	// and were dropped.
-	Duplicates int
+	// Backward counts rows older than the newest row before them;
+	// BackFrom is the first such row's time and BackAfter the newest
+	// time before it.
+	Backward            int
+	BackFrom, BackAfter time.Time
+	// Repeated counts rows whose timestamp an earlier row has.
+	Repeated int
 }
 
-// String describes the changes, or is empty when there were none.
+// String describes the rows out of order, or is empty when there are none.
 func (r CSVReport) String() string {
 	var parts []string
-	if r.Sorted {
-		parts = append(parts, "rows sorted by time")
+	if r.Backward > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows go back in time (the first, %s, after %s)",
+			r.Backward, r.BackFrom.UTC().Format("2006-01-02 15:04:05"),
+			r.BackAfter.UTC().Format("2006-01-02 15:04:05")))
 	}
-	if r.Duplicates > 0 {
-		parts = append(parts, fmt.Sprintf("%d rows with a repeated timestamp dropped "+
-			"(the first row of each timestamp kept)", r.Duplicates))
+	if r.Repeated > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows repeat an earlier row's timestamp",
+			r.Repeated))
 	}
 	return strings.Join(parts, ", ")
 }
 
-// ReadCSVReport is ReadCSV, also reporting what it changed: rows out of
-// time order are sorted (stably), because the detector's grid drops
-// samples older than its lateness; of rows with one timestamp only the
-// first in the file is kept, as the detector would.
-func ReadCSVReport(path string) ([]timeseries.Sample, CSVReport, error) {
+// ReadCSVRows reads a NAB-format CSV file (timestamp,value; zone-less
+// times are UTC) as one series named after the file, every row in file
+// order, and reports the rows that are out of time order. Nothing is
+// sorted or dropped: a producer sends rows as they come, and the
+// detector's ingest sorts each batch it reads by time; its grid then
+// averages rows that share a step and refuses a row whose step is already
+// final.
+func ReadCSVRows(path string) ([]timeseries.Sample, CSVReport, error) {
 	var rep CSVReport
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -65,30 +85,53 @@ func ReadCSVReport(path string) ([]timeseries.Sample, CSVReport, error) {
 	if err != nil {
 		return nil, rep, fmt.Errorf("demo: %s: %w", path, err)
 	}
-	byTime := func(a, b timeseries.Sample) int { return a.Time.Compare(b.Time) }
-	if !slices.IsSortedFunc(ss, byTime) {
-		rep.Sorted = true
-		slices.SortStableFunc(ss, byTime)
+	seen := make(map[int64]bool, len(ss))
+	var newest time.Time
+	for i, s := range ss {
+		if i > 0 && s.Time.Before(newest) {
+			if rep.Backward == 0 {
+				rep.BackFrom, rep.BackAfter = s.Time, newest
+			}
+			rep.Backward++
+		}
+		if k := s.Time.UnixNano(); seen[k] {
+			rep.Repeated++
+		} else {
+			seen[k] = true
+		}
+		if i == 0 || s.Time.After(newest) {
+			newest = s.Time
+		}
 	}
-	n := len(ss)
-	ss = slices.CompactFunc(ss, func(a, b timeseries.Sample) bool { return a.Time.Equal(b.Time) })
-	rep.Duplicates = n - len(ss)
-	if len(ss) < 2 {
+	if len(seen) < 2 {
 		return nil, rep, fmt.Errorf("demo: %s: %d distinct times, want at least 2",
-			path, len(ss))
+			path, len(seen))
 	}
 	return ss, rep, nil
 }
 
-// Merge returns the samples of every series in one list ordered by time,
-// as producers would have written them; ties keep the order of the
-// arguments.
+// Merge returns the samples of every series in one list, as producers
+// would have written them: ordered by time across series, each series'
+// own samples in the order given (a series sent out of time order stays
+// so); ties keep the order of the arguments.
 func Merge(series ...[]timeseries.Sample) []timeseries.Sample {
-	var out []timeseries.Sample
+	n := 0
 	for _, s := range series {
-		out = append(out, s...)
+		n += len(s)
 	}
-	slices.SortStableFunc(out, func(a, b timeseries.Sample) int { return a.Time.Compare(b.Time) })
+	out := make([]timeseries.Sample, 0, n)
+	next := make([]int, len(series))
+	for len(out) < n {
+		pick := -1
+		for i, s := range series {
+			if next[i] < len(s) && (pick < 0 ||
+				s[next[i]].Time.Before(series[pick][next[pick]].Time)) {
+				pick = i
+			}
+		}
+		out = append(out, series[pick][next[pick]])
+		next[pick]++
+	}
 	return out
 }
 
@@ -162,7 +205,7 @@ type ReplayConfig struct {
 // ReplayConfig.Stall.
 var ErrStalled = errors.New("demo: the pipeline stopped taking samples")
 
-// Replay writes samples (in time order) to the topic as canonical JSON
+// Replay writes samples (in the order a producer sends them) to the topic as canonical JSON
 // keyed by series, so that one series stays in one partition and in
 // order, pacing them as cfg says. It returns the number written.
 func Replay(ctx context.Context, cfg ReplayConfig, samples []timeseries.Sample) (int, error) {

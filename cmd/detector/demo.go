@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,12 +103,70 @@ func defaultDemo() *demoSettings {
 	return d
 }
 
+// check refuses values of the demo's own flags outside their range,
+// before anything is read or started.
+func (d *demoSettings) check() error {
+	bad := func(flag string, v any, want string) error {
+		return fmt.Errorf("demo: --%s %v: want %s", flag, v, want)
+	}
+	// The deliberately spelled-out negations let NaN fail too.
+	switch sc, a := d.Scoring, d.Alerts; {
+	case !(d.Speed >= 0) || math.IsInf(d.Speed, 0):
+		return bad("speed", d.Speed, "0 (as fast as the detector takes it) or a finite "+
+			"positive factor of event time per wall time")
+	case d.Show < 0:
+		return bad("show", d.Show, "0 (print none) or more")
+	case sc.Step < 0:
+		return bad("scoring.step", sc.Step, "0 (the data's median spacing) or a positive "+
+			"duration")
+	case sc.Window < 1:
+		return bad("scoring.window", sc.Window, "1 or more steps")
+	case !(sc.Alpha > 0 && sc.Alpha < 1):
+		return bad("scoring.alpha", sc.Alpha, "a p-value threshold in (0, 1)")
+	case sc.Bootstrap < 0:
+		return bad("scoring.bootstrap", sc.Bootstrap, "0 (automatic) or more windows")
+	case d.Model.LayerType != flowmodel.LayerSpline && d.Model.LayerType != flowmodel.LayerAffine:
+		return bad("model.layer_type", fmt.Sprintf("%q", d.Model.LayerType),
+			flowmodel.LayerSpline+" or "+flowmodel.LayerAffine)
+	case d.Model.Hidden < 0:
+		return bad("model.hidden", d.Model.Hidden, "0 (the trainer's choice) or more")
+	case d.Model.Layers < 0:
+		return bad("model.layers", d.Model.Layers, "0 (the trainer's choice) or more")
+	case a.Gap <= 0:
+		return bad("alerts.gap", a.Gap, "a positive duration")
+	case a.Cooldown < 0:
+		return bad("alerts.cooldown", a.Cooldown, "0 or a positive duration")
+	case !(a.CriticalPValue >= 0 && a.CriticalPValue <= 1):
+		return bad("alerts.critical_p_value", a.CriticalPValue, "a p-value in [0, 1]")
+	case !(a.OpenPValue >= 0 && a.OpenPValue <= 1):
+		return bad("alerts.open_p_value", a.OpenPValue, "a p-value in [0, 1]")
+	case a.RunLength < 0:
+		return bad("alerts.run_length", a.RunLength, "0 (off) or more points")
+	case !(a.RunPValue >= 0 && a.RunPValue <= 1):
+		return bad("alerts.run_p_value", a.RunPValue, "a p-value in [0, 1]")
+	case a.SeriesRateLimit < 0:
+		return bad("alerts.series_rate_limit", a.SeriesRateLimit, "0 (no limit) or more")
+	case a.SeriesRateLimit > 0 && a.SeriesRateWindow <= 0:
+		return bad("alerts.series_rate_window", a.SeriesRateWindow, "a positive duration "+
+			"with a series_rate_limit")
+	}
+	for _, l := range d.Scoring.Lags {
+		if l <= 0 {
+			return bad("scoring.lags", l, "positive durations")
+		}
+	}
+	return nil
+}
+
 // runDemo is "detector demo": the whole system in one process on a replay
 // of CSV files or of a generated series.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 	getenv func(string) string) error {
 	set := defaultDemo()
 	if err := config.LoadNoArgs("detector demo", set, args, getenv, stdout); err != nil {
+		return err
+	}
+	if err := set.check(); err != nil {
 		return err
 	}
 	log, err := set.Log.Logger(stderr)
@@ -250,13 +310,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer,
 
 // demoInput is the data the demo replays and what it knows about it.
 type demoInput struct {
-	series    [][]timeseries.Sample
-	faults    []demo.Fault // injected faults or labelled windows
+	series    [][]timeseries.Sample // as replayed: each file's rows in file order
+	sorted    [][]timeseries.Sample // the same rows in time order
+	faults    []demo.Fault          // injected faults or labelled windows
 	source    string
 	step      time.Duration
 	bootstrap int
 	window    int
-	notes     []string // what reading the CSV files changed
+	notes     []string // what the files hold that the grid refuses or averages
 }
 
 func (d *demoInput) describe() string {
@@ -264,7 +325,7 @@ func (d *demoInput) describe() string {
 	for _, s := range d.series {
 		n += len(s)
 	}
-	first, last := d.series[0][0].Time, d.series[0][len(d.series[0])-1].Time
+	first, last := d.sorted[0][0].Time, d.sorted[0][len(d.sorted[0])-1].Time
 	return fmt.Sprintf("replaying %s: %d series, %d points, %s to %s, step %s; "+
 		"the first model is trained on the first %d windows", d.source, len(d.series), n,
 		first.Format("2006-01-02 15:04"), last.Format("2006-01-02 15:04"), d.step,
@@ -274,7 +335,7 @@ func (d *demoInput) describe() string {
 // steps returns the grid steps of the longest series.
 func (d *demoInput) steps() int {
 	n := 0
-	for _, ss := range d.series {
+	for _, ss := range d.sorted {
 		n = max(n, int(ss[len(ss)-1].Time.Sub(ss[0].Time)/d.step)+1)
 	}
 	return n
@@ -284,6 +345,7 @@ func (d *demoInput) steps() int {
 // the series, and settles the grid step and the bootstrap size.
 func demoData(set *demoSettings) (*demoInput, error) {
 	d := &demoInput{window: set.Scoring.Window}
+	var reports []demo.CSVReport
 	if len(set.CSV) == 0 {
 		ss, faults := demo.Generate(demo.DefaultGen())
 		d.series, d.faults = [][]timeseries.Sample{ss}, faults
@@ -302,15 +364,24 @@ func demoData(set *demoSettings) (*demoInput, error) {
 			}
 		}
 		for _, p := range set.CSV {
-			ss, rep, err := demo.ReadCSVReport(p)
+			ss, rep, err := demo.ReadCSVRows(p)
 			if err != nil {
 				return nil, err
 			}
-			if rep != (demo.CSVReport{}) {
-				d.notes = append(d.notes, p+": "+rep.String())
-			}
+			reports = append(reports, rep)
 			d.series = append(d.series, ss)
-			for _, w := range labelWindows(labels, p) {
+			if labels == nil {
+				continue
+			}
+			name, ok := labelName(labels, p)
+			if !ok {
+				return nil, unlabelled(set.Labels, labels, p)
+			}
+			if len(labels[name]) == 0 {
+				d.notes = append(d.notes, fmt.Sprintf("%s: the labels (%s) hold no anomaly "+
+					"window for it: any incident there is a false alarm", p, name))
+			}
+			for _, w := range labels[name] {
 				d.faults = append(d.faults, demo.Fault{Kind: "labelled window",
 					Series: ss[0].Series.Key(), From: w.First, To: w.Last})
 			}
@@ -331,6 +402,19 @@ func demoData(set *demoSettings) (*demoInput, error) {
 			return nil, errors.New("demo: cannot tell the data's step; give --scoring.step")
 		}
 	}
+	for i, ss := range d.series {
+		d.sorted = append(d.sorted, slices.SortedStableFunc(slices.Values(ss),
+			func(a, b timeseries.Sample) int { return a.Time.Compare(b.Time) }))
+		if i < len(reports) && reports[i] != (demo.CSVReport{}) {
+			// What becomes of them depends on the batches the ingest
+			// reads: the summary counts what happened.
+			d.notes = append(d.notes, fmt.Sprintf("%s: %s; all replayed in file order, as "+
+				"a producer sends them, and treated as the service treats them: the "+
+				"ingest sorts each batch it reads by time, the grid averages rows that "+
+				"share a step and refuses a row whose step is already final (summary: "+
+				"rejected, and other for shared steps)", set.CSV[i], reports[i]))
+		}
+	}
 	total := 0
 	for _, ss := range d.series {
 		total += len(ss)
@@ -342,22 +426,74 @@ func demoData(set *demoSettings) (*demoInput, error) {
 	return d, nil
 }
 
-// labelWindows returns the windows of the labelled file that path is: the
-// one whose "category/file.csv" name ends path, or else the one with
-// path's base name.
-func labelWindows(l nab.Labels, path string) []nab.Window {
+// labelName returns the name under which the labels hold path: the
+// "category/file.csv" name that ends path, or else the one with path's
+// base name.
+func labelName(l nab.Labels, path string) (string, bool) {
 	p := filepath.ToSlash(path)
 	for _, name := range l.Names() {
 		if strings.HasSuffix(p, "/"+name) || p == name {
-			return l[name]
+			return name, true
 		}
 	}
 	for _, name := range l.Names() {
 		if filepath.Base(name) == filepath.Base(p) {
-			return l[name]
+			return name, true
 		}
 	}
-	return nil
+	return "", false
+}
+
+// unlabelled is the error for a CSV file the labels do not name: the
+// labelled-window report asked for cannot be made, as evaluate refuses
+// such labels too. It names the labels' names closest to the file's.
+func unlabelled(labelsPath string, l nab.Labels, path string) error {
+	base := strings.ToLower(filepath.Base(filepath.ToSlash(path)))
+	type near struct {
+		name string
+		d    int
+	}
+	var cands []near
+	for _, name := range l.Names() {
+		b := strings.ToLower(filepath.Base(name))
+		if d := editDistance(base, b); d <= max(2, len(base)/5) {
+			cands = append(cands, near{name, d})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b near) int { return a.d - b.d })
+	hint := ""
+	if len(cands) > 0 {
+		var names []string
+		for _, c := range cands[:min(3, len(cands))] {
+			names = append(names, fmt.Sprintf("%q", c.name))
+		}
+		hint = "; close names there: " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("demo: --labels %s names no window for %s (none of its %d names has "+
+		"the base name %s%s): give labels for this file, or leave out --labels to replay "+
+		"it without the labelled-window report", labelsPath, path, len(l),
+		filepath.Base(path), hint)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // demoStore opens (creating it if needed) the demo database, emptied first
@@ -377,11 +513,42 @@ func demoStore(ctx context.Context, url string, reset bool) (*store.Store, error
 	if err == nil {
 		_, err = s.Migrate(ctx)
 	}
+	var newer *store.SchemaNewerError
+	if errors.As(err, &newer) {
+		// The demo's reset rolls back the migrations it knows; tables of
+		// newer ones it cannot roll back, and dropping the whole database
+		// is more than --reset promises (--demo_database may name any).
+		err = fmt.Errorf("%w\ndemo: a newer flowguard migrated %s; the demo's reset rolls "+
+			"back only the migrations this one knows, so it leaves the database as it is: "+
+			"run the newer flowguard, give --demo_database another database, or drop this "+
+			"one (psql %q -c 'DROP DATABASE %s') for this flowguard to create it anew",
+			err, store.Redact(url), serverURL(url), dbName(url))
+	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// dbName is the database a PostgreSQL URL names.
+func dbName(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "<database>"
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// serverURL is raw naming the server's postgres database instead, to
+// connect to while dropping raw's, with any password hidden.
+func serverURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "<server URL>"
+	}
+	u.Path = "/postgres"
+	return store.Redact(u.String())
 }
 
 // listen serves h on addr in the background.
@@ -438,7 +605,7 @@ func (r *demoRun) replay(ctx context.Context) error {
 	}
 	r.out.printf("replay written: %d points; waiting for the detector to score them", written)
 	want := map[string]time.Time{}
-	for _, ss := range r.data.series {
+	for _, ss := range r.data.sorted {
 		if t, ok := demo.LastStep(ss, r.data.step); ok {
 			want[ss[0].Series.Key()] = t
 		}
@@ -576,7 +743,7 @@ func (r *demoRun) summary() {
 	rejected := counterSum(r.reg, "flowguard_detector_samples_rejected_total")
 	anoms := counterSum(r.reg, "flowguard_detector_anomalies_total")
 	filling, open := 0, 0
-	for _, ss := range r.data.series {
+	for _, ss := range r.data.sorted {
 		f, o := demo.Unready(ss, r.data.step, r.data.window)
 		filling, open = filling+f, open+o
 	}
