@@ -477,9 +477,13 @@ func checkSave(save, out string, names []string) error {
 		for _, n := range names {
 			cat := filepath.Join(o, filepath.FromSlash(path.Dir(n)))
 			if within(r, cat) {
-				return fmt.Errorf("evaluate: saved thresholds %s would be in %s, where the "+
-					"results of category %s go: save them elsewhere, out itself will do",
-					save, filepath.Join(out, path.Dir(n)), path.Dir(n))
+				where := "in " + filepath.Join(out, path.Dir(n)) + ","
+				if r == cat {
+					where = "the folder"
+				}
+				return fmt.Errorf("evaluate: saved thresholds %s would be %s where the "+
+					"results of category %s go: save them elsewhere (out itself will do)",
+					save, where, path.Dir(n))
 			}
 		}
 	}
