@@ -47,6 +47,13 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	warnUnknownEnv(log)
+	// newStages parses the groups again; a mistake in them is found here
+	// before anything starts.
+	if _, err := pipeline.ParseGroups(cfg.Scoring.Groups, cfg.Scoring.PerSeries,
+		cfg.Scoring.Alphas); err != nil {
+		return err
+	}
 
 	s, err := store.Connect(ctx, cfg.Database.URL)
 	if err != nil {
