@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowguard/flowguard/flowmodel"
 	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/timeseries"
 )
 
 // Options configures Sample. Zero fields take the defaults given.
@@ -18,8 +19,10 @@ type Options struct {
 	Horizon int
 	// Paths is N, the number of sampled futures (default 1000).
 	Paths int
-	// Levels are the quantile levels reported, each in (0, 1) (default
-	// 0.05, 0.5, 0.95).
+	// Levels are the quantile levels reported, each in (0, 1) and none
+	// twice (default 0.05, 0.5, 0.95). They are reported in ascending
+	// order, whatever the order given, so that the first and last
+	// quantiles bound the band.
 	Levels []float64
 	// KeepPaths keeps every sampled path in Forecast.Paths.
 	KeepPaths bool
@@ -78,6 +81,13 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("forecast: quantile level %v not in (0, 1)", p)
 		}
 	}
+	o.Levels = slices.Clone(o.Levels)
+	slices.Sort(o.Levels)
+	for i := 1; i < len(o.Levels); i++ {
+		if o.Levels[i] == o.Levels[i-1] {
+			return o, fmt.Errorf("forecast: quantile level %v given twice", o.Levels[i])
+		}
+	}
 	return o, nil
 }
 
@@ -105,6 +115,9 @@ type Forecast struct {
 	NumPaths int `json:"num_paths"`
 	// Clamped is the number of sampled values Options.Bound moved.
 	Clamped int `json:"clamped"`
+	// Warnings say why the forecast may mean little: a history far
+	// outside the values the model was trained on (see FarFromTraining).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // At returns the quantile at level index j of step k and channel c.
@@ -113,6 +126,12 @@ func (f *Forecast) At(j, k, c int) float64 { return f.Quantiles[j][k*f.Channels+
 // ErrShortHistory is returned (wrapped) by Sample when the history does not
 // end in W-1 contiguous steps.
 var ErrShortHistory = errors.New("forecast: history too short")
+
+// ErrStepMismatch is returned (wrapped) by Sample when the history's steps
+// are further apart than the model's grid step: data sampled more coarsely
+// than the model's grid leaves a gap between every two steps, so no W-1
+// contiguous steps open a forecast.
+var ErrStepMismatch = errors.New("forecast: history step differs from the model's")
 
 // Sample draws N future paths of h steps for the series whose grid is h
 // (see Grid), from the model's flow, and summarises them. Step by step,
@@ -124,7 +143,8 @@ var ErrShortHistory = errors.New("forecast: history too short")
 // Sample uses the model's flow and its buffers: it must not run
 // concurrently with any other use of m (give each goroutine m.Clone()).
 // It returns ErrShortHistory (wrapped) when h does not end in W-1
-// contiguous steps, and, when Options.Bound is off, an error wrapping
+// contiguous steps (ErrStepMismatch when that is because h's steps are
+// further apart than the model's), and, when Options.Bound is off, an error wrapping
 // flowmodel.ErrNonFinite if a path leaves the finite numbers.
 func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	opt, err := opt.withDefaults()
@@ -161,7 +181,7 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	lastRaw := h.Values[len(h.Values)-c:]
 
 	fc := &Forecast{Origin: last, Channels: c, NumPaths: n,
-		Levels: slices.Clone(opt.Levels)}
+		Levels: slices.Clone(opt.Levels), Warnings: FarFromTraining(h, meta.Norm)}
 	lo, hi := bounds(h.Values, c, opt.Bound, meta.Norm.Apply)
 	for k := range hz {
 		t := last.Add(time.Duration(k+1) * feat.Step)
@@ -251,11 +271,91 @@ func checkHistory(h *History, step time.Duration, w, c int) error {
 	}
 	for i := len(h.Times) - need + 1; i < len(h.Times); i++ {
 		if h.Times[i].Sub(h.Times[i-1]) != step {
+			if typical := medianGap(h.Times); typical > step {
+				return fmt.Errorf("%w: the history's steps are %v apart (median), the "+
+					"model's grid step is %v, so the newest %d steps are not contiguous: "+
+					"give history sampled every %v, or use a model fitted at %v",
+					ErrStepMismatch, typical, step, need, step, typical)
+			}
 			return fmt.Errorf("%w: the newest %d steps are not contiguous at %v",
 				ErrShortHistory, need, step)
 		}
 	}
 	return nil
+}
+
+// medianGap is the median time between consecutive steps of times; 0 when
+// there are fewer than two.
+func medianGap(times []time.Time) time.Duration {
+	if len(times) < 2 {
+		return 0
+	}
+	gaps := make([]time.Duration, 0, len(times)-1)
+	for i := 1; i < len(times); i++ {
+		gaps = append(gaps, times[i].Sub(times[i-1]))
+	}
+	slices.Sort(gaps)
+	return gaps[len(gaps)/2]
+}
+
+// Thresholds of FarFromTraining, in the model's robust units: a model's
+// windows are normalised to a median of 0 and a robust spread of 1, and
+// a history that sits 10 of those from the training median, or spreads
+// 10 times as wide, is in a range the flow has not seen.
+const (
+	FarZ      = 10.0
+	FarSpread = 10.0
+)
+
+// FarFromTraining compares, per channel, the history's robust location and
+// spread (median, and 1.4826 times the median absolute deviation) with the
+// model's normaliser, fitted on its training data, and returns a warning
+// for each channel whose median lies more than FarZ training scales from
+// the training median (robust z) or whose spread is more than FarSpread
+// times the training's. Such a history is in other units or another
+// regime than the model knows: the flow's output there is an
+// extrapolation, often a band far too narrow or wide, while the bound
+// (Forecast.Clamped) may not move a single value.
+func FarFromTraining(h History, norm timeseries.Normaliser) []string {
+	c := norm.Channels()
+	if c == 0 || len(h.Times) == 0 || len(h.Values) != len(h.Times)*c {
+		return nil
+	}
+	var out []string
+	col := make([]float64, len(h.Times))
+	dev := make([]float64, len(h.Times))
+	for ch := range c {
+		for i := range col {
+			col[i] = h.Values[i*c+ch]
+		}
+		med := medianOf(col)
+		for i, v := range col {
+			dev[i] = math.Abs(v - med)
+		}
+		spread := 1.482602218505602 * medianOf(dev)
+		loc, scale := norm.Loc[ch], norm.Scale[ch]
+		z, ratio := (med-loc)/scale, spread/scale
+		if !(math.Abs(z) <= FarZ) || !(ratio <= FarSpread) {
+			out = append(out, fmt.Sprintf("channel %d: the history is far outside the "+
+				"model's training data: its median %.4g is %.3g training scales from the "+
+				"training median %.4g (robust z; beyond %g is far) and its spread %.4g is "+
+				"%.3g times the training's %.4g (beyond %g is far): the forecast "+
+				"extrapolates and its quantiles mean little; forecast with a model "+
+				"trained on data like this history", ch, med, z, loc, FarZ, spread, ratio,
+				scale, FarSpread))
+		}
+	}
+	return out
+}
+
+// medianOf sorts v in place and returns its median.
+func medianOf(v []float64) float64 {
+	slices.Sort(v)
+	m := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[m]
+	}
+	return v[m-1] + (v[m]-v[m-1])/2
 }
 
 // summarise fills the quantiles and means of fc from the paths.

@@ -2,10 +2,13 @@ package forecast
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +261,105 @@ func TestNonFinite(t *testing.T) {
 	_, err = Sample(m, h, Options{Horizon: 3, Paths: 16, Seed: 1, Bound: -1})
 	if !errors.Is(err, flowmodel.ErrNonFinite) {
 		t.Fatalf("without the bound: %v, want ErrNonFinite", err)
+	}
+}
+
+// arGridHistory is n steps of the AR(1) test process, one minute apart,
+// every value times scale.
+func arGridHistory(n int, scale float64) History {
+	var h History
+	for _, s := range arSamples(n, 9) {
+		h.Times = append(h.Times, s.Time)
+		h.Values = append(h.Values, scale*s.Values[0])
+	}
+	return h
+}
+
+// TestFarFromTraining: a history at 1000 times the scale the model was
+// trained on gets a warning in the forecast; the process's own history
+// gets none.
+func TestFarFromTraining(t *testing.T) {
+	m := ar1Model(t)
+	opt := Options{Horizon: 3, Paths: 200, Seed: 1}
+	fc, err := Sample(m, arGridHistory(500, 1), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Warnings) != 0 {
+		t.Errorf("the training process's own history: warnings %q, want none", fc.Warnings)
+	}
+	fc, err = Sample(m, arGridHistory(500, 1000), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Warnings) != 1 || !strings.HasPrefix(fc.Warnings[0], "channel 0: the history "+
+		"is far outside the model's training data") {
+		t.Fatalf("history at 1000x the training scale: warnings %q, want one", fc.Warnings)
+	}
+	// The spread, about 1000 times the training's, is what gives it away
+	// here: the median of a zero-mean process stays near 0.
+	norm := m.Meta().Norm
+	if w := FarFromTraining(arGridHistory(500, 1000), norm); len(w) != 1 ||
+		!regexp.MustCompile(`spread \S+ is (9\d\d|1\.\d\de\+03) times`).MatchString(w[0]) {
+		t.Errorf("warning %q does not give the spread ratio of about 1000", w)
+	}
+	// A history shifted 50 training scales up is far by its median alone.
+	shifted := arGridHistory(500, 1)
+	for i := range shifted.Values {
+		shifted.Values[i] += 50 * norm.Scale[0]
+	}
+	if w := FarFromTraining(shifted, norm); len(w) != 1 || !strings.Contains(w[0], "50") {
+		t.Errorf("history shifted 50 scales: %q, want a warning with z about 50", w)
+	}
+	b, err := json.Marshal(fc)
+	if err != nil || !strings.Contains(string(b), `"warnings":["channel 0: the history is far`) {
+		t.Errorf("JSON %.200s…: want the warnings in it (%v)", b, err)
+	}
+}
+
+// TestStepMismatch: hourly history for a model of 1-minute steps fails
+// with ErrStepMismatch, naming both steps, not as a history too short.
+func TestStepMismatch(t *testing.T) {
+	m := ar1Model(t)
+	h := arGridHistory(50, 1)
+	for i := range h.Times {
+		h.Times[i] = arEpoch.Add(time.Duration(i) * time.Hour)
+	}
+	_, err := Sample(m, h, Options{})
+	if !errors.Is(err, ErrStepMismatch) || errors.Is(err, ErrShortHistory) {
+		t.Fatalf("hourly history, 1-minute model: %v, want ErrStepMismatch only", err)
+	}
+	want := "forecast: history step differs from the model's: the history's steps are " +
+		"1h0m0s apart (median), the model's grid step is 1m0s"
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want it to start %q", err, want)
+	}
+}
+
+// TestLevelsSorted: levels given out of order are reported in ascending
+// order with their quantiles; a level given twice is refused.
+func TestLevelsSorted(t *testing.T) {
+	m := ar1Model(t)
+	levels := []float64{0.9, 0.1, 0.5}
+	fc, err := Sample(m, arHistory(1), Options{Horizon: 4, Paths: 500, Seed: 2,
+		Levels: levels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fc.Levels, []float64{0.1, 0.5, 0.9}) {
+		t.Fatalf("levels %v, want 0.1, 0.5, 0.9", fc.Levels)
+	}
+	if !slices.Equal(levels, []float64{0.9, 0.1, 0.5}) {
+		t.Errorf("the caller's levels were reordered: %v", levels)
+	}
+	for k := range 4 {
+		if lo, mid, hi := fc.At(0, k, 0), fc.At(1, k, 0), fc.At(2, k, 0); !(lo < mid &&
+			mid < hi) {
+			t.Errorf("step %d: quantiles %v %v %v not ascending", k+1, lo, mid, hi)
+		}
+	}
+	_, err = Sample(m, arHistory(1), Options{Levels: []float64{0.5, 0.1, 0.5}})
+	if err == nil || err.Error() != "forecast: quantile level 0.5 given twice" {
+		t.Errorf("level given twice: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,7 +37,8 @@ const (
 // series key, required), horizon, paths, levels (comma-separated) and
 // seed, each defaulting to the handler's Options. The body is a Forecast.
 // It answers 400 for bad parameters, 404 for an unknown series, 422 when
-// the series' history is too short to forecast, and 500 otherwise.
+// the series' history is too short to forecast or its step is not the
+// model's, and 500 otherwise.
 type Handler struct {
 	src Source
 	def Options
@@ -70,7 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrUnknownSeries):
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
-	case errors.Is(err, ErrShortHistory):
+	case errors.Is(err, ErrShortHistory), errors.Is(err, ErrStepMismatch):
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	case err != nil:
@@ -112,8 +114,10 @@ func (h *Handler) options(horizon, paths, levels, seed string) (Options, error) 
 		opt.Levels = nil
 		for _, f := range strings.Split(levels, ",") {
 			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-			if err != nil || !(v > 0 && v < 1) || len(opt.Levels) >= 99 {
-				return opt, errors.New("forecast: levels must be up to 99 numbers in (0, 1)")
+			if err != nil || !(v > 0 && v < 1) || len(opt.Levels) >= 99 ||
+				slices.Contains(opt.Levels, v) {
+				return opt, errors.New("forecast: levels must be up to 99 distinct numbers " +
+					"in (0, 1)")
 			}
 			opt.Levels = append(opt.Levels, v)
 		}

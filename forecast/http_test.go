@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowguard/flowguard/scorer"
 )
@@ -20,6 +22,12 @@ func (f fakeSource) ForecastInput(_ context.Context, key string) (*scorer.Model,
 		return f.m, arHistory(2), nil
 	case "short":
 		return f.m, arHistory(2).Slice(0, 1), nil
+	case "hourly": // the model's step is a minute
+		h := arHistory(2)
+		for i := range h.Times {
+			h.Times[i] = arEpoch.Add(time.Duration(i) * time.Hour)
+		}
+		return f.m, h, nil
 	}
 	return nil, History{}, fmt.Errorf("series %q: %w", key, ErrUnknownSeries)
 }
@@ -34,6 +42,8 @@ func TestHandler(t *testing.T) {
 		{"?key=ar&horizon=6&paths=50&levels=0.1,0.9&seed=3", 200},
 		{"?key=nope", 404},
 		{"?key=short", 422},
+		{"?key=hourly", 422},
+		{"?key=ar&levels=0.5,0.5", 400},
 		{"?horizon=3", 400},
 		{"?key=ar&horizon=0", 400},
 		{"?key=ar&horizon=1001", 400},
@@ -72,6 +82,15 @@ func TestHandler(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/forecast?key=ar&levels=0.9,0.1",
+		nil))
+	var fc Forecast
+	if err := json.Unmarshal(rec.Body.Bytes(), &fc); err != nil ||
+		!slices.Equal(fc.Levels, []float64{0.1, 0.9}) {
+		t.Errorf("levels=0.9,0.1: levels %v, %v; want 0.1, 0.9", fc.Levels, err)
+	}
+
+	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/forecast?key=ar", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST = %d, want 405", rec.Code)

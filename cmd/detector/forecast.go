@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type forecastSettings struct {
 	Group     string          `yaml:"group" help:"model group whose champion (from the database) forecasts"`
 	Horizon   int             `yaml:"horizon" help:"steps to forecast"`
 	Paths     int             `yaml:"paths" help:"sampled futures"`
-	Levels    string          `yaml:"levels" help:"quantile levels, comma-separated"`
+	Levels    string          `yaml:"levels" help:"quantile levels in (0, 1), comma-separated, none twice; reported in ascending order"`
 	KeepPaths bool            `yaml:"keep_paths" help:"print every sampled path too"`
 	Seed      int64           `yaml:"seed" help:"seed of the sampling (and of the fit)"`
 	Chart     string          `yaml:"chart" help:"write a fan chart to this .svg or .png file"`
@@ -96,11 +97,12 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if backtest {
 		return forecastBacktest(ctx, &cfg, samples, stdout, stderr)
 	}
-	m, err := forecastModel(ctx, &cfg, samples, len(samples), stderr)
+	// Checked before a model is fitted, which takes a while.
+	levels, err := parseLevels(cfg.Levels)
 	if err != nil {
 		return err
 	}
-	levels, err := parseLevels(cfg.Levels)
+	m, err := forecastModel(ctx, &cfg, samples, len(samples), stderr)
 	if err != nil {
 		return err
 	}
@@ -110,8 +112,16 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	fc, err := forecast.Sample(m, hist, forecast.Options{Horizon: cfg.Horizon,
 		Paths: cfg.Paths, Levels: levels, KeepPaths: cfg.KeepPaths, Seed: uint64(cfg.Seed)})
+	if errors.Is(err, forecast.ErrStepMismatch) {
+		return fmt.Errorf("%w (without --model and --group, forecast fits a model on the "+
+			"CSV at its own step)", err)
+	}
 	if err != nil {
 		return err
+	}
+	// The warnings are in the JSON too; stderr is where a person looks.
+	for _, w := range fc.Warnings {
+		fmt.Fprintf(stderr, "forecast: warning: %s\n", w)
 	}
 	if cfg.Chart != "" {
 		if err := writeChart(cfg.Chart, fc, hist); err != nil {
@@ -247,12 +257,21 @@ func readCSV(path string) ([]timeseries.Sample, error) {
 	return s, nil
 }
 
+// parseLevels reads --levels. Levels out of order are accepted and
+// reported in ascending order (forecast.Options.Levels sorts them); a
+// level outside (0, 1) or given twice is refused.
 func parseLevels(s string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil {
 			return nil, fmt.Errorf("forecast: --levels: %w", err)
+		}
+		if !(v > 0 && v < 1) {
+			return nil, fmt.Errorf("forecast: --levels: %v not in (0, 1)", v)
+		}
+		if slices.Contains(out, v) {
+			return nil, fmt.Errorf("forecast: --levels: %v given twice", v)
 		}
 		out = append(out, v)
 	}

@@ -10,11 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowguard/flowguard/flowmodel"
+	"github.com/flowguard/flowguard/forecast"
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
@@ -178,6 +180,106 @@ func TestForecastRanges(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%v: err %v, want %q", args, err, tc.want)
 			}
+		}
+	}
+}
+
+// writeCSVAt writes 10 days of the daily cycle of writeSeasonalCSV, one
+// row every step, every value times scale.
+func writeCSVAt(t *testing.T, step time.Duration, scale float64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for ts := start; ts.Before(start.Add(10 * 24 * time.Hour)); ts = ts.Add(step) {
+		day := float64(ts.Sub(start)) / float64(24*time.Hour)
+		v := 100 + 20*math.Sin(2*math.Pi*day) + 2*rng.NormFloat64()
+		fmt.Fprintf(&b, "%s,%.3f\n", ts.Format("2006-01-02 15:04:05"), scale*v)
+	}
+	path := filepath.Join(t.TempDir(), "series.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestForecastHistoryChecks: with a model file fitted on a 30-minute
+// series, a history at 1000 times its scale is forecast with a warning
+// (JSON and stderr), a 4-hourly history is refused for its step, not as
+// too short (a 2-hourly one is not: the grid fills its gaps of 3 steps),
+// and levels out of order come back sorted.
+func TestForecastHistoryChecks(t *testing.T) {
+	ctx := context.Background()
+	samples, err := readCSV(writeCSVAt(t, 30*time.Minute, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scorer.Fit(ctx, [][]timeseries.Sample{samples}, scorer.Options{Window: 4,
+		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
+		Train: flowmodel.TrainOptions{Epochs: 5}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "model.bin")
+	if err := os.WriteFile(model, art, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(csv string, args ...string) (string, string, error) {
+		var out, errOut strings.Builder
+		args = append([]string{"forecast", "--csv", csv, "--model", model, "--horizon", "4",
+			"--paths", "100"}, args...)
+		err := Run(ctx, args, &out, &errOut, envOf(nil))
+		return out.String(), errOut.String(), err
+	}
+	var fc struct {
+		Levels   []float64
+		Warnings []string
+	}
+
+	out, errOut, err := run(writeCSVAt(t, 30*time.Minute, 1), "--levels", "0.9,0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &fc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fc.Levels, []float64{0.1, 0.9}) || len(fc.Warnings) != 0 ||
+		strings.Contains(errOut, "warning") {
+		t.Errorf("own scale, --levels 0.9,0.1: levels %v, warnings %q, stderr %q; want "+
+			"0.1, 0.9 and no warning", fc.Levels, fc.Warnings, errOut)
+	}
+
+	out, errOut, err = run(writeCSVAt(t, 30*time.Minute, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.Warnings = nil
+	if err := json.Unmarshal([]byte(out), &fc); err != nil {
+		t.Fatal(err)
+	}
+	const far = "channel 0: the history is far outside the model's training data"
+	if len(fc.Warnings) != 1 || !strings.HasPrefix(fc.Warnings[0], far) ||
+		!strings.Contains(errOut, "forecast: warning: "+far) {
+		t.Errorf("1000x the scale: warnings %q, stderr %q; want the warning in both",
+			fc.Warnings, errOut)
+	}
+
+	_, _, err = run(writeCSVAt(t, 4*time.Hour, 1))
+	want := "forecast: history step differs from the model's: the history's steps are " +
+		"4h0m0s apart (median), the model's grid step is 30m0s"
+	if !errors.Is(err, forecast.ErrStepMismatch) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("4-hourly CSV, 30-minute model: %v, want it to start %q", err, want)
+	}
+
+	for _, levels := range []string{"0.5,0.5", "0.5,1"} {
+		if _, _, err := run(writeCSVAt(t, 30*time.Minute, 1), "--levels", levels); err == nil ||
+			!strings.HasPrefix(err.Error(), "forecast: --levels: ") {
+			t.Errorf("--levels %s: %v, want refused", levels, err)
 		}
 	}
 }
