@@ -82,8 +82,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 	return errors.Join(runErr, shutErr)
 }
 
-// kafkaCheckTimeout bounds the look at the brokers when the trainer starts.
-const kafkaCheckTimeout = 5 * time.Second
+// kafkaCheckTimeout bounds the look at the brokers when the trainer
+// starts; a variable for tests.
+var kafkaCheckTimeout = 5 * time.Second
 
 // checkKafka asks the brokers for the samples topic's metadata and logs a
 // warning when none answers or the topic is missing. The trainer runs on

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"math"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -225,5 +227,42 @@ func TestMaxFlaggedShareZero(t *testing.T) {
 		if wc.MaxFlaggedShare != tc.want {
 			t.Errorf("share %v: worker gets %v, want %v", tc.share, wc.MaxFlaggedShare, tc.want)
 		}
+	}
+}
+
+// TestCheckKafkaIsBounded: a broker that accepts connections but never
+// answers costs the start kafkaCheckTimeout, then a warning.
+func TestCheckKafkaIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var conns []net.Conn // held open, never answered
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer func(d time.Duration) { kafkaCheckTimeout = d }(kafkaCheckTimeout)
+	kafkaCheckTimeout = 300 * time.Millisecond
+	logs := &syncWriter{}
+	start := time.Now()
+	checkKafka(context.Background(), slog.New(slog.NewTextHandler(logs, nil)),
+		[]string{ln.Addr().String()}, "flowguard.samples")
+	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
+		t.Errorf("the check took %v, want about 300ms", took)
+	}
+	want := `level=WARN msg="cannot reach any kafka broker; retrain jobs will fail until one ` +
+		`answers" brokers=[` + ln.Addr().String() + `] timeout=300ms`
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("logs %q lack %q", logs.String(), want)
 	}
 }
