@@ -5,8 +5,12 @@
 // Settings are the fields of a struct. A field's key is its yaml tag; nested
 // structs add a dotted prefix. The key kafka.brokers is the YAML path
 // kafka: {brokers: ...}, the flag --kafka.brokers and the variable
-// FLOWGUARD_KAFKA_BROKERS. A help tag documents the setting. Fields of kinds
-// a flag cannot hold (lists of structs, maps) are set in the file only.
+// FLOWGUARD_KAFKA_BROKERS. A help tag documents the setting, and a range
+// tag gives the values a numeric or duration setting takes (see check.go):
+// after the last source, Load refuses a value out of its range with an
+// error naming the flag, the variable, or the file and line it came from.
+// Fields of kinds a flag cannot hold (lists of structs, maps) are set in
+// the file only.
 package config
 
 import (
