@@ -188,22 +188,20 @@ func (w *where) fail(key string, index int, msg string) error {
 	return fmt.Errorf("config: %s (its default): %s", key, msg)
 }
 
-// FieldError is what a settings struct's validate method returns about a
+// fieldError is what a settings struct's validate method returns about a
 // field that is out of range given the struct's other fields. Key is the
 // field's key relative to the struct; Load adds the prefix and the source.
-type FieldError struct {
+type fieldError struct {
 	Key   string
 	Index int    // element of a list setting, or -1
 	Msg   string // such as "1s is out of range: want ..."
 }
 
-func (e *FieldError) Error() string { return "config: " + e.Key + ": " + e.Msg }
-
 // validator is a settings struct with rules across its fields. name turns
 // a key relative to the struct into the full dotted key, for messages
 // that mention another field.
 type validator interface {
-	validate(name func(key string) string) *FieldError
+	validate(name func(key string) string) *fieldError
 }
 
 // check applies the range tags of settings and then the validate methods

@@ -292,9 +292,9 @@ type rangedInner struct {
 	Hi int `yaml:"hi" range:"[0,)" help:"high"`
 }
 
-func (r *rangedInner) validate(name func(string) string) *FieldError {
+func (r *rangedInner) validate(name func(string) string) *fieldError {
 	if r.Hi < r.Lo {
-		return &FieldError{Key: "hi", Index: -1,
+		return &fieldError{Key: "hi", Index: -1,
 			Msg: fmt.Sprintf("%d is out of range: want at least %s", r.Hi, name("lo"))}
 	}
 	return nil

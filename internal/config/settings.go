@@ -126,7 +126,7 @@ func DefaultDetector() *Detector {
 	}
 }
 
-func (s *Scoring) validate(name func(string) string) *FieldError {
+func (s *Scoring) validate(name func(string) string) *fieldError {
 	if s.Step == 0 {
 		// Without a grid there are no gaps to fill, no steps to wait for
 		// and no past steps to look back to.
@@ -138,7 +138,7 @@ func (s *Scoring) validate(name func(string) string) *FieldError {
 			{"lateness", s.Lateness > 0, s.Lateness.String()},
 			{"lags", len(s.Lags) > 0, format(reflect.ValueOf(s.Lags))}} {
 			if f.set {
-				return &FieldError{Key: "step", Index: -1, Msg: fmt.Sprintf(
+				return &fieldError{Key: "step", Index: -1, Msg: fmt.Sprintf(
 					"0s (samples as they come) is out of range with %s %s: want more "+
 						"than 0s, or set %s to 0", name(f.key), f.val, name(f.key))}
 			}
@@ -146,7 +146,7 @@ func (s *Scoring) validate(name func(string) string) *FieldError {
 	}
 	for i, l := range s.Lags {
 		if s.Step > 0 && l%s.Step != 0 {
-			return &FieldError{Key: "lags", Index: i, Msg: fmt.Sprintf(
+			return &fieldError{Key: "lags", Index: i, Msg: fmt.Sprintf(
 				"%v is out of range: want a multiple of %s (%v)", l, name("step"), s.Step)}
 		}
 	}
@@ -155,10 +155,10 @@ func (s *Scoring) validate(name func(string) string) *FieldError {
 		x, err := strconv.ParseFloat(v, 64)
 		switch {
 		case !ok || group == "" || err != nil:
-			return &FieldError{Key: "alphas", Index: i, Msg: fmt.Sprintf(
+			return &fieldError{Key: "alphas", Index: i, Msg: fmt.Sprintf(
 				"%q is not group=value", a)}
 		case !(x > 0 && x < 1):
-			return &FieldError{Key: "alphas", Index: i, Msg: fmt.Sprintf(
+			return &fieldError{Key: "alphas", Index: i, Msg: fmt.Sprintf(
 				"%q is out of range: want a value more than 0 and less than 1", a)}
 		}
 	}

@@ -101,9 +101,9 @@ func DefaultAlerts() Alerts {
 	}
 }
 
-func (a *Alerts) validate(name func(string) string) *FieldError {
+func (a *Alerts) validate(name func(string) string) *fieldError {
 	if a.BackoffMax < a.BackoffBase {
-		return &FieldError{Key: "backoff_max", Index: -1, Msg: fmt.Sprintf(
+		return &fieldError{Key: "backoff_max", Index: -1, Msg: fmt.Sprintf(
 			"%v is out of range: want at least %s (%v)", a.BackoffMax, name("backoff_base"),
 			a.BackoffBase)}
 	}
