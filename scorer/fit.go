@@ -225,9 +225,21 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 	if meta.Norm, err = fitNorm(train, feat); err != nil {
 		return nil, Windows{}, err
 	}
+	ex := extremeBounds(train, feat, meta.Norm)
+	var extreme int
+	for _, w := range []*Windows{&train, &valid, &calib} {
+		extreme += dropExtreme(w, feat, meta.Norm, ex)
+	}
+	if extreme > 0 {
+		err := checkSplits(train.Len(), valid.Len(), calib.Len(),
+			fmt.Sprintf(" after leaving out %d holding extreme values", extreme))
+		if err != nil {
+			return nil, Windows{}, err
+		}
+	}
 	meta.Data = DataInfo{From: all.Time[0], To: all.Time[0], Series: len(series),
-		Samples: steps, Excluded: excluded, Train: train.Len(), Valid: valid.Len(),
-		Calib: calib.Len()}
+		Samples: steps, Excluded: excluded, Extreme: extreme, Train: train.Len(),
+		Valid: valid.Len(), Calib: calib.Len()}
 	for _, t := range all.Time {
 		meta.Data.From, meta.Data.To = minTime(meta.Data.From, t), maxTime(meta.Data.To, t)
 	}
@@ -237,7 +249,7 @@ func FitHoldout(ctx context.Context, series [][]timeseries.Sample,
 	if err != nil {
 		return nil, Windows{}, err
 	}
-	if err := m.fitLevel(series); err != nil {
+	if err := m.fitLevel(series, ex); err != nil {
 		return nil, Windows{}, err
 	}
 	return m, hold, nil
@@ -360,12 +372,7 @@ func split(all *Windows, nseries int, validFrac, calibFrac float64) (splits, err
 		}
 		total[sp.part[i]]++
 	}
-	if total[0] < minTrain || total[1] < minValid || total[2] < minCalib {
-		return splits{}, fmt.Errorf("%w: %d training, %d validation, %d calibration "+
-			"windows; need at least %d, %d and %d", ErrTooShort, total[0], total[1],
-			total[2], minTrain, minValid, minCalib)
-	}
-	return sp, nil
+	return sp, checkSplits(total[0], total[1], total[2], "")
 }
 
 // take copies the windows of one part.
@@ -383,21 +390,6 @@ func (sp splits) take(all *Windows, part uint8) Windows {
 		out.Series = append(out.Series, all.Series[i])
 	}
 	return out
-}
-
-// fitNorm fits the normaliser on the newest step of every training window,
-// which covers the training steps that end a full window.
-func fitNorm(train Windows, f Features) (timeseries.Normaliser, error) {
-	d, c := f.Window*f.Channels, f.Channels
-	vals := make([]float64, 0, train.Len()*c)
-	for i := range train.Len() {
-		vals = append(vals, train.X[(i+1)*d-c:(i+1)*d]...)
-	}
-	n, err := timeseries.FitNormaliser(vals, c, timeseries.NormConfig{})
-	if err != nil {
-		return n, fmt.Errorf("scorer: fit: %w", err)
-	}
-	return n, nil
 }
 
 func mean(v []float64) float64 {

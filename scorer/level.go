@@ -13,25 +13,31 @@ import (
 const maxLevel = 2048
 
 // fitLevel sets the level test's reference from every sample Fit was
-// given, in the model's normalised units. The level test answers what a
-// model of changes alone cannot: a series that moves slowly, each step
-// plausible, to a level its training data never held. Flagged samples
-// (Options.Exclude) count too: a level the series has held before is not
-// new, even if it was an anomaly then.
+// given, extreme values (ex) left out, in the model's normalised units. The level test answers
+// what a model of changes alone cannot: a series that moves slowly, each
+// step plausible, to a level its training data never held. Flagged
+// samples (Options.Exclude) count too: a level the series has held before
+// is not new, even if it was an anomaly then. An extreme value, a glitch,
+// would widen it so far that no level alarm could fire.
 //
 // TODO(flowguard): the reference is the whole group's; a group of series
 // at different levels would want one per series.
-func (m *Model) fitLevel(series [][]timeseries.Sample) error {
+func (m *Model) fitLevel(series [][]timeseries.Sample, ex extreme) error {
 	norm := m.meta.Norm
-	z := make([]float64, m.meta.Features.Channels)
+	c := m.meta.Features.Channels
+	z := make([]float64, c)
 	var lev []float64
 	for _, ss := range series {
 		for i := range ss {
-			if len(ss[i].Values) != len(z) {
+			v := ss[i].Values
+			if len(v) != c {
 				continue
 			}
-			copy(z, ss[i].Values)
+			copy(z, v)
 			norm.Apply(z)
+			if ex.holds(z) {
+				continue
+			}
 			if s := levelScore(z); !math.IsNaN(s) && !math.IsInf(s, 0) {
 				lev = append(lev, s)
 			}

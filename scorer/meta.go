@@ -9,8 +9,10 @@ import (
 )
 
 // FormatVersion is the version of Meta written by this package. Decode
-// reads this version only; a later one must keep reading the older ones.
-const FormatVersion = 1
+// reads it and every older one; a later one must keep reading them all.
+//
+// Version 2 added DataInfo.Extreme.
+const FormatVersion = 2
 
 // Meta is what a model file carries besides the flow, as JSON in the file's
 // metadata blob. It is everything needed to turn raw samples into the
@@ -74,6 +76,10 @@ type DataInfo struct {
 	// Excluded is the number of steps left out because they were flagged
 	// (Options.Exclude); every window holding one was dropped.
 	Excluded int `json:"excluded"`
+	// Extreme is the number of windows left out, after Excluded, for
+	// holding a value far outside the bulk of the training data, a glitch
+	// such as 1e155 in a series of tens (see dropExtreme).
+	Extreme int `json:"extreme,omitempty"`
 	// Train, Valid and Calib are the windows in each split.
 	Train int `json:"train"`
 	Valid int `json:"valid"`
@@ -164,8 +170,8 @@ func (m *Meta) LogScale() float64 {
 func (m *Meta) validate() error {
 	f := m.Features
 	switch {
-	case m.Format != FormatVersion:
-		return fmt.Errorf("scorer: metadata format %d, this build reads %d", m.Format,
+	case m.Format < 1 || m.Format > FormatVersion:
+		return fmt.Errorf("scorer: metadata format %d, this build reads 1 to %d", m.Format,
 			FormatVersion)
 	case f.Window < 1 || f.Channels < 1:
 		return fmt.Errorf("scorer: metadata: window %d x %d channels", f.Window, f.Channels)

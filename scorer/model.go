@@ -141,9 +141,12 @@ func grow(s []float64, n int) []float64 {
 // (lag values raw). Both are normalised into the model's buffers; x and c
 // are not changed. Wrong widths panic with flowmodel.ErrShape.
 //
-// A step so far out that its density underflows gets score +Inf and the
-// smallest p-value. A NaN score (a broken model or input) gives an error
-// wrapping flowmodel.ErrNonFinite; s is filled regardless.
+// Normalised values are clamped to +-1e8 first, so that a step however
+// far out (up to +-math.MaxFloat64) gets a huge score and the smallest
+// p-value, not the NaN of overflowing sums inside the flow; one whose
+// density underflows gets score +Inf. A NaN score (a broken model or NaN
+// input) gives an error wrapping flowmodel.ErrNonFinite; s is filled
+// regardless.
 func (m *Model) Score(s *Scores, x, c []float64) error {
 	m.xn = append(m.xn[:0], x...)
 	m.cn = append(m.cn[:0], c...)
@@ -159,6 +162,7 @@ func (m *Model) normalise(x, c []float64) {
 		panic(flowmodel.ErrShape)
 	}
 	m.meta.Norm.Apply(x)
+	clampNormalised(x)
 	if len(f.Lags) == 0 {
 		return
 	}
@@ -168,6 +172,7 @@ func (m *Model) normalise(x, c []float64) {
 	}
 	for r := 0; r < len(c); r += cw {
 		m.meta.Norm.Apply(c[r+off : r+cw])
+		clampNormalised(c[r+off : r+cw])
 	}
 }
 
