@@ -171,11 +171,9 @@ func (f *flowModel) Resume(scores []float64) { f.m.Calibration().Add(scores...) 
 var _ DriftModel = (*flowModel)(nil)
 
 // Deviation implements DriftModel with scorer.Model.Deviation, the rule
-// the offline evaluation applies too.
-//
-// TODO(flowguard): scorer.Meta records no range of the training values;
-// with one, out-of-range could mean outside [min, max] instead of a
-// z-score beyond DriftConfig.MaxDeviation.
+// the offline evaluation applies too: robust scales beyond the range of
+// the model's training values (from the centre for model files written
+// before scorer.Meta.Range).
 func (f *flowModel) Deviation(value []float64) float64 { return f.m.Deviation(value) }
 
 // CalibrationSize implements DriftModel.

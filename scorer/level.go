@@ -12,13 +12,14 @@ import (
 // keeps order statistics rather than every step, so its file stays small.
 const maxLevel = 2048
 
-// fitLevel sets the level test's reference from every sample Fit was
-// given, extreme values (ex) left out, in the model's normalised units. The level test answers
+// fitLevel sets the level test's reference and the training range from
+// every sample Fit was given, extreme values (ex) left out, in the model's
+// normalised units and raw values respectively. The level test answers
 // what a model of changes alone cannot: a series that moves slowly, each
 // step plausible, to a level its training data never held. Flagged
 // samples (Options.Exclude) count too: a level the series has held before
 // is not new, even if it was an anomaly then. An extreme value, a glitch,
-// would widen it so far that no level alarm could fire.
+// would widen both so far that no level or range alarm could fire.
 //
 // TODO(flowguard): the reference is the whole group's; a group of series
 // at different levels would want one per series.
@@ -26,6 +27,10 @@ func (m *Model) fitLevel(series [][]timeseries.Sample, ex extreme) error {
 	norm := m.meta.Norm
 	c := m.meta.Features.Channels
 	z := make([]float64, c)
+	rng := ValueRange{Min: make([]float64, c), Max: make([]float64, c)}
+	for ch := range c {
+		rng.Min[ch], rng.Max[ch] = math.Inf(1), math.Inf(-1)
+	}
 	var lev []float64
 	for _, ss := range series {
 		for i := range ss {
@@ -37,6 +42,9 @@ func (m *Model) fitLevel(series [][]timeseries.Sample, ex extreme) error {
 			norm.Apply(z)
 			if ex.holds(z) {
 				continue
+			}
+			for ch, x := range v {
+				rng.Min[ch], rng.Max[ch] = min(rng.Min[ch], x), max(rng.Max[ch], x)
 			}
 			if s := levelScore(z); !math.IsNaN(s) && !math.IsInf(s, 0) {
 				lev = append(lev, s)
@@ -57,6 +65,6 @@ func (m *Model) fitLevel(series [][]timeseries.Sample, ex extreme) error {
 	if err != nil {
 		return fmt.Errorf("scorer: level: %w", err)
 	}
-	m.meta.Level, m.level = lev, cal
+	m.meta.Level, m.level, m.meta.Range = lev, cal, rng
 	return nil
 }

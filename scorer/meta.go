@@ -11,7 +11,8 @@ import (
 // FormatVersion is the version of Meta written by this package. Decode
 // reads it and every older one; a later one must keep reading them all.
 //
-// Version 2 added DataInfo.Extreme.
+// Version 2 added Range and DataInfo.Extreme. A version 1 file has
+// neither: its Deviation measures from the normaliser's centre.
 const FormatVersion = 2
 
 // Meta is what a model file carries besides the flow, as JSON in the file's
@@ -34,10 +35,20 @@ type Meta struct {
 	// as at most maxLevel order statistics, ascending. Empty means no
 	// level test, as in files written before it.
 	Level []float64 `json:"level,omitempty"`
+	// Range is, per channel, the smallest and largest raw value of the
+	// samples given to Fit, extreme ones left out (DataInfo.Extreme):
+	// what Deviation measures from. Empty in format 1 files.
+	Range ValueRange `json:"range,omitzero"`
 	// Data describes what the model was trained on.
 	Data DataInfo `json:"data"`
 	// Report holds the training numbers.
 	Report Report `json:"report"`
+}
+
+// ValueRange holds per-channel bounds of raw values.
+type ValueRange struct {
+	Min []float64 `json:"min"`
+	Max []float64 `json:"max"`
 }
 
 // Features is the grid and context configuration shared by training and
@@ -184,6 +195,18 @@ func (m *Meta) validate() error {
 	for _, s := range m.Norm.Scale {
 		if !(s > 0) || math.IsInf(s, 0) {
 			return fmt.Errorf("scorer: metadata: normaliser scale %v", s)
+		}
+	}
+	if r := m.Range; len(r.Min) > 0 || len(r.Max) > 0 {
+		if len(r.Min) != f.Channels || len(r.Max) != f.Channels {
+			return fmt.Errorf("scorer: metadata: range has %d and %d channels, want %d",
+				len(r.Min), len(r.Max), f.Channels)
+		}
+		for c := range r.Min {
+			if !(r.Min[c] <= r.Max[c]) || math.IsInf(r.Min[c], 0) || math.IsInf(r.Max[c], 0) {
+				return fmt.Errorf("scorer: metadata: channel %d range [%v, %v]", c, r.Min[c],
+					r.Max[c])
+			}
 		}
 	}
 	for i, s := range m.Calibration {

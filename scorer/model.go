@@ -223,15 +223,25 @@ func (m *Model) ScoreNormalised(s *Scores, x, c []float64) error {
 // calibration (see Calibration), without the level test.
 func (m *Model) PValue(score float64) float64 { return m.cal.PValue(score) }
 
-// Deviation returns how far the raw values of one step lie from the
-// model's training data: the largest over channels of |x - Loc| / Scale,
-// with the normaliser's robust centre and scale (median, 1.4826 MAD). A
-// drift watch counts a step beyond its limit as out of range.
+// Deviation returns how far the raw values of one step lie outside the
+// model's training data, in units of the normaliser's robust scale (1.4826
+// MAD): the largest over channels of the distance beyond the training
+// range (Meta.Range), 0 inside it. A drift watch counts a step beyond its
+// limit as out of range.
+//
+// The range, not the distance from the median: a series of two levels
+// (a daily square wave) has a MAD of one level's noise, and a third of its
+// own training values would lie beyond 6 robust z-scores of the median.
+// A model file without a range (format 1) gets |x - Loc| / Scale.
 func (m *Model) Deviation(value []float64) float64 {
-	n := m.meta.Norm
+	n, r := m.meta.Norm, m.meta.Range
 	var dev float64
 	for c, x := range value[:min(len(value), len(n.Loc))] {
-		dev = max(dev, math.Abs(x-n.Loc[c])/n.Scale[c])
+		if len(r.Min) == 0 {
+			dev = max(dev, math.Abs(x-n.Loc[c])/n.Scale[c])
+			continue
+		}
+		dev = max(dev, (x-r.Max[c])/n.Scale[c], (r.Min[c]-x)/n.Scale[c])
 	}
 	return dev
 }

@@ -48,6 +48,9 @@ func TestFitLeavesOutAGlitch(t *testing.T) {
 			t.Errorf("glitch %g: %d windows left out as extreme, want 16", glitch,
 				meta.Data.Extreme)
 		}
+		if r := meta.Range; r.Max[0] > 100 || r.Min[0] < 17 {
+			t.Errorf("glitch %g: training range %+v, want the series' [18, 88]", glitch, r)
+		}
 		models = append(models, m)
 	}
 	if a, b := models[0].Meta().Calibration, models[1].Meta().Calibration; !slices.Equal(a, b) {
