@@ -49,8 +49,9 @@ type Settings struct {
 	// Drift is the drift monitor on the model's own point p-values
 	// (drift.window, drift.every, drift.alpha, drift.max_out_of_range).
 	Drift drift.Config
-	// MaxDeviation is the robust z-score beyond which a value is outside
-	// the training range (drift.max_deviation, default 6).
+	// MaxDeviation is the distance beyond the training values' range, in
+	// robust scales, past which a value is out of range
+	// (drift.max_deviation, default 6).
 	MaxDeviation float64
 	// Cooldown is the least series time between two retrain jobs
 	// (drift.cooldown).
@@ -448,10 +449,9 @@ func (r *replayer) score(idx int64, t time.Time, st *ReplayStats) Point {
 	if d.Flagged {
 		r.flagged[idx] = true
 		alarm = r.incidents.Add(store.Anomaly{SeriesKey: replayKey, Group: replayKey, TS: t,
-			Value: []float64{value}, Score: u, PValue: math.Exp(-d.Surprise)}, t)
+			Value: []float64{value}, Score: u, PValue: d.PValue()}, t)
 	}
-	p := Point{Score: anomalyScore(d.Surprise, r.set.Scale),
-		PValue: min(math.Exp(-d.Surprise), 1), Alarm: alarm}
+	p := Point{Score: anomalyScore(d.Surprise, r.set.Scale), PValue: d.PValue(), Alarm: alarm}
 	if !alarm && (open || d.Flagged) {
 		p.Score *= r.set.Damp
 	}

@@ -45,10 +45,10 @@
 // With DetectorConfig.Drift enabled, each model group's scored points feed
 // a drift.Monitor: their p-values, tested against the uniform distribution
 // by a KS statistic over a sliding window, and whether each value lies
-// beyond DriftConfig.MaxDeviation robust z-scores of the model's training
-// data (DriftModel). Conformal p-values are uniform only on average over
-// calibration sets, so the test's level is corrected to a two-sample test
-// against the model's calibration scores. A verdict waits SettleSteps of
+// more than DriftConfig.MaxDeviation robust scales beyond the range of the
+// model's training values (DriftModel). Conformal p-values are uniform
+// only on average over calibration sets, so the test's level is corrected
+// to a two-sample test against the model's calibration scores. A verdict waits SettleSteps of
 // event time, so the retrain job holds data of the new behaviour, then is
 // recorded through a DriftFiler (store.RecordDrift via Registry): one
 // drift event and one retrain job with reason drift and DriftDetails,

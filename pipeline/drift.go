@@ -22,8 +22,9 @@ type DriftConfig struct {
 	// drift.Config's defaults. Its Reference is set from the model (see
 	// DriftModel.CalibrationSize).
 	Monitor drift.Config
-	// MaxDeviation is the robust z-score (DriftModel.Deviation) beyond
-	// which a point counts as outside the training range (default 6).
+	// MaxDeviation is the distance beyond the training values' range, in
+	// robust scales (DriftModel.Deviation), past which a point counts as
+	// out of range (default 6).
 	MaxDeviation float64
 	// Cooldown is the least wall time between two drift events of a
 	// group, across detectors and restarts, and from a group's newest
@@ -63,9 +64,9 @@ func (c *DriftConfig) setDefaults() {
 // test that takes their p-values as exactly calibrated.
 type DriftModel interface {
 	Model
-	// Deviation returns how far the raw values of one step lie from the
-	// model's training data: the largest over channels of
-	// |x - centre| / scale in the model's normalised units.
+	// Deviation returns how far the raw values of one step lie outside
+	// the model's training data: the largest over channels of the
+	// distance beyond the training range in robust scales, 0 inside it.
 	Deviation(value []float64) float64
 	// CalibrationSize is the number of calibration scores behind the
 	// p-values, the drift test's reference size (drift.Config.Reference).

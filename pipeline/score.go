@@ -331,10 +331,7 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 		}
 		dec := pol.Next(u) // a NaN p-value is no evidence
 		if dec.Surprise != u {
-			// The run's p-value decided. Kept in (0, 1] as scorer's are: a
-			// large surprise underflows exp to 0, and a point's own
-			// surprise less the Bonferroni ln 2 can be below 0.
-			pv = min(max(math.Exp(-dec.Surprise), math.SmallestNonzeroFloat64), 1)
+			pv = dec.PValue() // the run's p-value decided
 		}
 		d.m.score.Observe(score)
 		d.m.pValue.Observe(pv)

@@ -33,6 +33,13 @@ type Decision struct {
 	Flagged bool
 }
 
+// PValue returns exp(-Surprise) within (0, 1]: a surprise beyond 745
+// nats would underflow to a p-value of 0, and the Bonferroni term can take
+// a small surprise below 0.
+func (d Decision) PValue() float64 {
+	return min(max(math.Exp(-d.Surprise), math.SmallestNonzeroFloat64), 1)
+}
+
 // Policy decides, point by point, which points of one series are
 // anomalies: a point whose own p-value is below Alpha, or that ends a run
 // of points improbable together. Its state is a few numbers, so a detector

@@ -97,3 +97,18 @@ func TestPolicyRebuild(t *testing.T) {
 		}
 	}
 }
+
+func TestDecisionPValue(t *testing.T) {
+	for _, c := range []struct{ surprise, want float64 }{
+		{0, 1},
+		{-math.Ln2, 1}, // a point's own surprise less the Bonferroni ln 2
+		{math.Log(1000), 0.001},
+		{800, math.SmallestNonzeroFloat64}, // exp(-800) underflows to 0
+		{math.Inf(1), math.SmallestNonzeroFloat64},
+	} {
+		got := Decision{Surprise: c.surprise}.PValue()
+		if math.Abs(got-c.want) > 1e-15*c.want {
+			t.Errorf("PValue at surprise %v = %v, want %v", c.surprise, got, c.want)
+		}
+	}
+}

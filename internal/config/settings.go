@@ -71,7 +71,7 @@ type Drift struct {
 	Every         int           `yaml:"every" range:"[1,)" help:"points between two tests"`
 	Alpha         float64       `yaml:"alpha" range:"(0,1)" help:"level of each test, before the correction for the model's calibration size; between 0 and 1, exclusive"`
 	MaxOutOfRange float64       `yaml:"max_out_of_range" range:"(0,1]" help:"share of the window outside the training range that is drift on its own; more than 0, at most 1 (1: never on its own)"`
-	MaxDeviation  float64       `yaml:"max_deviation" range:"(0,)" help:"robust z-score beyond which a value is outside the training range"`
+	MaxDeviation  float64       `yaml:"max_deviation" range:"(0,)" help:"robust scales (1.4826 MAD) beyond the range of the training values at which a value counts as out of range (models saved before format 2: from the median)"`
 	Cooldown      time.Duration `yaml:"cooldown" range:"(0,)" help:"least time between two drift events of a group, and from a group's newest retrain job to a refresh job; more than 0"`
 	SettleSteps   int           `yaml:"settle_steps" range:"[0,)" help:"grid steps after a drift alarm before its retrain job is filed, so the job's data hold the new behaviour; 0: at once"`
 	LookbackSteps int           `yaml:"lookback_steps" range:"[1,)" help:"grid steps before the alarm's end that a drift job asks to train on"`
