@@ -151,7 +151,8 @@ func (w *Worker) challenge(ctx context.Context, job store.Job, champ store.Model
 func logFit(log *slog.Logger, m *scorer.Model) {
 	meta := m.Meta()
 	log.Info("model trained", "series", meta.Data.Series, "samples", meta.Data.Samples,
-		"excluded", meta.Data.Excluded, "valid_nll", meta.Report.ValidNLL,
+		"excluded", meta.Data.Excluded, "extreme_windows", meta.Data.Extreme,
+		"valid_nll", meta.Report.ValidNLL,
 		"calib_score", meta.Report.CalibScore, "seconds", meta.Report.Seconds)
 }
 

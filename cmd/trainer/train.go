@@ -85,6 +85,11 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 		meta.Data.Samples, meta.Data.From.Format("2006-01-02 15:04"),
 		meta.Data.To.Format("2006-01-02 15:04"), meta.Features.Window, meta.Data.Train,
 		meta.Data.Valid, meta.Data.Calib)
+	if meta.Data.Extreme > 0 {
+		fmt.Fprintf(stdout, "%d windows left out of the fit: they hold a value far beyond "+
+			"the rest of the data (a glitch such as 1e155 in a series of tens)\n",
+			meta.Data.Extreme)
+	}
 	if err := reportUnwindowed(stdout, cfg, meta.Features, series); err != nil {
 		return err
 	}

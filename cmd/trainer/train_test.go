@@ -300,3 +300,39 @@ func TestTrainSeriesOfDifferentSteps(t *testing.T) {
 		t.Fatalf("train with --model.step reported the machine series:\n%s", got)
 	}
 }
+
+// TestTrainSaysGlitchesWereLeftOut: a glitch far beyond the rest of the
+// data is left out of the fit (scorer), and train says how many windows
+// that cost instead of leaving it silent.
+func TestTrainSaysGlitchesWereLeftOut(t *testing.T) {
+	src := nabHead(t, 800)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	ts, _, _ := strings.Cut(lines[300], ",")
+	lines[300] = ts + ",1e155\n"
+	glitch := filepath.Join(t.TempDir(), "glitch.csv")
+	if err := os.WriteFile(glitch, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err = Run(context.Background(), []string{"train", "--csv", glitch, "--out",
+		filepath.Join(t.TempDir(), "m.fgm"), "--model.epochs", "3"}, &out, &out,
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out.String())
+	}
+	var n int
+	for _, l := range strings.Split(out.String(), "\n") {
+		if _, err := fmt.Sscanf(l, "%d windows left out of the fit", &n); err == nil {
+			break
+		}
+	}
+	// The trainer's default window is 8 steps: 8 windows hold row 300.
+	if n != 8 {
+		t.Fatalf("train printed:\n%s\nwant a line saying the 8 windows holding the "+
+			"glitch were left out", out.String())
+	}
+}
