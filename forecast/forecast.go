@@ -321,18 +321,15 @@ func FarFromTraining(h History, norm timeseries.Normaliser) []string {
 	if c == 0 || len(h.Times) == 0 || len(h.Values) != len(h.Times)*c {
 		return nil
 	}
+	// The history's own robust centre and spread, by the rule the
+	// training's were fitted with.
+	hn, err := timeseries.FitNormaliser(h.Values, c, timeseries.NormConfig{})
+	if err != nil {
+		return nil // a non-finite value: Forecast refuses the history itself
+	}
 	var out []string
-	col := make([]float64, len(h.Times))
-	dev := make([]float64, len(h.Times))
 	for ch := range c {
-		for i := range col {
-			col[i] = h.Values[i*c+ch]
-		}
-		med := medianOf(col)
-		for i, v := range col {
-			dev[i] = math.Abs(v - med)
-		}
-		spread := 1.482602218505602 * medianOf(dev)
+		med, spread := hn.Loc[ch], hn.Scale[ch]
 		loc, scale := norm.Loc[ch], norm.Scale[ch]
 		z, ratio := (med-loc)/scale, spread/scale
 		if !(math.Abs(z) <= FarZ) || !(ratio <= FarSpread) {
@@ -346,16 +343,6 @@ func FarFromTraining(h History, norm timeseries.Normaliser) []string {
 		}
 	}
 	return out
-}
-
-// medianOf sorts v in place and returns its median.
-func medianOf(v []float64) float64 {
-	slices.Sort(v)
-	m := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[m]
-	}
-	return v[m-1] + (v[m]-v[m-1])/2
 }
 
 // summarise fills the quantiles and means of fc from the paths.
