@@ -114,6 +114,23 @@ func TestForecastCommand(t *testing.T) {
 	}
 }
 
+// smallModel fits a small flow of window 4 on samples and returns its
+// model file's bytes.
+func smallModel(t *testing.T, samples []timeseries.Sample) []byte {
+	t.Helper()
+	m, err := scorer.Fit(context.Background(), [][]timeseries.Sample{samples},
+		scorer.Options{Window: 4, Spec: flowmodel.Spec{Hidden: 16, Layers: 2},
+			Train: flowmodel.TrainOptions{Epochs: 5}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return art
+}
+
 // TestForecastFromRegistry forecasts with a group's champion read from
 // the database, and with the same model from a file: one seed, one model,
 // one answer.
@@ -124,16 +141,7 @@ func TestForecastFromRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := scorer.Fit(ctx, [][]timeseries.Sample{samples}, scorer.Options{Window: 4,
-		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
-		Train: flowmodel.TrainOptions{Epochs: 5}, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	art, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	art := smallModel(t, samples)
 	dbURL := pgtest.NewDatabase(t)
 	publish(t, dbURL, "taxi", art)
 	file := filepath.Join(t.TempDir(), "model.bin")
@@ -215,16 +223,7 @@ func TestForecastHistoryChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := scorer.Fit(ctx, [][]timeseries.Sample{samples}, scorer.Options{Window: 4,
-		Spec:  flowmodel.Spec{Hidden: 16, Layers: 2},
-		Train: flowmodel.TrainOptions{Epochs: 5}, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	art, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	art := smallModel(t, samples)
 	model := filepath.Join(t.TempDir(), "model.bin")
 	if err := os.WriteFile(model, art, 0o600); err != nil {
 		t.Fatal(err)

@@ -59,49 +59,26 @@ func produceNAB(t *testing.T, addr, topic string, n int) []timeseries.Sample {
 // store, metrics listener and worker start, and all stop when ctx ends.
 func TestRunStartsAndStops(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	logs := &syncWriter{}
-	go func() {
-		done <- Run(runCtx, []string{"run", "--kafka.brokers", "127.0.0.1:1", "--id", "t1",
-			"--metrics_addr", "127.0.0.1:0", "--training.lookback", "48h"},
-			logs, logs, dbEnv(db))
-	}()
-	for !strings.Contains(logs.String(), "trainer started") {
-		select {
-		case err := <-done:
-			t.Fatalf("trainer run returned %v before starting:\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("trainer run returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("trainer run did not stop within 10s of its context ending")
-	}
+	logs := startRun(t, db, "--kafka.brokers", "127.0.0.1:1", "--id", "t1",
+		"--metrics_addr", "127.0.0.1:0", "--training.lookback", "48h")
 	for _, want := range []string{"serving metrics", "trainer=t1", "trainer stopped",
 		// Nothing listens on port 1: the trainer runs on, but says so.
 		`level=WARN msg="cannot reach any kafka broker; retrain jobs will fail until one ` +
 			`answers" brokers=[127.0.0.1:1]`} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
 	var b strings.Builder
-	if err := Run(ctx, []string{"run"}, &b, &b, dbEnv(db)); err == nil ||
-		!strings.Contains(err.Error(), "kafka.brokers") {
+	err := Run(context.Background(), []string{"run"}, &b, &b, dbEnv(db))
+	if err == nil || !strings.Contains(err.Error(), "kafka.brokers") {
 		t.Errorf("run without brokers: %v", err)
 	}
 }
 
 // startRun starts "trainer run" with args and the database db, waits
-// until it has started, stops it and returns its logs.
+// until it has started, stops it, checks that it stopped cleanly within
+// 10s and returns its logs.
 func startRun(t *testing.T, db string, args ...string) string {
 	t.Helper()
 	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
@@ -117,8 +94,13 @@ func startRun(t *testing.T, db string, args ...string) string {
 		}
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("trainer run returned %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("trainer run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("trainer run did not stop within 10s of its context ending")
 	}
 	return logs.String()
 }
