@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/timeseries"
 )
 
@@ -19,18 +18,7 @@ func TestLiveCalibrationSurvivesRestart(t *testing.T) {
 	m, data := smallFlow(t)
 	ctx := context.Background()
 	e := newEnv(t, 1)
-	art, err := m.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := e.store.SaveModel(ctx, store.NewModel{Group: DefaultGroup, Spec: []byte(`{}`),
-		Artifact: art})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.Promote(ctx, DefaultGroup, info.Version); err != nil {
-		t.Fatal(err)
-	}
+	info := e.publish(t, m)
 	grid := timeseries.Config{Step: time.Minute, Window: testWindow, MaxFill: 3,
 		Fill: timeseries.FillLinear}
 	saved := func() []float64 {

@@ -36,16 +36,14 @@ func smallFlow(t *testing.T) (*scorer.Model, *dataset) {
 	return m, data
 }
 
-// TestFlowModelFromRegistry stores a scorer model in the registry, loads it
-// through Registry and checks that its scores are the scorer's own.
-func TestFlowModelFromRegistry(t *testing.T) {
-	m, data := smallFlow(t)
+// publish stores m in the registry as the default group's champion.
+func (e *env) publish(t *testing.T, m *scorer.Model) store.ModelInfo {
+	t.Helper()
 	art, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	e := newEnv(t, 1)
 	info, err := e.store.SaveModel(ctx, store.NewModel{Group: DefaultGroup, Spec: []byte(`{}`),
 		Artifact: art})
 	if err != nil {
@@ -54,6 +52,16 @@ func TestFlowModelFromRegistry(t *testing.T) {
 	if err := e.store.Promote(ctx, DefaultGroup, info.Version); err != nil {
 		t.Fatal(err)
 	}
+	return info
+}
+
+// TestFlowModelFromRegistry stores a scorer model in the registry, loads it
+// through Registry and checks that its scores are the scorer's own.
+func TestFlowModelFromRegistry(t *testing.T) {
+	m, data := smallFlow(t)
+	ctx := context.Background()
+	e := newEnv(t, 1)
+	info := e.publish(t, m)
 	grid := timeseries.Config{Step: time.Minute, Window: testWindow, MaxFill: 3,
 		Fill: timeseries.FillLinear}
 	reg := &Registry{Store: e.store, Grid: grid}
