@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -40,25 +39,25 @@ const demoURL = "postgres://postgres@127.0.0.1:5432/flowguard_demo?sslmode=disab
 type demoSettings struct {
 	CSV    []string `yaml:"csv" help:"NAB-format CSV files to replay (timestamp,value), one series each; none: a generated series with injected faults"`
 	Labels string   `yaml:"labels" help:"NAB labels file (JSON): report which labelled windows of the CSV files were flagged"`
-	Speed  float64  `yaml:"speed" help:"event time replayed per unit of wall time (600: 5 minutes of data in 0.5 s); 0: as fast as the detector takes it"`
+	Speed  float64  `yaml:"speed" range:"[0,)" help:"event time replayed per unit of wall time (600: 5 minutes of data in 0.5 s); 0: as fast as the detector takes it"`
 	Serve  bool     `yaml:"serve" help:"after the replay, keep serving /metrics, /healthz, /readyz and the dashboard until interrupted"`
-	Show   int      `yaml:"show" help:"most anomalies printed one by one (all are stored)"`
+	Show   int      `yaml:"show" range:"[0,)" help:"most anomalies printed one by one (all are stored)"`
 
 	// Not database.url: its variable FLOWGUARD_DATABASE_URL may name a
 	// real detector's database, which a reset would empty.
 	Database string `yaml:"demo_database" help:"PostgreSQL URL of the demo's own database, created if missing"`
 	Reset    bool   `yaml:"reset" help:"drop flowguard's tables in the demo database first, so one demo's results never mix with the last's"`
 	Scoring  struct {
-		Step      time.Duration   `yaml:"step" help:"grid step; 0: the median spacing of the data"`
-		Window    int             `yaml:"window" help:"steps in a model window (W)"`
-		Lags      []time.Duration `yaml:"lags" help:"seasonal lags, such as 24h,168h, offered to the models as context; a model keeps those its training data span twice"`
-		Alpha     float64         `yaml:"alpha" help:"flag a point when its p-value is below this"`
-		Bootstrap int             `yaml:"bootstrap" help:"windows collected before the first model is trained; 0: 2000, or 15% of the data if less (NAB's probation)"`
+		Step      time.Duration   `yaml:"step" range:"[0,)" help:"grid step; 0: the median spacing of the data"`
+		Window    int             `yaml:"window" range:"[1,)" help:"steps in a model window (W)"`
+		Lags      []time.Duration `yaml:"lags" range:"(0,)" help:"seasonal lags, such as 24h,168h, offered to the models as context; a model keeps those its training data span twice"`
+		Alpha     float64         `yaml:"alpha" range:"(0,1)" help:"flag a point when its p-value is below this"`
+		Bootstrap int             `yaml:"bootstrap" range:"[0,)" help:"windows collected before the first model is trained; 0: 2000, or 15% of the data if less (NAB's probation)"`
 	} `yaml:"scoring"`
 	Model struct {
 		LayerType string `yaml:"layer_type" help:"flow layer: spline (rational-quadratic) or affine"`
-		Hidden    int    `yaml:"hidden" help:"width of the flow's hidden layers; 0: the trainer's choice"`
-		Layers    int    `yaml:"layers" help:"flow layers; 0: the trainer's choice"`
+		Hidden    int    `yaml:"hidden" range:"[0,)" help:"width of the flow's hidden layers; 0: the trainer's choice"`
+		Layers    int    `yaml:"layers" range:"[0,)" help:"flow layers; 0: the trainer's choice"`
 	} `yaml:"model"`
 	Alerts demoAlerts  `yaml:"alerts"`
 	HTTP   config.HTTP `yaml:"http"`
@@ -69,14 +68,14 @@ type demoSettings struct {
 // demo, with the detector's defaults: the demo delivers to its own output
 // only, so it has no sinks or routes.
 type demoAlerts struct {
-	Gap              time.Duration `yaml:"gap" help:"most series time between points of one incident"`
-	Cooldown         time.Duration `yaml:"cooldown" help:"series time after a resolve with no new incident"`
-	CriticalPValue   float64       `yaml:"critical_p_value" help:"smallest p-value at most this: critical, else warning"`
-	OpenPValue       float64       `yaml:"open_p_value" help:"one anomaly opens an incident if its p-value is at most this"`
-	RunLength        int           `yaml:"run_length" help:"length of runs whose Fisher p-value may open one; 0: off"`
-	RunPValue        float64       `yaml:"run_p_value" help:"a run opens an incident if its Fisher p-value is at most this"`
-	SeriesRateLimit  int           `yaml:"series_rate_limit" help:"most incidents per series and window; 0: no limit"`
-	SeriesRateWindow time.Duration `yaml:"series_rate_window" help:"series-time window of series_rate_limit"`
+	Gap              time.Duration `yaml:"gap" range:"(0,)" help:"most series time between points of one incident"`
+	Cooldown         time.Duration `yaml:"cooldown" range:"[0,)" help:"series time after a resolve with no new incident"`
+	CriticalPValue   float64       `yaml:"critical_p_value" range:"(0,1]" help:"smallest p-value at most this: critical, else warning"`
+	OpenPValue       float64       `yaml:"open_p_value" range:"(0,1]" help:"one anomaly opens an incident if its p-value is at most this"`
+	RunLength        int           `yaml:"run_length" range:"0|[2,)" help:"length of runs whose Fisher p-value may open one; 0: off"`
+	RunPValue        float64       `yaml:"run_p_value" range:"(0,1]" help:"a run opens an incident if its Fisher p-value is at most this"`
+	SeriesRateLimit  int           `yaml:"series_rate_limit" range:"[0,)" help:"most incidents per series and window; 0: no limit"`
+	SeriesRateWindow time.Duration `yaml:"series_rate_window" range:"(0,)" help:"series-time window of series_rate_limit"`
 }
 
 // apply sets a's values on the detector's alerts settings c.
@@ -103,57 +102,12 @@ func defaultDemo() *demoSettings {
 	return d
 }
 
-// check refuses values of the demo's own flags outside their range,
-// before anything is read or started.
+// check refuses what the range tags cannot say, before anything is read
+// or started; config.Load has checked every range.
 func (d *demoSettings) check() error {
-	bad := func(flag string, v any, want string) error {
-		return fmt.Errorf("demo: --%s %v: want %s", flag, v, want)
-	}
-	// The deliberately spelled-out negations let NaN fail too.
-	switch sc, a := d.Scoring, d.Alerts; {
-	case !(d.Speed >= 0) || math.IsInf(d.Speed, 0):
-		return bad("speed", d.Speed, "0 (as fast as the detector takes it) or a finite "+
-			"positive factor of event time per wall time")
-	case d.Show < 0:
-		return bad("show", d.Show, "0 (print none) or more")
-	case sc.Step < 0:
-		return bad("scoring.step", sc.Step, "0 (the data's median spacing) or a positive "+
-			"duration")
-	case sc.Window < 1:
-		return bad("scoring.window", sc.Window, "1 or more steps")
-	case !(sc.Alpha > 0 && sc.Alpha < 1):
-		return bad("scoring.alpha", sc.Alpha, "a p-value threshold in (0, 1)")
-	case sc.Bootstrap < 0:
-		return bad("scoring.bootstrap", sc.Bootstrap, "0 (automatic) or more windows")
-	case d.Model.LayerType != flowmodel.LayerSpline && d.Model.LayerType != flowmodel.LayerAffine:
-		return bad("model.layer_type", fmt.Sprintf("%q", d.Model.LayerType),
-			flowmodel.LayerSpline+" or "+flowmodel.LayerAffine)
-	case d.Model.Hidden < 0:
-		return bad("model.hidden", d.Model.Hidden, "0 (the trainer's choice) or more")
-	case d.Model.Layers < 0:
-		return bad("model.layers", d.Model.Layers, "0 (the trainer's choice) or more")
-	case a.Gap <= 0:
-		return bad("alerts.gap", a.Gap, "a positive duration")
-	case a.Cooldown < 0:
-		return bad("alerts.cooldown", a.Cooldown, "0 or a positive duration")
-	case !(a.CriticalPValue >= 0 && a.CriticalPValue <= 1):
-		return bad("alerts.critical_p_value", a.CriticalPValue, "a p-value in [0, 1]")
-	case !(a.OpenPValue >= 0 && a.OpenPValue <= 1):
-		return bad("alerts.open_p_value", a.OpenPValue, "a p-value in [0, 1]")
-	case a.RunLength < 0:
-		return bad("alerts.run_length", a.RunLength, "0 (off) or more points")
-	case !(a.RunPValue >= 0 && a.RunPValue <= 1):
-		return bad("alerts.run_p_value", a.RunPValue, "a p-value in [0, 1]")
-	case a.SeriesRateLimit < 0:
-		return bad("alerts.series_rate_limit", a.SeriesRateLimit, "0 (no limit) or more")
-	case a.SeriesRateLimit > 0 && a.SeriesRateWindow <= 0:
-		return bad("alerts.series_rate_window", a.SeriesRateWindow, "a positive duration "+
-			"with a series_rate_limit")
-	}
-	for _, l := range d.Scoring.Lags {
-		if l <= 0 {
-			return bad("scoring.lags", l, "positive durations")
-		}
+	if t := d.Model.LayerType; t != flowmodel.LayerSpline && t != flowmodel.LayerAffine {
+		return fmt.Errorf("demo: --model.layer_type %q: want %s or %s", t,
+			flowmodel.LayerSpline, flowmodel.LayerAffine)
 	}
 	return nil
 }

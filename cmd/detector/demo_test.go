@@ -124,22 +124,26 @@ func TestSpan(t *testing.T) {
 }
 
 // TestDemoFlagRanges: the demo's own flags are refused outside their range
-// before anything is read or started (the database named does not exist).
+// (the alerts ones as the detector refuses them) before anything is read
+// or started (the database named does not exist).
 func TestDemoFlagRanges(t *testing.T) {
 	for _, c := range []struct {
 		flag, want string
 	}{
-		{"--speed=-1", "demo: --speed -1: want 0 (as fast as the detector takes it) or a " +
-			"finite positive factor"},
-		{"--show=-1", "demo: --show -1: want 0 (print none) or more"},
-		{"--scoring.alpha=2", "demo: --scoring.alpha 2: want a p-value threshold in (0, 1)"},
-		{"--scoring.window=0", "demo: --scoring.window 0: want 1 or more steps"},
-		{"--scoring.step=-5m", "demo: --scoring.step -5m0s: want 0 (the data's median " +
-			"spacing) or a positive duration"},
+		{"--speed=-1", "config: flag --speed: -1 is out of range: want 0 or more"},
+		{"--speed=+Inf", "config: flag --speed: +Inf is not a finite number"},
+		{"--show=-1", "config: flag --show: -1 is out of range: want 0 or more"},
+		{"--scoring.alpha=2", "config: flag --scoring.alpha: 2 is out of range: want more " +
+			"than 0 and less than 1"},
+		{"--scoring.window=0", "config: flag --scoring.window: 0 is out of range: want 1 " +
+			"or more"},
+		{"--scoring.step=-5m", "config: flag --scoring.step: -5m0s is out of range: want " +
+			"0s or more"},
 		{"--model.layer_type=made", `demo: --model.layer_type "made": want spline or affine`},
-		{"--alerts.gap=0s", "demo: --alerts.gap 0s: want a positive duration"},
-		{"--alerts.open_p_value=1.5", "demo: --alerts.open_p_value 1.5: want a p-value in " +
-			"[0, 1]"},
+		{"--alerts.gap=0s", "config: flag --alerts.gap: 0s is out of range: want more than 0s"},
+		{"--alerts.open_p_value=1.5", "config: flag --alerts.open_p_value: 1.5 is out of " +
+			"range: want more than 0 and at most 1"},
+		{"--alerts.run_length=1", "config: flag --alerts.run_length: 1 is out of range"},
 	} {
 		var out, logs syncBuffer
 		err := Run(context.Background(), []string{"demo", c.flag,
