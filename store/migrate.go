@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -163,4 +165,27 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) 
 		})
 	}
 	return out, nil
+}
+
+// CheckSchema returns an error naming the pending migrations when the
+// database's schema is behind this build's, for a process told not to
+// migrate: it would otherwise start, report ready and fail on its first
+// write to a missing table.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	var pending []string
+	for _, m := range st {
+		if !m.Applied {
+			pending = append(pending, path.Base(m.Name))
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("store: the database schema lacks %d migration(s) (%s): apply "+
+			"them with \"detector migrate up\", or let the process migrate on start "+
+			"(database.migrate true)", len(pending), strings.Join(pending, ", "))
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"testing"
 
@@ -226,5 +227,28 @@ func TestMigrateNewerSchema(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").
 		Scan(&max); err != nil || max != newer {
 		t.Errorf("goose version after the refusals: %d, %v; want %d", max, err, newer)
+	}
+}
+
+// TestCheckSchema: a schema behind this build's is named with its pending
+// migrations; a current one passes.
+func TestCheckSchema(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewStore(t)
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("migrated schema: %v", err)
+	}
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.MigrateDown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	newest := path.Base(st[len(st)-1].Name)
+	err = s.CheckSchema(ctx)
+	if err == nil || !strings.Contains(err.Error(), "lacks 1 migration(s) ("+newest+")") ||
+		!strings.Contains(err.Error(), "detector migrate up") {
+		t.Fatalf("schema one behind: %v, want the pending %s named", err, newest)
 	}
 }

@@ -66,6 +66,8 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return err
 		}
 		log.Info("schema ready", "version", v)
+	} else if err := s.CheckSchema(ctx); err != nil {
+		return err
 	}
 
 	brokers, closeBroker, err := kafkaBrokers(cfg, log)

@@ -340,3 +340,19 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
+
+// TestRunRefusesAnUnmigratedSchema: told not to migrate, the detector
+// stops at start on a schema that lacks migrations, instead of reporting
+// ready and failing its first write.
+func TestRunRefusesAnUnmigratedSchema(t *testing.T) {
+	env := envOf(map[string]string{"FLOWGUARD_DATABASE_URL": pgtest.NewDatabase(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out strings.Builder
+	err := Run(ctx, []string{"run", "--database.migrate=false", "--http.addr", "127.0.0.1:0"},
+		&out, &out, env)
+	if err == nil || !strings.Contains(err.Error(), "the database schema lacks") ||
+		!strings.Contains(err.Error(), "00001_core.sql") {
+		t.Fatalf("run on an empty database without migrating: %v\n%s", err, out.String())
+	}
+}

@@ -50,6 +50,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 		if _, err := s.Migrate(ctx); err != nil {
 			return err
 		}
+	} else if err := s.CheckSchema(ctx); err != nil {
+		return err
 	}
 	checkKafka(ctx, log, cfg.Kafka.Brokers, cfg.Kafka.SamplesTopic)
 	reg := prometheus.NewRegistry()
