@@ -25,7 +25,8 @@ type CSVConfig struct {
 // CSVDecoder decodes NAB-style CSV: a first column of timestamps
 // (NABTimeLayout or RFC 3339) and one or more value columns, which become
 // channels. A first row whose first cell is "timestamp" is a header and is
-// skipped; every row must have as many columns as the first one. It is
+// skipped; every row must have as many columns as the first one. Values
+// are decimal numbers as ParseNumber reads them. It is
 // meant for replay and evaluation, and is safe for concurrent use.
 type CSVDecoder struct {
 	cfg CSVConfig
@@ -93,6 +94,11 @@ func (d *CSVDecoder) Decode(payload []byte) ([]Sample, error) {
 		}
 		out = append(out, s)
 	}
+	if len(out) == 0 && len(errs) == 0 {
+		// A header and nothing else: the producer sent no row.
+		return nil, &DecodeError{Kind: KindNoSamples, Line: 1,
+			Err: errors.New("a header without rows")}
+	}
 	return out, errors.Join(errs...)
 }
 
@@ -115,13 +121,10 @@ func (d *CSVDecoder) row(rec, header []string) (Sample, error) {
 		if cell == "" {
 			return Sample{}, &DecodeError{Kind: KindMissingField, Field: col(i + 1)}
 		}
-		v, err := strconv.ParseFloat(cell, 64)
+		v, err := ParseNumber(cell)
 		if err != nil {
-			k := KindWrongType
-			if errors.Is(err, strconv.ErrRange) {
-				k = KindOutOfRange
-			}
-			return Sample{}, &DecodeError{Kind: k, Field: col(i + 1), Err: err}
+			return Sample{}, &DecodeError{Kind: numberKind(err, KindWrongType),
+				Field: col(i + 1), Err: err}
 		}
 		s.Values[i] = v
 	}

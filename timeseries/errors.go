@@ -29,6 +29,11 @@ const (
 	KindOutOfRange        // a number overflows float64 or int64
 	KindNoValues          // a sample carries no value at all
 	KindChannels          // the number of values differs from the configured channels
+	KindNoSamples         // a well-formed payload carries no sample at all
+	// KindFutureTimestamp: the time lies further ahead of the receiver's
+	// clock than the receiver allows. Decoders do not know the clock and
+	// never return it; the pipeline's ingest does.
+	KindFutureTimestamp
 )
 
 var kindNames = [...]string{
@@ -46,6 +51,9 @@ var kindNames = [...]string{
 	KindOutOfRange:   "out_of_range",
 	KindNoValues:     "no_values",
 	KindChannels:     "channels",
+
+	KindNoSamples:       "no_samples",
+	KindFutureTimestamp: "future_timestamp",
 }
 
 // String returns the kind's snake_case name.
@@ -66,7 +74,7 @@ type DecodeError struct {
 	// one field.
 	Field string
 	// Line is the 1-based line of the payload where the failing sample
-	// starts, or 0 when unknown.
+	// starts, or 0 when unknown (then Error names no location).
 	Line int
 	// Offset is the 0-based byte offset into the payload of the failing
 	// sample or token.
@@ -81,7 +89,9 @@ func (e *DecodeError) Error() string {
 	if e.Field != "" {
 		msg += " field " + strconv.Quote(e.Field)
 	}
-	msg += fmt.Sprintf(" at line %d offset %d", e.Line, e.Offset)
+	if e.Line > 0 {
+		msg += fmt.Sprintf(" at line %d offset %d", e.Line, e.Offset)
+	}
 	if e.Err != nil {
 		msg += ": " + clip(e.Err.Error())
 	}

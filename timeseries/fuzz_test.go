@@ -35,7 +35,7 @@ func checkDecoded(t *testing.T, payload []byte, ss []Sample, err error) {
 		t.Fatalf("error %v holds no DecodeError", err)
 	}
 	for _, de := range des {
-		if de.Kind == KindUnknown || de.Kind > KindChannels {
+		if de.Kind == KindUnknown || de.Kind > KindNoSamples {
 			t.Fatalf("unknown kind in %v", de)
 		}
 		if de.Offset < 0 || de.Offset > int64(len(payload)) || de.Line < 0 {
@@ -196,7 +196,12 @@ func refDecode(d *JSONDecoder, payload []byte) ([]Sample, error) {
 	if start == len(payload) {
 		return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
 	}
-	return d.decodeStream(payload, start, func(out []Sample, raw []byte, off int64) ([]Sample, error) {
-		return refAppendSamples(d, out, raw, off)
-	})
+	ss, err := d.decodeStream(payload, start,
+		func(out []Sample, raw []byte, off int64) ([]Sample, error) {
+			return refAppendSamples(d, out, raw, off)
+		})
+	if len(ss) == 0 && err == nil {
+		return nil, emptyArray(payload, start)
+	}
+	return ss, err
 }

@@ -98,10 +98,25 @@ func (d *JSONDecoder) Decode(payload []byte) ([]Sample, error) {
 	if start == len(payload) {
 		return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
 	}
+	var ss []Sample
+	var err error
 	if json.Valid(payload) {
-		return d.decodeValid(payload, start)
+		ss, err = d.decodeValid(payload, start)
+	} else {
+		ss, err = d.decodeStream(payload, start, d.appendSamples)
 	}
-	return d.decodeStream(payload, start, d.appendSamples)
+	if len(ss) == 0 && err == nil {
+		return nil, emptyArray(payload, start)
+	}
+	return ss, err
+}
+
+// emptyArray is the error of a payload that decoded to neither a sample
+// nor an error, which only the empty array [] does: a message that
+// carries nothing is counted and dead-lettered rather than lost unseen.
+func emptyArray(payload []byte, start int) error {
+	return &DecodeError{Kind: KindNoSamples, Line: lineOf(payload, int64(start)),
+		Offset: int64(start), Err: errors.New("an empty array")}
 }
 
 // decodeValid is the fast path for a payload that is one well-formed JSON

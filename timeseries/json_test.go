@@ -120,7 +120,6 @@ func TestJSONDecode(t *testing.T) {
 			"{\"name\":\"a\",\"timestamp\":1772366400,\"value\":1}\n" +
 				"{\"name\":\"b\",\"timestamp\":1772366400,\"value\":2}\n",
 			[]Sample{{SeriesID{Name: "a"}, t0, []float64{1}}, {SeriesID{Name: "b"}, t0, []float64{2}}}},
-		{"empty array", JSONConfig{}, ` [ ] `, nil},
 		{"unknown fields ignored, null labels", JSONConfig{},
 			`{"name":"m","labels":null,"extra":[1,{"x":2}],"timestamp":1772366400,"value":-0.0}`,
 			[]Sample{{SeriesID{Name: "m"}, t0, []float64{math.Copysign(0, -1)}}}},
@@ -150,6 +149,8 @@ func TestJSONDecodeBad(t *testing.T) {
 	}{
 		{"empty", JSONConfig{}, "", KindEmptyPayload, "", 0},
 		{"white space only", JSONConfig{}, " \n\t", KindEmptyPayload, "", 0},
+		{"empty array", JSONConfig{}, " [ ] ", KindNoSamples, "", 1},
+		{"empty array on line 2", JSONConfig{}, "\n[]", KindNoSamples, "", 1},
 		{"truncated object", JSONConfig{}, `{"name":"m",` + ts + `,"value":1`, KindTruncated, "", 44},
 		{"truncated string", JSONConfig{}, `{"name":"m`, KindTruncated, "", 10},
 		{"truncated array", JSONConfig{}, `[{"name":"m",` + ts, KindTruncated, "", 35},
@@ -261,7 +262,7 @@ func TestJSONPartial(t *testing.T) {
 
 func TestKindString(t *testing.T) {
 	seen := map[string]bool{}
-	for k := KindUnknown; k <= KindChannels; k++ {
+	for k := KindUnknown; k <= KindFutureTimestamp; k++ {
 		s := k.String()
 		if s == "" || seen[s] {
 			t.Errorf("kind %d has name %q, empty or repeated", k, s)

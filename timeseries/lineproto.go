@@ -3,6 +3,7 @@ package timeseries
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -110,7 +111,11 @@ func (d *LineDecoder) Decode(payload []byte) ([]Sample, error) {
 		off = end + 1
 	}
 	if entries == 0 {
-		return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
+		if len(bytes.TrimSpace(payload)) == 0 {
+			return nil, &DecodeError{Kind: KindEmptyPayload, Line: 1}
+		}
+		return nil, &DecodeError{Kind: KindNoSamples, Line: 1,
+			Err: errors.New("only comments and blank lines")}
 	}
 	return out, errors.Join(errs...)
 }
@@ -157,9 +162,9 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 	}
 	seen := uint64(0)
 	for {
-		k, v, err := dec.NextField()
+		k, v, err := nextField(dec, line)
 		if err != nil {
-			return out[:first], lpError(err, line)
+			return out[:first], err
 		}
 		if k == nil {
 			break
@@ -209,6 +214,45 @@ func (d *LineDecoder) appendEntry(out []Sample, line []byte) ([]Sample, error) {
 		}
 	}
 	return out, nil
+}
+
+// nextField is dec.NextField, but a float must be decimal as ParseNumber
+// reads it: the parser takes Go's syntax, 1_000 and 0x1p4 among it, which
+// Influx's own grammar refuses. Errors are located in line.
+func nextField(dec *lineprotocol.Decoder, line []byte) ([]byte, lineprotocol.Value, error) {
+	k, kind, raw, err := dec.NextFieldBytes()
+	if err != nil {
+		return nil, lineprotocol.Value{}, lpError(err, line)
+	}
+	if k == nil {
+		return nil, lineprotocol.Value{}, nil
+	}
+	// A number is a slice of line as the decoder reads in place, so its
+	// offset is how much of line's capacity lies before it.
+	at := int64(cap(line) - cap(raw))
+	if at < 0 || at > int64(len(line)) {
+		at = 0
+	}
+	if kind == lineprotocol.Float {
+		if _, err := ParseNumber(string(raw)); err != nil &&
+			!errors.Is(err, strconv.ErrRange) {
+			return nil, lineprotocol.Value{}, &DecodeError{Kind: KindSyntax, Field: string(k),
+				Offset: at, Err: err}
+		}
+	}
+	v, err := lineprotocol.NewValueFromBytes(kind, raw)
+	if err != nil {
+		de := lpError(err, line)
+		de.Field, de.Offset = string(k), at
+		switch {
+		case strings.Contains(err.Error(), "non-number"):
+			de.Kind = KindNonFinite
+		case errors.Is(err, lineprotocol.ErrValueOutOfRange):
+			de.Err = fmt.Errorf("value %q: %w", raw, err)
+		}
+		return nil, lineprotocol.Value{}, de
+	}
+	return k, v, nil
 }
 
 // fieldValue converts a field to a float; ok is false for a skipped string.
