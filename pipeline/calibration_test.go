@@ -13,7 +13,8 @@ import (
 // TestLiveCalibrationSurvivesRestart: a detector saves the live scores
 // its champion learned when it stops, and now and then while it runs;
 // the next detector to load the same champion starts from them, oldest
-// first, instead of from the held-out scores alone.
+// first, instead of from the held-out scores alone, and does not learn
+// again the points it replays.
 func TestLiveCalibrationSurvivesRestart(t *testing.T) {
 	m, data := smallFlow(t)
 	ctx := context.Background()
@@ -86,17 +87,27 @@ func TestLiveCalibrationSurvivesRestart(t *testing.T) {
 	}
 
 	// Saving every 10ms: the row grows while the detector runs, and the
-	// resumed scores come first, in their order.
+	// resumed scores come first, in their order. The second detector
+	// reads again from its predecessor's rebuild point and scores a few
+	// points the first one wrote: it learns none of them twice.
+	const fresh = 2 * (298 - 199 + 1) // points 199 to 298 of both series
 	met := run(200, 300, 10*time.Millisecond, func() bool {
-		return len(saved()) >= len(first)+2*(298-199+1)
+		return len(saved()) >= len(first)+fresh
 	})
 	second := saved()
-	if !slices.Equal(second[:len(first)], first) {
-		t.Fatalf("the second detector's saved scores do not start with the first's")
+	if len(second) != len(first)+fresh || !slices.Equal(second[:len(first)], first) {
+		t.Fatalf("the second detector saved %d scores, want the first's %d then %d new",
+			len(second), len(first), fresh)
+	}
+	replayed := value(met.replayed.WithLabelValues(DefaultGroup))
+	scored := value(met.scored.WithLabelValues(DefaultGroup))
+	if replayed < 2 || scored != fresh+replayed {
+		t.Fatalf("points_replayed_total %v, points_scored_total %v: want the replays "+
+			"(some per series) on top of the %d new points", replayed, scored, fresh)
 	}
 	if g := value(met.liveCalibration.WithLabelValues(DefaultGroup)); int(g) != len(second) {
 		t.Fatalf("live_calibration_scores %v, saved %d", g, len(second))
 	}
-	t.Logf("live scores: %d after the first detector, %d after the second", len(first),
-		len(second))
+	t.Logf("live scores: %d after the first detector, %d after the second (%v replayed)",
+		len(first), len(second), replayed)
 }

@@ -112,7 +112,11 @@ type ResultWriter interface {
 	SaveResults(ctx context.Context, r store.Results) (int64, error)
 }
 
-var _ ResultWriter = (*store.Store)(nil)
+var (
+	_ ResultWriter      = (*store.Store)(nil)
+	_ CalibrationSource = (*store.Store)(nil)
+	_ DurableSource     = (*store.Store)(nil)
+)
 
 // Detector is the scoring stage: it consumes the samples topic in a
 // consumer group, keeps each series' grid, scores the windows of every
@@ -130,6 +134,11 @@ type Detector struct {
 	jobs    JobFiler
 	drifts  DriftFiler        // jobs, when it is one
 	cals    CalibrationSource // results, when it is one and saving is on
+	// durableSrc is results, when it is a DurableSource; durable holds
+	// the durable step it gave for each series scored since the start
+	// (zero: none). Finish side.
+	durableSrc DurableSource
+	durable    map[string]time.Time
 
 	// Owned by the push side (Run's goroutine).
 	router *router
@@ -189,6 +198,8 @@ func NewDetector(cfg DetectorConfig, results ResultWriter, models ModelSource,
 		recent: newRecent(cfg.RecentSteps),
 	}
 	d.drifts, _ = jobs.(DriftFiler)
+	d.durableSrc, _ = results.(DurableSource)
+	d.durable = map[string]time.Time{}
 	if cfg.CalibrationSave > 0 && cfg.LiveCalibration > 0 {
 		d.cals, _ = results.(CalibrationSource)
 	}
@@ -342,6 +353,7 @@ func (d *Detector) finish(ctx context.Context, r *kafka.Reader, w *work) error {
 	d.recent.apply(w.recent, w.recentVals, w.gone)
 	for _, key := range w.gone {
 		delete(d.policies, key)
+		delete(d.durable, key)
 	}
 	d.readiness()
 	d.commit(ctx, r, w.positions)

@@ -23,6 +23,7 @@ type flowModel struct {
 	pick  []int
 	width int       // the grid's context width
 	ctx   []float64 // the batch's context vectors, the model's columns
+	learn []float64 // the batch's scores that are not replays
 }
 
 var _ Model = (*flowModel)(nil)
@@ -136,7 +137,17 @@ func (f *flowModel) Score(_ context.Context, b *Batch, out *Scores) error {
 	out.Surprise, out.PointPValue = f.s.Surprise, f.s.PointP
 	// Learning after scoring: a window is judged against what came
 	// before it, never against itself.
-	f.m.Calibration().Add(f.s.Score...)
+	if b.Replayed == nil {
+		f.m.Calibration().Add(f.s.Score...)
+	} else {
+		f.learn = f.learn[:0]
+		for i, s := range f.s.Score[:b.N] {
+			if !b.Replayed[i] {
+				f.learn = append(f.learn, s)
+			}
+		}
+		f.m.Calibration().Add(f.learn...)
+	}
 	return err
 }
 

@@ -24,6 +24,7 @@ type Metrics struct {
 	rejected        *prometheus.CounterVec
 	scored          *prometheus.CounterVec
 	unscored        *prometheus.CounterVec
+	replayed        *prometheus.CounterVec
 	anomalies       *prometheus.CounterVec
 	score           prometheus.Histogram
 	pValue          prometheus.Histogram
@@ -76,6 +77,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Points scored by a model, by model group.", "group"),
 		unscored: counterVec("detector", "points_unscored_total",
 			"Ready points not scored because their group has no model yet.", "group"),
+		replayed: counterVec("detector", "points_replayed_total",
+			"Points scored again after a restart whose results were already durable; "+
+				"not learned, nor counted as anomalies or in the histograms.", "group"),
 		anomalies: counterVec("detector", "anomalies_total",
 			"Points flagged (p-value below alpha), by model group.", "group"),
 		score: histogram("score_nats", "Point scores, -log p of the newest step, in nats.",
@@ -122,10 +126,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.ingestMessages, m.ingestSamples, m.decodeFailures, m.deadLetters,
-			m.messages, m.rejected, m.scored, m.unscored, m.anomalies, m.score, m.pValue,
-			m.batchSeconds, m.lag, m.modelVersion, m.liveCalibration, m.series, m.pgSeconds, m.pgErrors,
-			m.commitErrors, m.driftStatistic, m.driftEvents, m.driftJobs, m.refreshJobs,
-			m.retrainJobs)
+			m.messages, m.rejected, m.scored, m.unscored, m.replayed, m.anomalies, m.score,
+			m.pValue, m.batchSeconds, m.lag, m.modelVersion, m.liveCalibration, m.series,
+			m.pgSeconds, m.pgErrors, m.commitErrors, m.driftStatistic, m.driftEvents,
+			m.driftJobs, m.refreshJobs, m.retrainJobs)
 	}
 	return m
 }

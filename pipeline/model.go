@@ -48,13 +48,17 @@ type Batch struct {
 	Times []time.Time
 	// Series holds the series key of each window.
 	Series []string
+	// Replayed, when not nil, marks the windows whose results an earlier
+	// detector already made durable: a restart scores them again to
+	// rebuild its state, and a Learner must not learn them twice.
+	Replayed []bool
 }
 
 // Reset empties b for reuse, keeping its storage.
 func (b *Batch) Reset(w, c, ctxWidth int) {
 	b.N, b.W, b.C, b.CtxWidth = 0, w, c, ctxWidth
 	b.Windows, b.Context = b.Windows[:0], b.Context[:0]
-	b.Times, b.Series = b.Times[:0], b.Series[:0]
+	b.Times, b.Series, b.Replayed = b.Times[:0], b.Series[:0], nil
 }
 
 // Scores is what Model.Score returns for a Batch.
@@ -120,4 +124,14 @@ type Learner interface {
 // with its results (DetectorConfig.CalibrationSave).
 type CalibrationSource interface {
 	LiveCalibration(ctx context.Context, group string, version int) ([]float64, error)
+}
+
+// DurableSource tells a starting detector how far each series' results
+// are already durable (store.Store.SeriesLastSteps): points up to there
+// that it reads again, from the rebuild point its predecessor committed,
+// are replays. A ResultWriter that is one has the detector score them
+// (to rebuild each series' state) without learning them into the live
+// calibration or counting them as new.
+type DurableSource interface {
+	SeriesLastSteps(ctx context.Context, keys []string) (map[string]time.Time, error)
 }

@@ -299,6 +299,7 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 			"model_context", g.model.ContextWidth(), "grid_context", b.CtxWidth)
 		return
 	}
+	d.markReplays(ctx, gb)
 	err := g.model.Score(ctx, b, &g.scores)
 	if err == nil && (len(g.scores.Score) < b.N || len(g.scores.PValue) < b.N ||
 		len(g.scores.Explain) < b.N*b.W) {
@@ -333,21 +334,68 @@ func (d *Detector) scoreGroup(ctx context.Context, g *groupState, gb *groupBatch
 		if dec.Surprise != u {
 			pv = dec.PValue() // the run's p-value decided
 		}
-		d.m.score.Observe(score)
-		d.m.pValue.Observe(pv)
+		replay := b.Replayed != nil && b.Replayed[i]
+		if replay {
+			d.m.replayed.WithLabelValues(g.name).Inc()
+		} else {
+			d.m.score.Observe(score)
+			d.m.pValue.Observe(pv)
+		}
 		if p.ts.Equal(p.upd.LastTS) {
 			p.upd.LastScore, p.upd.LastPValue = &score, &pv
 		}
 		if !dec.Flagged {
 			continue
 		}
-		d.m.anomalies.WithLabelValues(g.name).Inc()
+		// A replayed anomaly is written again, which stores nothing twice,
+		// but is no new one.
+		if !replay {
+			d.m.anomalies.WithLabelValues(g.name).Inc()
+		}
 		d.anoms = append(d.anoms, store.Anomaly{SeriesKey: p.key, Group: g.name, TS: p.ts,
 			Value: p.value, Score: score, PValue: pv, ModelVersion: version,
 			Explanation: slices.Clone(g.scores.Explain[i*b.W : (i+1)*b.W]),
 			Topic:       d.cfg.Topic, Partition: p.partition, Offset: p.offset})
 	}
 	d.watchDrift(ctx, g, gb)
+}
+
+// markReplays sets gb's Replayed marks: the points at or before their
+// series' durable step, which an earlier detector scored and wrote. The
+// durable step of each series is read once, when the detector first
+// scores it; a failed read marks nothing, so at worst a replay is learned
+// twice.
+func (d *Detector) markReplays(ctx context.Context, gb *groupBatch) {
+	if d.durableSrc == nil {
+		return
+	}
+	var ask []string
+	for i := range gb.pending {
+		k := gb.pending[i].key
+		if _, ok := d.durable[k]; !ok && !slices.Contains(ask, k) {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) > 0 {
+		last, err := d.durableSrc.SeriesLastSteps(ctx, ask)
+		if err != nil {
+			d.logOnce("durable", "cannot read how far series were scored before; "+
+				"replayed points may be learned twice", "err", err)
+		}
+		for _, k := range ask {
+			d.durable[k] = last[k] // zero: none, or unknown
+		}
+	}
+	b := &gb.batch
+	for i := range gb.pending {
+		p := &gb.pending[i]
+		if until := d.durable[p.key]; !until.IsZero() && !p.ts.After(until) {
+			if b.Replayed == nil {
+				b.Replayed = make([]bool, b.N)
+			}
+			b.Replayed[i] = true
+		}
+	}
 }
 
 // loadModel asks the source for g's champion, at most every ModelRetry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/store"
@@ -45,5 +46,25 @@ func TestLiveCalibrationRoundTrip(t *testing.T) {
 	}
 	if got, err := s.LiveCalibration(ctx, "g", 1); err != nil || got != nil {
 		t.Fatalf("version 1 after version 2 saved: %v, %v; want nil", got, err)
+	}
+}
+
+func TestSeriesLastSteps(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.NewStore(t)
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	_, err := s.SaveResults(ctx, store.Results{Series: []store.SeriesUpdate{
+		{Key: "a{}", Name: "a", Group: "g", LastTS: t0},
+		{Key: "b{}", Name: "b", Group: "g"}, // no step yet
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SeriesLastSteps(ctx, []string{"a{}", "b{}", "c{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got["a{}"].Equal(t0) {
+		t.Fatalf("last steps %v, want only a{} at %v", got, t0)
 	}
 }

@@ -78,3 +78,25 @@ func upsertSeries(ctx context.Context, tx pgx.Tx, us []SeriesUpdate) error {
 	}
 	return nil
 }
+
+// SeriesLastSteps returns the newest durable step (last_ts) of each of
+// keys that has one; keys unknown or without a step are absent. A
+// starting detector uses it to tell replayed points from new ones.
+func (s *Store) SeriesLastSteps(ctx context.Context, keys []string) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT key, last_ts FROM series WHERE key = ANY($1) AND last_ts IS NOT NULL`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("store: series last steps: %w", err)
+	}
+	out := make(map[string]time.Time, len(keys))
+	var k string
+	var t time.Time
+	_, err = pgx.ForEachRow(rows, []any{&k, &t}, func() error {
+		out[k] = t
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: series last steps: %w", err)
+	}
+	return out, nil
+}
