@@ -43,8 +43,17 @@ type IngestConfig struct {
 	// SamplesTopic receives one canonical sample per message, keyed by
 	// series key.
 	SamplesTopic string
-	// DeadLetterTopic receives input messages that failed to decode.
+	// DeadLetterTopic receives input messages that failed to decode, or
+	// carry a sample past MaxFuture.
 	DeadLetterTopic string
+	// MaxFuture bounds how far a sample's time may lie ahead of the
+	// ingest's clock when it is decoded; a sample beyond it is not
+	// written, and its message is dead-lettered with the kind
+	// future_timestamp. One such sample would otherwise move its series'
+	// newest time years ahead, after which the grid refuses every real
+	// sample of the series as too late, and nothing in event time ends
+	// that. Zero: no bound.
+	MaxFuture time.Duration
 	// BatchSize and BatchWait bound a micro-batch: its messages are
 	// written, then their offsets committed, together. Defaults 1000 and
 	// 20ms.
@@ -180,10 +189,20 @@ func (in *Ingest) convert(batch, out []kafka.Message) []kafka.Message {
 	first := len(out)
 	var times []int64
 	var dead []kafka.Message
+	now := time.Now()
 	for i := range batch {
 		m := &batch[i]
 		in.m.ingestMessages.WithLabelValues(m.Topic).Inc()
 		samples, err := in.cfg.Decoder.Decode(m.Value)
+		if len(samples) == 0 && err == nil {
+			// The decoders say so themselves; another Decoder might not,
+			// and a message must not vanish unseen.
+			err = &timeseries.DecodeError{Kind: timeseries.KindNoSamples,
+				Err: errors.New("the decoder found no sample")}
+		}
+		if in.cfg.MaxFuture > 0 {
+			samples, err = in.dropFuture(samples, err, now)
+		}
 		for j := range samples {
 			s := &samples[j]
 			out = append(out, kafka.Message{Topic: in.cfg.SamplesTopic,
@@ -199,6 +218,27 @@ func (in *Ingest) convert(batch, out []kafka.Message) []kafka.Message {
 		sort.Stable(byTime{msgs: out[first:], times: times})
 	}
 	return append(out, dead...)
+}
+
+// dropFuture removes the samples whose time lies more than MaxFuture past
+// now, adding one DecodeError for each to err.
+func (in *Ingest) dropFuture(samples []timeseries.Sample, err error,
+	now time.Time) ([]timeseries.Sample, error) {
+	limit := now.Add(in.cfg.MaxFuture)
+	kept := samples[:0]
+	errs := []error{err}
+	for _, s := range samples {
+		if !s.Time.After(limit) {
+			kept = append(kept, s)
+			continue
+		}
+		errs = append(errs, &timeseries.DecodeError{Kind: timeseries.KindFutureTimestamp,
+			Err: fmt.Errorf("series %s at %s is %v ahead of the ingest's clock (%s), "+
+				"more than max_future %v", s.Series.Key(), s.Time.Format(time.RFC3339Nano),
+				s.Time.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339),
+				in.cfg.MaxFuture)})
+	}
+	return kept, errors.Join(errs...)
 }
 
 // byTime sorts sample messages by sample time. Kafka keeps order only
@@ -222,8 +262,8 @@ func (b byTime) Swap(i, j int) {
 	b.times[i], b.times[j] = b.times[j], b.times[i]
 }
 
-// deadLetter counts the failures in err and returns the message that
-// carries m to the dead-letter topic.
+// deadLetter counts the failures in err (undecodable, or past MaxFuture)
+// and returns the message that carries m to the dead-letter topic.
 func (in *Ingest) deadLetter(m *kafka.Message, err error) kafka.Message {
 	des := timeseries.DecodeErrors(err)
 	kind := timeseries.ErrorKind(err).String()
@@ -260,7 +300,7 @@ func (in *Ingest) logOnce(kind string, m *kafka.Message, err error) {
 	if seen {
 		return
 	}
-	in.log.Warn("undecodable input sent to the dead-letter topic; further ones of this "+
+	in.log.Warn("bad input sent to the dead-letter topic; further ones of this "+
 		"kind are only counted", "kind", kind, "topic", m.Topic, "partition", m.Partition,
 		"offset", m.Offset, "err", strings.TrimPrefix(err.Error(), "timeseries: "))
 }
