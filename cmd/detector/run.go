@@ -203,7 +203,8 @@ func newStages(cfg *config.Detector, brokers []string, s *store.Store,
 	in, err := pipeline.NewIngest(pipeline.IngestConfig{
 		Brokers: brokers, Topics: cfg.Kafka.InputTopics, Group: cfg.Kafka.Group + ".ingest",
 		Decoder: dec, SamplesTopic: cfg.Kafka.SamplesTopic,
-		DeadLetterTopic: cfg.Kafka.DeadLetterTopic, StopTimeout: stop,
+		DeadLetterTopic: cfg.Kafka.DeadLetterTopic, MaxFuture: cfg.Scoring.MaxFuture,
+		StopTimeout: stop,
 	}, m, log)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type Scoring struct {
 	Step      time.Duration   `yaml:"step" range:"[0,)" help:"grid step of every series; 0: samples as they come (then max_fill and lateness must be 0 and lags empty)"`
 	Window    int             `yaml:"window" range:"[1,)" help:"steps in a model window (W)"`
 	Lateness  time.Duration   `yaml:"lateness" range:"[0,)" help:"how late a sample may arrive and still count; 0: a step is final once a later one starts"`
+	MaxFuture time.Duration   `yaml:"max_future" range:"[0,)" help:"how far a sample's timestamp may lie ahead of the detector's clock; a later one goes to the dead-letter topic (future_timestamp) instead of stalling its series; 0: no bound"`
 	MaxFill   int             `yaml:"max_fill" range:"[0,)" help:"longest gap filled, in steps; longer gaps restart; 0: none filled"`
 	Calendar  bool            `yaml:"calendar" help:"give models hour-of-day and day-of-week context"`
 	Lags      []time.Duration `yaml:"lags" range:"(0,)" help:"seasonal lags, such as 24h,168h, offered to models as context; a model keeps those its training data span twice; each a multiple of step"`
@@ -107,6 +109,7 @@ func DefaultDetector() *Detector {
 		Scoring: Scoring{
 			Step:      time.Minute,
 			Window:    16,
+			MaxFuture: time.Hour,
 			MaxFill:   3,
 			IdleAfter: 24 * time.Hour,
 			Alpha:     0.001,
@@ -124,6 +127,17 @@ func DefaultDetector() *Detector {
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 15 * time.Second,
 	}
+}
+
+// formats are the values of kafka.format, one per input decoder.
+var formats = []string{"json", "influx", "csv"}
+
+func (k *Kafka) validate(func(string) string) *fieldError {
+	if !slices.Contains(formats, k.Format) {
+		return &fieldError{Key: "format", Index: -1, Msg: fmt.Sprintf(
+			"%q is not an input format: want json, influx or csv", k.Format)}
+	}
+	return nil
 }
 
 func (s *Scoring) validate(name func(string) string) *fieldError {
