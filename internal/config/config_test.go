@@ -253,3 +253,32 @@ func TestDurationLists(t *testing.T) {
 		t.Errorf("table rows %q lack the lags' default", got)
 	}
 }
+
+// TestOneFileForBothCommands: a file may hold the detector's and the
+// trainer's settings; each command takes its own and leaves the other's,
+// and a key neither knows is still an error.
+func TestOneFileForBothCommands(t *testing.T) {
+	file := writeFile(t, "database:\n  url: postgres://db/x\nscoring:\n  alpha: 0.01\n"+
+		"training:\n  holdout: 0.3\n")
+	det := DefaultDetector()
+	if _, err := Load("detector", det, []string{"--config", file}, noEnv,
+		&strings.Builder{}); err != nil {
+		t.Fatalf("detector: %v", err)
+	}
+	tr := DefaultTrainer()
+	if _, err := Load("trainer", tr, []string{"--config", file}, noEnv,
+		&strings.Builder{}); err != nil {
+		t.Fatalf("trainer: %v", err)
+	}
+	if det.Scoring.Alpha != 0.01 || tr.Training.Holdout != 0.3 ||
+		det.Database.URL != "postgres://db/x" || tr.Database.URL != "postgres://db/x" {
+		t.Fatalf("detector alpha %v url %q, trainer holdout %v url %q", det.Scoring.Alpha,
+			det.Database.URL, tr.Training.Holdout, tr.Database.URL)
+	}
+	typo := writeFile(t, "trainng:\n  holdout: 0.3\n")
+	_, err := Load("detector", DefaultDetector(), []string{"--config", typo}, noEnv,
+		&strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), `"trainng": unknown field`) {
+		t.Fatalf("a key neither command knows: %v", err)
+	}
+}

@@ -18,6 +18,20 @@ var toolKeys = []string{
 	"weight_decay", "window",
 }
 
+// otherCommandKey reports whether key is a setting, or a section of
+// settings, of the detector or the trainer (a command's own keys are
+// known to it before this is asked).
+func otherCommandKey(key string) bool {
+	for _, cfg := range []any{DefaultDetector(), DefaultTrainer()} {
+		for _, s := range collect(reflect.ValueOf(cfg).Elem(), "") {
+			if s.key == key || strings.HasPrefix(s.key, key+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // UnknownEnv returns, sorted, the names of the variables in environ
 // ("NAME=value", as os.Environ gives them) that start with EnvPrefix but
 // name no setting of any detector or trainer command: misspelt, most

@@ -79,6 +79,11 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string,
 			}
 			seen[kn.Value] = kn.Line
 			idx, ok := fields[kn.Value]
+			if !ok && otherCommandKey(sub) {
+				// One file may configure the detector and the trainer, as
+				// one environment may: the other's settings are left to it.
+				continue
+			}
 			if !ok {
 				msg := "unknown field (known here: " + strings.Join(names, ", ") + ")"
 				if head, tail, dotted := strings.Cut(kn.Value, "."); dotted {
