@@ -295,6 +295,25 @@ func TestReadSeriesRejects(t *testing.T) {
 	}
 }
 
+// TestReadSeriesDecimalScores: scores are read as the detector's CSV
+// decoder reads values; Go's syntax, which strconv takes, is refused with
+// the value named, where 0x1p-1 once read as 0.5 and 0_0 as 0.
+func TestReadSeriesDecimalScores(t *testing.T) {
+	for score, why := range map[string]string{"0x1p-1": "hexadecimal", "0_0": "underscore"} {
+		_, err := nab.ReadSeries(strings.NewReader(
+			"timestamp,anomaly_score\n2014-02-14 14:30:00," + score + "\n"))
+		if err == nil || !strings.Contains(err.Error(), `line 2: anomaly_score: value "`+score+`"`) ||
+			!strings.Contains(err.Error(), why) {
+			t.Errorf("score %s: %v; want refused as %s, naming line and value", score, err, why)
+		}
+	}
+	s, err := nab.ReadSeries(strings.NewReader(
+		"timestamp,anomaly_score\n2014-02-14 14:30:00, 5e-1 \n2014-02-14 14:35:00,1E0\n"))
+	if err != nil || len(s.Scores) != 2 || s.Scores[0] != 0.5 || s.Scores[1] != 1 {
+		t.Errorf("exponent scores: %v, %v; want [0.5 1]", s.Scores, err)
+	}
+}
+
 func TestReadLabels(t *testing.T) {
 	in := `{"a/x.csv": [], "b/y.csv": [["2014-04-10 07:15:00.000000", "2014-04-11 16:45:00"]]}`
 	l, err := nab.ReadLabels(strings.NewReader(in))

@@ -9,9 +9,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowguard/flowguard/timeseries"
 )
 
 // File is one scored series: the detector's output for one data file,
@@ -78,9 +79,11 @@ func readSeries(r io.Reader) (Series, error) {
 		if err != nil {
 			return Series{}, fmt.Errorf("line %d: %w", line, err)
 		}
-		score, err := strconv.ParseFloat(strings.TrimSpace(rec[scoreCol]), 64)
+		// Numbers as the detector's CSV decoder reads them: a score of
+		// 0x1p-1 or 0_5 is a broken writer, not 0.5 or 5.
+		score, err := timeseries.ParseNumber(strings.TrimSpace(rec[scoreCol]))
 		if err != nil {
-			return Series{}, fmt.Errorf("line %d: parse anomaly_score: %w", line, err)
+			return Series{}, fmt.Errorf("line %d: anomaly_score: %w", line, err)
 		}
 		if math.IsNaN(score) || score < 0 || score > 1 {
 			return Series{}, fmt.Errorf("line %d: anomaly_score %v outside [0, 1]", line, score)
