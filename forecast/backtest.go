@@ -80,6 +80,12 @@ type BacktestReport struct {
 	// Skipped is the number of origins left out because their window,
 	// horizon or baseline season crosses a restart of the grid.
 	Skipped int `json:"skipped"`
+	// Unscorable is the number of origins left out because a value they
+	// need is extreme (see ErrExtremeHistory): in the steps the flow
+	// starts from, among the outcomes, or the baseline's season-ago
+	// values. FirstUnscorable says why for the first of them.
+	Unscorable      int    `json:"unscorable"`
+	FirstUnscorable string `json:"first_unscorable,omitempty"`
 	// CalibOrigins is the number of held-out origins Spread was fitted on.
 	CalibOrigins int `json:"calib_origins,omitempty"`
 	// Naive scores the seasonal-naive baseline with bootstrapped seasonal
@@ -190,12 +196,14 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	}
 	var pending []pendingScore
 	flow, naive, wide := newAcc(hz), newAcc(hz), newAcc(hz)
+	ex := extremesOf(m.Meta())
 	var pointAbs float64
 	var pointN int
 	nv := SeasonalNaive{Season: opt.Season}
 	channel := make([]float64, h.Len())
 	col := make([]float64, opt.Paths)
 	start := time.Now()
+	bases := make([][][]float64, c)
 	for o := opt.First; o+hz < h.Len(); o += opt.Stride {
 		if err := ctx.Err(); err != nil {
 			return BacktestReport{}, err
@@ -204,11 +212,48 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 			rep.Skipped++
 			continue
 		}
-		fc, err := Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
-			KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + uint64(rep.Origins)})
-		if err != nil {
-			return BacktestReport{}, fmt.Errorf("forecast: backtest origin %v: %w",
-				h.Times[o], err)
+		// The baseline sees the contiguous run ending at the origin only.
+		from := o + 1 - runs[o]
+		why := unscorable(h, o, hz, ex)
+		for ch := range c {
+			if why != "" {
+				break
+			}
+			for i := from; i <= o; i++ {
+				channel[i] = h.Values[i*c+ch]
+			}
+			base, err := nv.Forecast(channel[from:o+1], hz)
+			if err != nil {
+				return BacktestReport{}, err
+			}
+			bases[ch], why = cleanBaseline(base, ch, ex)
+			for k := 0; k < hz && why == ""; k++ {
+				if p := nv.Point(channel[from:o+1], k+1); ex.is(ch, p) {
+					why = fmt.Sprintf("the seasonal-naive point forecast of step %d "+
+						"(channel %d) copies the extreme value %v", k+1, ch, p)
+				}
+			}
+		}
+		var fc *Forecast
+		if why == "" {
+			var err error
+			fc, err = Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
+				KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + uint64(rep.Origins)})
+			switch {
+			case errors.Is(err, ErrExtremeHistory):
+				why = err.Error()
+			case err != nil:
+				return BacktestReport{}, fmt.Errorf("forecast: backtest origin %v: %w",
+					h.Times[o], err)
+			}
+		}
+		if why != "" {
+			if rep.Unscorable == 0 {
+				rep.FirstUnscorable = fmt.Sprintf("origin %s: %s",
+					h.Times[o].Format(time.RFC3339), why)
+			}
+			rep.Unscorable++
+			continue
 		}
 		rep.Clamped += fc.Clamped
 		if sf != nil && opt.Online {
@@ -227,15 +272,9 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 			}
 			sp = &s
 		}
-		// The baseline sees the contiguous run ending at the origin only.
-		from := o + 1 - runs[o]
 		for ch := range c {
 			for i := from; i <= o; i++ {
 				channel[i] = h.Values[i*c+ch]
-			}
-			base, err := nv.Forecast(channel[from:o+1], hz)
-			if err != nil {
-				return BacktestReport{}, err
 			}
 			for k := range hz {
 				y := h.Values[(o+1+k)*c+ch]
@@ -252,7 +291,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 					sp.apply(k, col)
 					wide.add(k, col, y, opt.Level)
 				}
-				naive.add(k, base[k], y, opt.Level)
+				naive.add(k, bases[ch][k], y, opt.Level)
 				pointAbs += math.Abs(nv.Point(channel[from:o+1], k+1) - y)
 				pointN++
 			}
@@ -263,6 +302,14 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 		rep.To = h.Times[o]
 		rep.Origins++
 	}
+	if rep.Origins == 0 {
+		msg := fmt.Sprintf("forecast: backtest: no origin could be scored: %d cross a "+
+			"restart of the grid, %d are unscorable", rep.Skipped, rep.Unscorable)
+		if rep.Unscorable > 0 {
+			msg += " (the first, " + rep.FirstUnscorable + ")"
+		}
+		return BacktestReport{}, errors.New(msg)
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	rep.Flow, rep.Naive = flow.score(), naive.score()
 	if sp != nil {
@@ -270,7 +317,85 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 		rep.Widened = &w
 	}
 	rep.NaivePointCRPS = pointAbs / float64(max(pointN, 1))
+	if err := rep.checkFinite(); err != nil {
+		return BacktestReport{}, err
+	}
 	return rep, nil
+}
+
+// unscorable says why origin o cannot be scored, or "": an outcome of its
+// horizon is extreme (see ErrExtremeHistory). A score against a glitch of
+// 1e300 is 1e300, and one near math.MaxFloat64 overflows to an infinite
+// CRPS; either would be the whole mean, so such origins are counted
+// (BacktestReport.Unscorable) and left out, for the flow and the baseline
+// alike.
+func unscorable(h History, o, hz int, ex extremes) string {
+	c := len(ex.lo)
+	if i := ex.find(h.Values[(o+1)*c : (o+1+hz)*c]); i >= 0 {
+		return fmt.Sprintf("the outcome %v at %s (channel %d) is extreme, more than %g "+
+			"training ranges outside the model's training values: no forecast can be "+
+			"scored against it", h.Values[(o+1)*c+i], h.Times[o+1+i/c].Format(time.RFC3339),
+			i%c, extremeSpan)
+	}
+	return ""
+}
+
+// cleanBaseline leaves out of the seasonal-naive samples of channel ch
+// those that are extreme: a seasonal difference across a glitch adds the
+// glitch to a sample, and the bootstrap goes on from the clean ones. When
+// every sample of a step is extreme (the season-ago value the point
+// forecast copies is the glitch) the baseline has no forecast, and it
+// says why.
+func cleanBaseline(base [][]float64, ch int, ex extremes) ([][]float64, string) {
+	for k, s := range base {
+		kept := s[:0]
+		for _, v := range s {
+			if !ex.is(ch, v) {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Sprintf("every seasonal-naive sample of step %d (channel %d) "+
+				"is extreme: the value a season before it is", k+1, ch)
+		}
+		base[k] = kept
+	}
+	return base, ""
+}
+
+// checkFinite refuses a report holding a number JSON cannot carry.
+func (rep *BacktestReport) checkFinite() error {
+	check := func(what string, v ...float64) error {
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("forecast: backtest: the %s is %v: a forecast or an "+
+					"outcome left the float64 range", what, x)
+			}
+		}
+		return nil
+	}
+	scores := []struct {
+		name string
+		s    *Score
+	}{{"flow's score", &rep.Flow}, {"baseline's score", &rep.Naive},
+		{"widened score", rep.Widened}}
+	for _, sc := range scores {
+		if sc.s == nil {
+			continue
+		}
+		if err := check(sc.name, append([]float64{sc.s.CRPS, sc.s.MAE, sc.s.Coverage},
+			sc.s.CRPSByStep...)...); err != nil {
+			return err
+		}
+	}
+	if rep.Spread != nil {
+		// A degenerate interval that misses its outcome scores +Inf
+		// (spreadFitter.add); the factor it picks is then infinite.
+		if err := check("spread factor", rep.Spread.Scale...); err != nil {
+			return err
+		}
+	}
+	return check("seasonal-naive point CRPS", rep.NaivePointCRPS)
 }
 
 // heldOutScores collects the conformal scores of the held-out origins of
@@ -290,17 +415,21 @@ func heldOutScores(ctx context.Context, m *scorer.Model, h History,
 	}
 	sf := newSpreadFitter(hz, opt.Level)
 	sf.keep = opt.Recent
+	ex := extremesOf(m.Meta())
 	col := make([]float64, opt.Paths)
 	n := 0
 	for o := opt.CalibFrom; o+hz <= opt.First; o += opt.CalibStride {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		if !usable(o) {
+		if !usable(o) || unscorable(h, o, hz, ex) != "" {
 			continue
 		}
 		fc, err := Sample(m, h.Slice(0, o+1), Options{Horizon: hz, Paths: opt.Paths,
 			KeepPaths: true, Levels: []float64{0.5}, Seed: opt.Seed + 1<<40 + uint64(n)})
+		if errors.Is(err, ErrExtremeHistory) {
+			continue // as the scored origins do
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("forecast: backtest held-out origin %v: %w",
 				h.Times[o], err)

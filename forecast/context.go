@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -27,10 +28,15 @@ type contexter struct {
 	hcnt   []int
 	lo, hi []int64
 	skip   []bool // the bucket is not final yet: use the fallback
+	// ex are the bounds of extreme values, which the buckets leave out as
+	// if missing; left holds, per channel, the indices of the steps left
+	// out, for the warning.
+	ex   extremes
+	left []map[int]bool
 }
 
-func newContexter(f scorer.Features, norm timeseries.Normaliser, h *History) (*contexter,
-	error) {
+func newContexter(f scorer.Features, norm timeseries.Normaliser, h *History,
+	ex extremes) (*contexter, error) {
 	loc := time.UTC
 	if f.TimeZone != "" {
 		var err error
@@ -45,7 +51,7 @@ func newContexter(f scorer.Features, norm timeseries.Normaliser, h *History) (*c
 	cx := &contexter{f: f, loc: loc, norm: norm, res: int64(res), step: int64(f.Step),
 		values: h.Values, hcnt: make([]int, len(f.Lags)),
 		lo: make([]int64, len(f.Lags)), hi: make([]int64, len(f.Lags)),
-		skip: make([]bool, len(f.Lags))}
+		skip: make([]bool, len(f.Lags)), ex: ex, left: make([]map[int]bool, f.Channels)}
 	cx.times = make([]int64, len(h.Times))
 	for i, t := range h.Times {
 		cx.times[i] = t.UnixNano()
@@ -69,6 +75,24 @@ func (cx *contexter) prepare(t int64) {
 		cx.hcnt[i] = 0
 		j := sort.Search(len(cx.times), func(k int) bool { return cx.times[k] >= cx.lo[i] })
 		for ; j < len(cx.times) && cx.times[j] < cx.hi[i]; j++ {
+			// A step with an extreme value is left out of the bucket
+			// whole, as the grid leaves out a missing step: a glitch in
+			// the mean would make the context extreme, and refusing the
+			// forecast for the longest lag after it would leave a week
+			// without forecasts.
+			bad := false
+			for ch := range c {
+				if v := cx.values[j*c+ch]; cx.ex.is(ch, v) {
+					bad = true
+					if cx.left[ch] == nil {
+						cx.left[ch] = map[int]bool{}
+					}
+					cx.left[ch][j] = true
+				}
+			}
+			if bad {
+				continue
+			}
 			for ch := range c {
 				cx.hsum[i][ch] += cx.values[j*c+ch]
 			}
@@ -125,4 +149,25 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// leftOutWarnings says, per channel, which extreme history values the lag
+// context left out.
+func (cx *contexter) leftOutWarnings(times []time.Time) []string {
+	var out []string
+	for ch, left := range cx.left {
+		if len(left) == 0 {
+			continue
+		}
+		newest := -1
+		for j := range left {
+			newest = max(newest, j)
+		}
+		out = append(out, fmt.Sprintf("channel %d: %d extreme history value(s), the newest "+
+			"%v at %s, lie more than %g training ranges outside the model's training "+
+			"values: the lag context leaves their steps out, as if missing",
+			ch, len(left), cx.values[newest*cx.f.Channels+ch], times[newest].Format(time.RFC3339),
+			extremeSpan))
+	}
+	return out
 }

@@ -50,7 +50,7 @@ func TestContextMatchesTimeseries(t *testing.T) {
 			j++
 		}
 		before := hist.Slice(0, j)
-		cx, err := newContexter(f, norm, &before)
+		cx, err := newContexter(f, norm, &before, noExtremes(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestContextMatchesTimeseries(t *testing.T) {
 
 	// With no lagged data the forecaster takes the previous step instead.
 	first := hist.Slice(0, 3)
-	cx, err := newContexter(f, norm, &first)
+	cx, err := newContexter(f, norm, &first, noExtremes(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestContextMatchesTimeseries(t *testing.T) {
 		t.Fatalf("test setup: step 48 at %v, want on the hour", last)
 	}
 	upTo := hist.Slice(0, 49)
-	cx, err = newContexter(f, norm, &upTo)
+	cx, err = newContexter(f, norm, &upTo, noExtremes(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,4 +108,13 @@ func TestContextMatchesTimeseries(t *testing.T) {
 		t.Fatalf("in-path lag %v, want the normalised mean of steps 1 and 2 (%v, %v)",
 			lag[:2], want0, want1)
 	}
+}
+
+// noExtremes bounds nothing: every finite value of c channels is ordinary.
+func noExtremes(c int) extremes {
+	ex := extremes{lo: make([]float64, c), hi: make([]float64, c)}
+	for ch := range c {
+		ex.lo[ch], ex.hi[ch] = math.Inf(-1), math.Inf(1)
+	}
+	return ex
 }

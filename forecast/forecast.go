@@ -144,8 +144,12 @@ var ErrStepMismatch = errors.New("forecast: history step differs from the model'
 // concurrently with any other use of m (give each goroutine m.Clone()).
 // It returns ErrShortHistory (wrapped) when h does not end in W-1
 // contiguous steps (ErrStepMismatch when that is because h's steps are
-// further apart than the model's), and, when Options.Bound is off, an error wrapping
-// flowmodel.ErrNonFinite if a path leaves the finite numbers.
+// further apart than the model's), ErrExtremeHistory (wrapped) when those
+// steps hold a value far outside anything the model was trained on (see
+// ErrExtremeHistory), and, when Options.Bound is off, an error wrapping
+// flowmodel.ErrNonFinite if a path leaves the finite numbers. Every number
+// of a forecast it returns is finite: a forecast that left the float64
+// range (a flow whose arithmetic overflows) is an error.
 func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	opt, err := opt.withDefaults()
 	if err != nil {
@@ -157,7 +161,11 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	if err := checkHistory(&h, feat.Step, w, c); err != nil {
 		return nil, err
 	}
-	cx, err := newContexter(feat, meta.Norm, &h)
+	ex := extremesOf(meta)
+	if err := checkExtreme(&h, ex, max(w-1, 1), feat.Step, meta); err != nil {
+		return nil, err
+	}
+	cx, err := newContexter(feat, meta.Norm, &h, ex)
 	if err != nil {
 		return nil, fmt.Errorf("forecast: %w", err)
 	}
@@ -182,7 +190,7 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 
 	fc := &Forecast{Origin: last, Channels: c, NumPaths: n,
 		Levels: slices.Clone(opt.Levels), Warnings: FarFromTraining(h, meta.Norm)}
-	lo, hi := bounds(h.Values, c, opt.Bound, meta.Norm.Apply)
+	lo, hi := bounds(h.Values, c, opt.Bound, meta.Norm.Apply, ex)
 	for k := range hz {
 		t := last.Add(time.Duration(k+1) * feat.Step)
 		fc.Times = append(fc.Times, t)
@@ -227,13 +235,19 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	if opt.KeepPaths {
 		fc.Paths = paths
 	}
+	fc.Warnings = append(fc.Warnings, cx.leftOutWarnings(h.Times)...)
+	if err := checkFinite(fc); err != nil {
+		return nil, err
+	}
 	return fc, nil
 }
 
 // bounds returns, per channel, the normalised range of the history values
 // widened by bound times its width on each side; infinite when bound is
-// negative.
-func bounds(values []float64, c int, bound float64, norm func([]float64)) (lo, hi []float64) {
+// negative. Extreme values are left out: one glitch of 1e300 would
+// otherwise widen the bound to where it bounds nothing.
+func bounds(values []float64, c int, bound float64, norm func([]float64),
+	ex extremes) (lo, hi []float64) {
 	lo, hi = make([]float64, c), make([]float64, c)
 	for ch := range c {
 		lo[ch], hi[ch] = math.Inf(1), math.Inf(-1)
@@ -243,7 +257,9 @@ func bounds(values []float64, c int, bound float64, norm func([]float64)) (lo, h
 		copy(row, values[i:i+c])
 		norm(row)
 		for ch, v := range row {
-			lo[ch], hi[ch] = min(lo[ch], v), max(hi[ch], v)
+			if !ex.is(ch, values[i+ch]) {
+				lo[ch], hi[ch] = min(lo[ch], v), max(hi[ch], v)
+			}
 		}
 	}
 	for ch := range c {
@@ -361,6 +377,14 @@ func summarise(fc *Forecast, paths []float64, hz int, levels []float64) {
 			sum += col[r]
 		}
 		fc.Mean[i] = sum / float64(n)
+		if math.IsInf(sum, 0) {
+			// Values near math.MaxFloat64 overflow the sum, not the mean.
+			sum = 0
+			for _, v := range col {
+				sum += v / float64(n)
+			}
+			fc.Mean[i] = sum
+		}
 		slices.Sort(col)
 		for j, p := range levels {
 			fc.Quantiles[j][i] = Quantile(col, p)

@@ -238,7 +238,10 @@ func TestNonFinite(t *testing.T) {
 	}
 	m, err := scorer.New(flow, scorer.Meta{Format: scorer.FormatVersion, Features: feat,
 		Norm:        timeseries.Normaliser{Loc: []float64{0}, Scale: []float64{1}},
-		Calibration: []float64{0}})
+		Calibration: []float64{0},
+		// Trained on values this large, so that they are not extreme (see
+		// ErrExtremeHistory) and reach the flow.
+		Range: scorer.ValueRange{Min: []float64{0}, Max: []float64{math.MaxFloat64}}})
 	if err != nil {
 		t.Fatal(err)
 	}

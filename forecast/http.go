@@ -37,8 +37,9 @@ const (
 // series key, required), horizon, paths, levels (comma-separated) and
 // seed, each defaulting to the handler's Options. The body is a Forecast.
 // It answers 400 for bad parameters, 404 for an unknown series, 422 when
-// the series' history is too short to forecast or its step is not the
-// model's, and 500 otherwise.
+// the series' history is too short to forecast, its step is not the
+// model's or its newest steps hold an extreme value (ErrExtremeHistory),
+// and 500 otherwise.
 type Handler struct {
 	src Source
 	def Options
@@ -72,7 +73,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrUnknownSeries):
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
-	case errors.Is(err, ErrShortHistory), errors.Is(err, ErrStepMismatch):
+	case errors.Is(err, ErrShortHistory), errors.Is(err, ErrStepMismatch),
+		errors.Is(err, ErrExtremeHistory):
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	case err != nil:

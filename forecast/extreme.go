@@ -1,0 +1,119 @@
+package forecast
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/flowguard/flowguard/scorer"
+)
+
+// extremeSpan is the scorer's rule for a value no sensor of the series
+// produced (scorer/extreme.go): beyond 1000 central ranges of the training
+// data outside them. The scorer leaves windows holding one out of its fits,
+// so the flow has never seen one, and a forecast conditioned on it is an
+// extrapolation of an extrapolation: on art_daily_small_noise, a 1e300 in
+// the window gave 5%, 50% and 95% quantiles all equal to 1e298.
+const extremeSpan = 1e3
+
+// ErrExtremeHistory is returned (wrapped) by Sample when a value of the
+// steps a forecast starts from (the newest W-1) is extreme: more than
+// 1000 training ranges outside the model's training values, as the scorer
+// defines it. Such a value is a glitch, not a state the series can go on
+// from; the error names it, and forecasts resume once it has left the
+// window. Older extreme values are left out of the lag context and the
+// bound, with a warning.
+var ErrExtremeHistory = errors.New("forecast: the history holds an extreme value")
+
+// extremes holds, per channel in raw units, the interval outside which a
+// value is extreme.
+type extremes struct{ lo, hi []float64 }
+
+// extremesOf puts the bounds extremeSpan training ranges (Meta.Range, at
+// least one robust scale wide) outside the training range; the scorer
+// measures from the 1% and 99% training quantiles, which lie inside it,
+// so what is extreme here is extreme to the scorer too. A format 1 model,
+// without a range, measures from the normaliser's centre.
+func extremesOf(meta scorer.Meta) extremes {
+	c := meta.Features.Channels
+	ex := extremes{lo: make([]float64, c), hi: make([]float64, c)}
+	for ch := range c {
+		lo, hi := meta.Norm.Loc[ch], meta.Norm.Loc[ch]
+		if r := meta.Range; len(r.Min) == c && len(r.Max) == c {
+			lo, hi = r.Min[ch], r.Max[ch]
+		}
+		// Raw units, so that normalising cannot overflow; a bound past
+		// the float64 range is infinite and bounds nothing, rightly.
+		span := extremeSpan * max(hi-lo, meta.Norm.Scale[ch])
+		ex.lo[ch], ex.hi[ch] = lo-span, hi+span
+	}
+	return ex
+}
+
+// is reports whether v, a raw value of channel ch, is extreme (NaN is).
+func (ex extremes) is(ch int, v float64) bool { return !(v >= ex.lo[ch] && v <= ex.hi[ch]) }
+
+// find returns the index of the newest value of rows (C values a row) that
+// is extreme, or -1.
+func (ex extremes) find(rows []float64) int {
+	c := len(ex.lo)
+	for i := len(rows) - 1; i >= 0; i-- {
+		if ex.is(i%c, rows[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkExtreme refuses a history whose newest need steps hold an extreme
+// value, naming the newest such value and when forecasts can resume.
+func checkExtreme(h *History, ex extremes, need int, step time.Duration,
+	meta scorer.Meta) error {
+	c := len(ex.lo)
+	from := len(h.Times) - need
+	i := ex.find(h.Values[from*c:])
+	if i < 0 {
+		return nil
+	}
+	row, ch := from+i/c, i%c
+	lo, hi := meta.Norm.Loc[ch], meta.Norm.Loc[ch]
+	if r := meta.Range; len(r.Min) == c {
+		lo, hi = r.Min[ch], r.Max[ch]
+	}
+	return fmt.Errorf("%w: %v at %s (channel %d) lies more than %g training ranges "+
+		"outside the model's training values [%.6g, %.6g] (below %.6g or above %.6g): "+
+		"a glitch, not a state the series can go on from, and one the model never saw "+
+		"(fits leave such windows out); it is in the newest %d steps a forecast starts "+
+		"from, so forecasts resume from %s, when it has left them; or correct the value",
+		ErrExtremeHistory, h.Values[row*c+ch], h.Times[row].Format(time.RFC3339), ch,
+		extremeSpan, lo, hi, ex.lo[ch], ex.hi[ch], need,
+		h.Times[row].Add(time.Duration(need)*step).Format(time.RFC3339))
+}
+
+// checkFinite reports the first non-finite number of fc, which JSON cannot
+// carry: Sample returns an error rather than such a forecast.
+func checkFinite(fc *Forecast) error {
+	bad := func(what string, v []float64) error {
+		for i, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				k, c := i/fc.Channels, i%fc.Channels
+				if what == "path" {
+					k = i / fc.Channels % len(fc.Times)
+				}
+				return fmt.Errorf("forecast: the %s of step %d, channel %d, is %v: the "+
+					"paths left the float64 range", what, k+1, c, x)
+			}
+		}
+		return nil
+	}
+	for j, q := range fc.Quantiles {
+		if err := bad(fmt.Sprintf("%v quantile", fc.Levels[j]), q); err != nil {
+			return err
+		}
+	}
+	if err := bad("mean", fc.Mean); err != nil {
+		return err
+	}
+	return bad("path", fc.Paths)
+}
