@@ -25,7 +25,11 @@
 // UTF-8 with a *DecodeError that carries a Kind, the field, the line and
 // the byte offset. A payload with several samples costs only its bad
 // ones: Decode returns the good samples and errors.Join of one
-// *DecodeError per bad sample (list them with DecodeErrors).
+// *DecodeError per bad sample (list them with DecodeErrors). A payload
+// that carries no sample at all (the JSON array [], line protocol of only
+// comments, a CSV header without rows) is a KindNoSamples error, so that
+// nothing is dropped unseen. CSV and line-protocol values are decimal
+// numbers, as ParseNumber reads them: Go's 1_000 and 0x1p4 are refused.
 //
 // # Grid and windows
 //
