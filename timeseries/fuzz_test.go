@@ -48,6 +48,7 @@ func FuzzJSONDecode(f *testing.F) {
 	f.Add([]byte(`{"name":"m","labels":{"a":"b"},"timestamp":"2026-03-01T12:00:00Z","values":[1,2]}`))
 	f.Add([]byte(`[{"name":"a","timestamp":1772366400,"value":1},{"name":"","timestamp":1,"value":2}]`))
 	f.Add([]byte(`{"name":"n","timestamp":1772366400.5,"values":{"x":1,"y":-0}}`))
+	f.Add([]byte(" [ ]\n"))
 	d := NewJSONDecoder(JSONConfig{})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		ss, err := d.Decode(payload)
@@ -58,6 +59,8 @@ func FuzzJSONDecode(f *testing.F) {
 func FuzzLineDecode(f *testing.F) {
 	f.Add([]byte("cpu,host=a usage=1.5,idle=2i 1772366400000000000\n# c\nmem v=1u 1"))
 	f.Add([]byte("m\\ x,t\\,k=v\\=1 s=\"a\\\"b\",b=t 1\r\n"))
+	f.Add([]byte("# only a comment\n\n"))
+	f.Add([]byte("m c0=1_000,c1=0x1p4 1\nm c0=1e3,c1=-.5E-2 2"))
 	series, _ := NewLineDecoder(LineConfig{SkipStrings: true})
 	chans, _ := NewLineDecoder(LineConfig{Mode: FieldsAsChannels, Channels: []string{"c0", "c1"}})
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -102,6 +105,8 @@ func encodeLine(s *Sample, fields []string) ([]byte, bool) {
 func FuzzCSVDecode(f *testing.F) {
 	f.Add([]byte("timestamp,value\n2014-02-14 14:30:00,1.5\n2014-02-14 14:35:00,20\n"))
 	f.Add([]byte("\"2014-02-14T14:30:00Z\",1,2\r\nx,y\n"))
+	f.Add([]byte("timestamp,value\n"))
+	f.Add([]byte("2014-02-14 14:30:00,1_000\n2014-02-14 14:35:00,0x1p4\n2014-02-14 14:40:00,2E-3\n"))
 	d, _ := NewCSVDecoder(CSVConfig{Series: SeriesID{Name: "nab"}})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		ss, err := d.Decode(payload)
