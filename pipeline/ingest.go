@@ -233,12 +233,19 @@ func (in *Ingest) dropFuture(samples []timeseries.Sample, err error,
 			continue
 		}
 		errs = append(errs, &timeseries.DecodeError{Kind: timeseries.KindFutureTimestamp,
-			Err: fmt.Errorf("series %s at %s is %v ahead of the ingest's clock (%s), "+
+			Err: fmt.Errorf("series %s at %s is %s ahead of the ingest's clock (%s), "+
 				"more than max_future %v", s.Series.Key(), s.Time.Format(time.RFC3339Nano),
-				s.Time.Sub(now).Round(time.Second), now.UTC().Format(time.RFC3339),
-				in.cfg.MaxFuture)})
+				ahead(s.Time.Sub(now)), now.UTC().Format(time.RFC3339), in.cfg.MaxFuture)})
 	}
 	return kept, errors.Join(errs...)
+}
+
+// ahead says how far ahead a time is: 647423h is easier read as days.
+func ahead(d time.Duration) string {
+	if d < 48*time.Hour {
+		return d.Round(time.Second).String()
+	}
+	return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
 }
 
 // byTime sorts sample messages by sample time. Kafka keeps order only

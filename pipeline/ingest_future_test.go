@@ -181,9 +181,15 @@ func TestIngestMaxFutureBound(t *testing.T) {
 	kept, err := in.dropFuture(ss, nil, now)
 	des := timeseries.DecodeErrors(err)
 	if len(kept) != 3 || kept[2].Time != now.Add(time.Minute) || len(des) != 1 ||
-		des[0].Kind != timeseries.KindFutureTimestamp {
+		des[0].Kind != timeseries.KindFutureTimestamp ||
+		!strings.Contains(des[0].Error(), "is 1h0m0s ahead of the ingest's clock") {
 		t.Errorf("kept %d (%v), errors %v; want 3 kept and one future_timestamp", len(kept),
 			kept, err)
+	}
+
+	_, err = in.dropFuture([]timeseries.Sample{at(100 * 24 * time.Hour)}, nil, now)
+	if err == nil || !strings.Contains(err.Error(), "is 100 days ahead") {
+		t.Errorf("100 days ahead: %v", err)
 	}
 
 	// Without a bound convert passes the far future on.
