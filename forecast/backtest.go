@@ -196,7 +196,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	}
 	var pending []pendingScore
 	flow, naive, wide := newAcc(hz), newAcc(hz), newAcc(hz)
-	ex := extremesOf(m.Meta())
+	ex := extremesOf(m.Meta(), &h)
 	var pointAbs float64
 	var pointN int
 	nv := SeasonalNaive{Season: opt.Season}
@@ -333,8 +333,8 @@ func unscorable(h History, o, hz int, ex extremes) string {
 	c := len(ex.lo)
 	if i := ex.find(h.Values[(o+1)*c : (o+1+hz)*c]); i >= 0 {
 		return fmt.Sprintf("the outcome %v at %s (channel %d) is extreme, more than %g "+
-			"training ranges outside the model's training values: no forecast can be "+
-			"scored against it", h.Values[(o+1)*c+i], h.Times[o+1+i/c].Format(time.RFC3339),
+			"ranges outside the model's training values and the history's own: no "+
+			"forecast can be scored against it", h.Values[(o+1)*c+i], h.Times[o+1+i/c].Format(time.RFC3339),
 			i%c, extremeSpan)
 	}
 	return ""
@@ -415,7 +415,7 @@ func heldOutScores(ctx context.Context, m *scorer.Model, h History,
 	}
 	sf := newSpreadFitter(hz, opt.Level)
 	sf.keep = opt.Recent
-	ex := extremesOf(m.Meta())
+	ex := extremesOf(m.Meta(), &h)
 	col := make([]float64, opt.Paths)
 	n := 0
 	for o := opt.CalibFrom; o+hz <= opt.First; o += opt.CalibStride {

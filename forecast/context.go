@@ -164,8 +164,8 @@ func (cx *contexter) leftOutWarnings(times []time.Time) []string {
 			newest = max(newest, j)
 		}
 		out = append(out, fmt.Sprintf("channel %d: %d extreme history value(s), the newest "+
-			"%v at %s, lie more than %g training ranges outside the model's training "+
-			"values: the lag context leaves their steps out, as if missing",
+			"%v at %s, lie more than %g ranges outside the model's training values and "+
+			"the history's own: the lag context leaves their steps out, as if missing",
 			ch, len(left), cx.values[newest*cx.f.Channels+ch], times[newest].Format(time.RFC3339),
 			extremeSpan))
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/flowguard/flowguard/scorer"
@@ -19,8 +20,8 @@ const extremeSpan = 1e3
 
 // ErrExtremeHistory is returned (wrapped) by Sample when a value of the
 // steps a forecast starts from (the newest W-1) is extreme: more than
-// 1000 training ranges outside the model's training values, as the scorer
-// defines it. Such a value is a glitch, not a state the series can go on
+// 1000 ranges outside the model's training values and the history's own
+// median and spread, as the scorer defines it for training values. Such a value is a glitch, not a state the series can go on
 // from; the error names it, and forecasts resume once it has left the
 // window. Older extreme values are left out of the lag context and the
 // bound, with a warning.
@@ -30,18 +31,31 @@ var ErrExtremeHistory = errors.New("forecast: the history holds an extreme value
 // value is extreme.
 type extremes struct{ lo, hi []float64 }
 
-// extremesOf puts the bounds extremeSpan training ranges (Meta.Range, at
-// least one robust scale wide) outside the training range; the scorer
-// measures from the 1% and 99% training quantiles, which lie inside it,
-// so what is extreme here is extreme to the scorer too. A format 1 model,
-// without a range, measures from the normaliser's centre.
-func extremesOf(meta scorer.Meta) extremes {
+// extremesOf puts the bounds extremeSpan ranges outside the range of the
+// model's training values (Meta.Range), widened to take in the history's
+// robust centre and spread (median +- 1.4826 MAD) and at least one robust
+// training scale wide. The scorer measures from the 1% and 99% training
+// quantiles, which lie inside that, so what is extreme here is extreme to
+// the scorer too. The history's own centre and spread are in it so that a
+// history in other units than the training's (1000 times its scale,
+// which FarFromTraining warns about) is not one glitch from end to end,
+// while a glitch, one value, moves neither. A format 1 model, without a
+// range, measures from the normaliser's centre.
+func extremesOf(meta scorer.Meta, h *History) extremes {
 	c := meta.Features.Channels
 	ex := extremes{lo: make([]float64, c), hi: make([]float64, c)}
+	col := make([]float64, 0, len(h.Times))
 	for ch := range c {
 		lo, hi := meta.Norm.Loc[ch], meta.Norm.Loc[ch]
 		if r := meta.Range; len(r.Min) == c && len(r.Max) == c {
 			lo, hi = r.Min[ch], r.Max[ch]
+		}
+		col = col[:0]
+		for i := ch; i < len(h.Values); i += c {
+			col = append(col, h.Values[i])
+		}
+		if med, s, ok := medianMAD(col); ok {
+			lo, hi = min(lo, med-s), max(hi, med+s)
 		}
 		// Raw units, so that normalising cannot overflow; a bound past
 		// the float64 range is infinite and bounds nothing, rightly.
@@ -49,6 +63,24 @@ func extremesOf(meta scorer.Meta) extremes {
 		ex.lo[ch], ex.hi[ch] = lo-span, hi+span
 	}
 	return ex
+}
+
+// medianMAD returns the median of v and 1.4826 times its median absolute
+// deviation, changing v's order; not ok when v is empty or either is not
+// finite.
+func medianMAD(v []float64) (med, s float64, ok bool) {
+	if len(v) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(v)
+	med = Quantile(v, 0.5)
+	for i, x := range v {
+		v[i] = math.Abs(x - med)
+	}
+	slices.Sort(v)
+	s = 1.4826 * Quantile(v, 0.5)
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	return med, s, finite(med) && finite(s)
 }
 
 // is reports whether v, a raw value of channel ch, is extreme (NaN is).
@@ -81,8 +113,9 @@ func checkExtreme(h *History, ex extremes, need int, step time.Duration,
 	if r := meta.Range; len(r.Min) == c {
 		lo, hi = r.Min[ch], r.Max[ch]
 	}
-	return fmt.Errorf("%w: %v at %s (channel %d) lies more than %g training ranges "+
-		"outside the model's training values [%.6g, %.6g] (below %.6g or above %.6g): "+
+	return fmt.Errorf("%w: %v at %s (channel %d) lies more than %g ranges outside the "+
+		"model's training values [%.6g, %.6g] and the history's own (below %.6g or above "+
+		"%.6g): "+
 		"a glitch, not a state the series can go on from, and one the model never saw "+
 		"(fits leave such windows out); it is in the newest %d steps a forecast starts "+
 		"from, so forecasts resume from %s, when it has left them; or correct the value",

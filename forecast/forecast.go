@@ -161,7 +161,7 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	if err := checkHistory(&h, feat.Step, w, c); err != nil {
 		return nil, err
 	}
-	ex := extremesOf(meta)
+	ex := extremesOf(meta, &h)
 	if err := checkExtreme(&h, ex, max(w-1, 1), feat.Step, meta); err != nil {
 		return nil, err
 	}

@@ -128,9 +128,21 @@ func runForecast(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return err
 		}
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(fc)
+	return writeJSON(stdout, fc)
+}
+
+// writeJSON writes v as indented JSON, whole or not at all. The library
+// returns finite numbers only; should one slip through, the command says
+// so instead of printing half a document and json's bare
+// "unsupported value: NaN".
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("forecast: the result cannot be written as JSON, which has no "+
+			"NaN or infinity: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // forecastBacktest fits (or loads) a model and backtests it on the part of
@@ -171,6 +183,10 @@ func forecastBacktest(ctx context.Context, cfg *forecastSettings, samples []time
 	if err != nil {
 		return err
 	}
+	if rep.Unscorable > 0 {
+		fmt.Fprintf(stderr, "forecast: warning: %d origin(s) left out, unscorable; the "+
+			"first: %s\n", rep.Unscorable, rep.FirstUnscorable)
+	}
 	fmt.Fprintf(stderr, "%d origins: CRPS flow %.4g, seasonal naive %.4g (point %.4g); "+
 		"%.0f%% coverage flow %.3f, naive %.3f; MAE of median flow %.4g, naive %.4g\n",
 		rep.Origins, rep.Flow.CRPS, rep.Naive.CRPS, rep.NaivePointCRPS, 100*rep.Level,
@@ -179,9 +195,7 @@ func forecastBacktest(ctx context.Context, cfg *forecastSettings, samples []time
 		fmt.Fprintf(stderr, "widened by a spread fitted on %d held-out origins: CRPS %.4g, "+
 			"coverage %.3f, MAE %.4g\n", rep.CalibOrigins, w.CRPS, w.Coverage, w.MAE)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	return writeJSON(stdout, rep)
 }
 
 // forecastModel returns the model named by the settings: a model file, a

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,129 @@ func TestForecastHistoryChecks(t *testing.T) {
 			!strings.HasPrefix(err.Error(), "forecast: --levels: ") {
 			t.Errorf("--levels %s: %v, want refused", levels, err)
 		}
+	}
+}
+
+// TestForecastExtremeValue is the new-user trial: a CSV whose second-last
+// value is -1e308, the largest float64 or 1e300. The forecast, fitted on
+// the CSV, refuses with the value, its time and why, instead of failing
+// in the JSON encoder (-1e308) or printing quantiles of 1e298 with
+// "clamped": 0 (1e300); the backtest leaves the one origin whose outcome
+// it is out, says so, and prints finite scores, not CRPS NaN.
+func TestForecastExtremeValue(t *testing.T) {
+	csv := writeSeasonalCSV(t)
+	b, err := os.ReadFile(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	row := len(lines) - 2 // the step before the newest
+	orig := lines[row]
+	ts, _, _ := strings.Cut(orig, ",")
+	small := []string{"--hidden", "16", "--layers", "2", "--epochs", "5", "--lags", "24h"}
+	for _, g := range []string{"-1e308", "1.7976931348623157e308", "1e300"} {
+		lines[row] = ts + "," + g
+		path := filepath.Join(t.TempDir(), "glitch.csv")
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut strings.Builder
+		err := Run(context.Background(), append([]string{"forecast", "--csv", path,
+			"--horizon", "2", "--paths", "200"}, small...), &out, &errOut, envOf(nil))
+		v, _ := strconv.ParseFloat(g, 64)
+		want := fmt.Sprintf("forecast: the history holds an extreme value: %v at %s (channel "+
+			"0) lies more than 1000 ranges outside the model's training values", v,
+			strings.Replace(ts, " ", "T", 1)+"Z")
+		if !errors.Is(err, forecast.ErrExtremeHistory) || !strings.HasPrefix(err.Error(), want) ||
+			out.Len() != 0 {
+			t.Errorf("forecast, glitch %s: err %v, stdout %.200q; want no JSON and an error "+
+				"starting %q", g, err, out.String(), want)
+		}
+
+		// A day before the forecast, the glitch is in the 24h lag context
+		// only: it is left out of it, with a warning, and the forecast
+		// follows the daily cycle (see TestForecastCommand).
+		day := slices.Clone(lines)
+		day[row] = orig
+		dts, _, _ := strings.Cut(day[len(day)-48], ",")
+		day[len(day)-48] = dts + "," + g
+		if err := os.WriteFile(path, []byte(strings.Join(day, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		errOut.Reset()
+		err = Run(context.Background(), append([]string{"forecast", "--csv", path,
+			"--horizon", "2", "--paths", "200"}, small...), &out, &errOut, envOf(nil))
+		var fc struct {
+			Quantiles [][]float64
+			Warnings  []string
+		}
+		if err == nil {
+			err = json.Unmarshal([]byte(out.String()), &fc)
+		}
+		lag := fmt.Sprintf("1 extreme history value(s), the newest %v at %s", v,
+			strings.Replace(dts, " ", "T", 1)+"Z")
+		if err != nil || len(fc.Warnings) != 1 || !strings.Contains(fc.Warnings[0], lag) {
+			t.Errorf("forecast, glitch %s a day back: err %v, warnings %q; want one "+
+				"saying %q", g, err, fc.Warnings, lag)
+		} else {
+			for k := range 2 {
+				want := 100 + 20*math.Sin(2*math.Pi*float64(480+k)/48)
+				if mid := fc.Quantiles[1][k]; !(math.Abs(mid-want) < 15) {
+					t.Errorf("glitch %s a day back: step %d median %v, the cycle is at %.1f",
+						g, k+1, mid, want)
+				}
+			}
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+
+		out.Reset()
+		errOut.Reset()
+		err = Run(context.Background(), append([]string{"forecast", "backtest", "--csv", path,
+			"--horizon", "2", "--paths", "100", "--train_frac", "0.6"}, small...),
+			&out, &errOut, envOf(nil))
+		if err != nil {
+			t.Errorf("backtest, glitch %s: %v\n%s", g, err, errOut.String())
+			continue
+		}
+		var rep struct {
+			Origins, Unscorable int
+			FirstUnscorable     string `json:"first_unscorable"`
+			Flow, Naive         struct{ CRPS float64 }
+		}
+		if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+			t.Fatalf("backtest, glitch %s: %v\n%.300s", g, err, out.String())
+		}
+		// 480 steps, training share 288: origins 287, 289, ..., 477, and
+		// the outcomes of 477 are steps 478 (the glitch) and 479.
+		if rep.Origins != 95 || rep.Unscorable != 1 ||
+			!strings.Contains(rep.FirstUnscorable, "the outcome "+strconv.FormatFloat(v, 'g',
+				-1, 64)) || !strings.Contains(errOut.String(), "1 origin(s) left out") {
+			t.Errorf("backtest, glitch %s: %+v, stderr %q; want 95 origins and 477 left "+
+				"out for its outcome", g, rep, errOut.String())
+		}
+		if !(rep.Flow.CRPS > 0 && rep.Flow.CRPS < 10) || !(rep.Naive.CRPS > 0 &&
+			rep.Naive.CRPS < 10) || strings.Contains(errOut.String(), "NaN") {
+			t.Errorf("backtest, glitch %s: CRPS flow %v naive %v, stderr %q", g,
+				rep.Flow.CRPS, rep.Naive.CRPS, errOut.String())
+		}
+	}
+}
+
+// TestWriteJSON: a number JSON cannot carry is a clear error and nothing
+// is written, not half a document and json's bare "unsupported value".
+func TestWriteJSON(t *testing.T) {
+	var out strings.Builder
+	err := writeJSON(&out, forecast.Forecast{Mean: []float64{1, math.NaN()}})
+	want := "forecast: the result cannot be written as JSON, which has no NaN or " +
+		"infinity: json: unsupported value: NaN"
+	if err == nil || err.Error() != want || out.Len() != 0 {
+		t.Errorf("NaN mean: err %v, wrote %q; want %q and nothing", err, out.String(), want)
+	}
+	if err := writeJSON(&out, forecast.Forecast{Mean: []float64{1.5}}); err != nil ||
+		!strings.Contains(out.String(), "\"mean\": [\n    1.5\n  ]") {
+		t.Errorf("finite mean: err %v, wrote %q", err, out.String())
 	}
 }
