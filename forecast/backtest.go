@@ -334,8 +334,8 @@ func unscorable(h History, o, hz int, ex extremes) string {
 	if i := ex.find(h.Values[(o+1)*c : (o+1+hz)*c]); i >= 0 {
 		return fmt.Sprintf("the outcome %v at %s (channel %d) is extreme, more than %g "+
 			"ranges outside the model's training values and the history's own: no "+
-			"forecast can be scored against it", h.Values[(o+1)*c+i], h.Times[o+1+i/c].Format(time.RFC3339),
-			i%c, extremeSpan)
+			"forecast can be scored against it", h.Values[(o+1)*c+i],
+			h.Times[o+1+i/c].Format(time.RFC3339), i%c, extremeSpan)
 	}
 	return ""
 }

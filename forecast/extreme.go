@@ -21,10 +21,12 @@ const extremeSpan = 1e3
 // ErrExtremeHistory is returned (wrapped) by Sample when a value of the
 // steps a forecast starts from (the newest W-1) is extreme: more than
 // 1000 ranges outside the model's training values and the history's own
-// median and spread, as the scorer defines it for training values. Such a value is a glitch, not a state the series can go on
-// from; the error names it, and forecasts resume once it has left the
-// window. Older extreme values are left out of the lag context and the
-// bound, with a warning.
+// median and spread (see extremesOf). Such a value is a glitch, not a
+// state the series can go on from: the flow never saw one, and clamping
+// it to any bound would condition the forecast on a value that was never
+// measured. The error names it, and forecasts resume once it has left
+// the window. Older extreme values are left out of the lag context and
+// the bound, with a warning.
 var ErrExtremeHistory = errors.New("forecast: the history holds an extreme value")
 
 // extremes holds, per channel in raw units, the interval outside which a

@@ -32,8 +32,9 @@ type Options struct {
 	// Spread, if not nil, widens the paths around their per-step median
 	// by its factors (see Spread); it needs a factor for every step.
 	Spread *Spread
-	// Bound keeps every sampled value within the range of the history,
-	// widened on each side by Bound times its width (default 1; negative
+	// Bound keeps every sampled value within the range of the history
+	// (extreme values, see ErrExtremeHistory, left out), widened on each
+	// side by Bound times its width (default 1; negative
 	// turns the bound off). An affine flow extrapolates linearly, so a
 	// path that wanders far from anything seen in training can feed on
 	// itself and run off to huge or non-finite values; the bound stops
@@ -116,7 +117,8 @@ type Forecast struct {
 	// Clamped is the number of sampled values Options.Bound moved.
 	Clamped int `json:"clamped"`
 	// Warnings say why the forecast may mean little: a history far
-	// outside the values the model was trained on (see FarFromTraining).
+	// outside the values the model was trained on (see FarFromTraining),
+	// or extreme values left out of the lag context (ErrExtremeHistory).
 	Warnings []string `json:"warnings,omitempty"`
 }
 

@@ -22,6 +22,10 @@ func (f fakeSource) ForecastInput(_ context.Context, key string) (*scorer.Model,
 		return f.m, arHistory(2), nil
 	case "short":
 		return f.m, arHistory(2).Slice(0, 1), nil
+	case "glitch": // the newest step is -1e308, a glitch no forecast starts from
+		h := arHistory(2)
+		h.Values[4] = -1e308
+		return f.m, h, nil
 	case "hourly": // the model's step is a minute
 		h := arHistory(2)
 		for i := range h.Times {
@@ -43,6 +47,7 @@ func TestHandler(t *testing.T) {
 		{"?key=nope", 404},
 		{"?key=short", 422},
 		{"?key=hourly", 422},
+		{"?key=glitch", 422},
 		{"?key=ar&levels=0.5,0.5", 400},
 		{"?horizon=3", 400},
 		{"?key=ar&horizon=0", 400},
