@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/flowguard/flowguard/scorer"
+	"github.com/flowguard/flowguard/timeseries"
 )
 
 // extremeSpan is the scorer's rule for a value no sensor of the series
@@ -67,20 +67,15 @@ func extremesOf(meta scorer.Meta, h *History) extremes {
 	return ex
 }
 
-// medianMAD returns the median of v and 1.4826 times its median absolute
-// deviation, changing v's order; not ok when v is empty or either is not
-// finite.
+// medianMAD returns v's median and robust spread (1.4826 MAD), as
+// timeseries.FitNormaliser fits them for a model; not ok when v is empty
+// or either is not finite.
 func medianMAD(v []float64) (med, s float64, ok bool) {
-	if len(v) == 0 {
+	n, err := timeseries.FitNormaliser(v, 1, timeseries.NormConfig{})
+	if err != nil {
 		return 0, 0, false
 	}
-	slices.Sort(v)
-	med = Quantile(v, 0.5)
-	for i, x := range v {
-		v[i] = math.Abs(x - med)
-	}
-	slices.Sort(v)
-	s = 1.4826 * Quantile(v, 0.5)
+	med, s = n.Loc[0], n.Scale[0]
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	return med, s, finite(med) && finite(s)
 }
