@@ -275,8 +275,16 @@ func TestOneFileForBothCommands(t *testing.T) {
 		t.Fatalf("detector alpha %v url %q, trainer holdout %v url %q", det.Scoring.Alpha,
 			det.Database.URL, tr.Training.Holdout, tr.Database.URL)
 	}
+	// A flat dotted key is an error even when it names a real setting:
+	// in a file, keys nest.
+	flat := writeFile(t, "kafka.embedded_addr: 127.0.0.1:1\n")
+	_, err := Load("detector", DefaultDetector(), []string{"--config", flat}, noEnv,
+		&strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "in a file a dotted key is nested") {
+		t.Fatalf("a flat dotted key of a real setting: %v", err)
+	}
 	typo := writeFile(t, "trainng:\n  holdout: 0.3\n")
-	_, err := Load("detector", DefaultDetector(), []string{"--config", typo}, noEnv,
+	_, err = Load("detector", DefaultDetector(), []string{"--config", typo}, noEnv,
 		&strings.Builder{})
 	if err == nil || !strings.Contains(err.Error(), `"trainng": unknown field`) {
 		t.Fatalf("a key neither command knows: %v", err)

@@ -79,7 +79,7 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string,
 			}
 			seen[kn.Value] = kn.Line
 			idx, ok := fields[kn.Value]
-			if !ok && otherCommandKey(sub) {
+			if !ok && !strings.Contains(kn.Value, ".") && otherCommandKey(sub) {
 				// One file may configure the detector and the trainer, as
 				// one environment may: the other's settings are left to it.
 				continue
