@@ -111,7 +111,34 @@ func Load(name string, cfg any, args []string, env func(string) string,
 	if err := check(root.Elem(), settings, w); err != nil {
 		return nil, err
 	}
+	if configFile != "" {
+		if err := checkOtherCommand(cfg, configFile); err != nil {
+			return nil, err
+		}
+	}
 	return positional, nil
+}
+
+// checkOtherCommand checks, in a file shared by the detector and the
+// trainer, the other command's sections, which Load skips: a mistake in
+// them is found by whichever command starts first, with its line.
+func checkOtherCommand(cfg any, file string) error {
+	var other any
+	switch cfg.(type) {
+	case *Detector:
+		other = DefaultTrainer()
+	case *Trainer:
+		other = DefaultDetector()
+	default:
+		return nil
+	}
+	v := reflect.ValueOf(other).Elem()
+	w := &where{file: file, lines: map[string]int{}, env: map[string]bool{},
+		flag: map[string]bool{}}
+	if err := loadFile(file, v, w.lines); err != nil {
+		return err
+	}
+	return check(v, collect(v, ""), w)
 }
 
 // flagValue collects a setting's flag values. A boolean flag may stand alone

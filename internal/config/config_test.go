@@ -283,6 +283,23 @@ func TestOneFileForBothCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "in a file a dotted key is nested") {
 		t.Fatalf("a flat dotted key of a real setting: %v", err)
 	}
+	// The other command's sections are checked too, by either command.
+	for _, c := range []struct{ body, want string }{
+		{"training:\n  holdoutt: 0.3\n", `:2: field "training.holdoutt": unknown field`},
+		{"training:\n  holdout: 0.95\n", `:2: field "training.holdout": 0.95 is out of range`},
+	} {
+		f := writeFile(t, c.body)
+		_, err := Load("detector", DefaultDetector(), []string{"--config", f}, noEnv,
+			&strings.Builder{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("detector with %q: %v, want %q", c.body, err, c.want)
+		}
+	}
+	f := writeFile(t, "drift:\n  alpha: 5\n")
+	if _, err := Load("trainer", DefaultTrainer(), []string{"--config", f}, noEnv,
+		&strings.Builder{}); err == nil || !strings.Contains(err.Error(), `"drift.alpha"`) {
+		t.Errorf("trainer with the detector's drift.alpha 5: %v", err)
+	}
 	typo := writeFile(t, "trainng:\n  holdout: 0.3\n")
 	_, err = Load("detector", DefaultDetector(), []string{"--config", typo}, noEnv,
 		&strings.Builder{})

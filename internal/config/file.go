@@ -81,7 +81,8 @@ func decodeNode(file string, n *yaml.Node, v reflect.Value, key string,
 			idx, ok := fields[kn.Value]
 			if !ok && !strings.Contains(kn.Value, ".") && otherCommandKey(sub) {
 				// One file may configure the detector and the trainer, as
-				// one environment may: the other's settings are left to it.
+				// one environment may: the other's settings are left to
+				// it, and checked as its (checkOtherCommand).
 				continue
 			}
 			if !ok {
