@@ -189,3 +189,14 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	return nil
 }
+
+// EnsureSchema readies the schema for a process: it applies the pending
+// migrations when migrate is true (database.migrate), and otherwise
+// only checks that none is pending (CheckSchema). It returns the schema
+// version when it migrated.
+func (s *Store) EnsureSchema(ctx context.Context, migrate bool) (int64, error) {
+	if !migrate {
+		return 0, s.CheckSchema(ctx)
+	}
+	return s.Migrate(ctx)
+}

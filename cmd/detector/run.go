@@ -60,14 +60,12 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer s.Close()
-	if cfg.Database.Migrate {
-		v, err := s.Migrate(ctx)
-		if err != nil {
-			return err
-		}
-		log.Info("schema ready", "version", v)
-	} else if err := s.CheckSchema(ctx); err != nil {
+	v, err := s.EnsureSchema(ctx, cfg.Database.Migrate)
+	if err != nil {
 		return err
+	}
+	if cfg.Database.Migrate {
+		log.Info("schema ready", "version", v)
 	}
 
 	brokers, closeBroker, err := kafkaBrokers(cfg, log)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowguard/flowguard/internal/pgtest"
 	"github.com/flowguard/flowguard/scorer"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/training"
@@ -33,5 +35,26 @@ func TestDescribeShowsTheComparison(t *testing.T) {
 	if got := describe(store.ModelInfo{Metrics: []byte(`{}`), Note: "old"}); !strings.HasPrefix(
 		got, "-\t0\t0\t0.0000\t-\told") {
 		t.Fatalf("describe of empty metrics = %q", got)
+	}
+}
+
+// TestRegistryCommandsRefuseAnUnmigratedSchema: told not to migrate,
+// models and train --publish stop on a schema that lacks migrations
+// with the store's message, train before it trains anything.
+func TestRegistryCommandsRefuseAnUnmigratedSchema(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{"models", "--database.migrate=false"},
+		{"train", "--database.migrate=false", "--publish", "--csv", nabHead(t, 800)},
+	} {
+		var out strings.Builder
+		err := Run(ctx, args, &out, &out, dbEnv(db))
+		if err == nil || !strings.Contains(err.Error(), "the database schema lacks") {
+			t.Errorf("%v: %v, want the pending migrations named", args, err)
+		}
+		if strings.Contains(out.String(), "trained") {
+			t.Errorf("%v trained before refusing:\n%s", args, out.String())
+		}
 	}
 }

@@ -30,11 +30,9 @@ func openStore(ctx context.Context, name string, args []string, stdout io.Writer
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Database.Migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			s.Close()
-			return nil, nil, err
-		}
+	if _, err := s.EnsureSchema(ctx, cfg.Database.Migrate); err != nil {
+		s.Close()
+		return nil, nil, err
 	}
 	return s, rest, nil
 }

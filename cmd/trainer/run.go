@@ -46,11 +46,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer s.Close()
-	if cfg.Database.Migrate {
-		if _, err := s.Migrate(ctx); err != nil {
-			return err
-		}
-	} else if err := s.CheckSchema(ctx); err != nil {
+	if _, err := s.EnsureSchema(ctx, cfg.Database.Migrate); err != nil {
 		return err
 	}
 	checkKafka(ctx, log, cfg.Kafka.Brokers, cfg.Kafka.SamplesTopic)

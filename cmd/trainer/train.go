@@ -53,10 +53,9 @@ func runTrain(ctx context.Context, args []string, stdout io.Writer,
 			return fmt.Errorf("train: --publish: %w", err)
 		}
 		defer s.Close()
-		if cfg.Database.Migrate {
-			if _, err := s.Migrate(ctx); err != nil {
-				return err
-			}
+		// Checked before training, which may take minutes.
+		if _, err := s.EnsureSchema(ctx, cfg.Database.Migrate); err != nil {
+			return err
 		}
 	}
 	series, err := trainingData(ctx, cfg, stdout)
