@@ -36,7 +36,7 @@ type extremes struct{ lo, hi []float64 }
 // extremesOf puts the bounds extremeSpan ranges outside the range of the
 // model's training values (Meta.Range), widened to take in the history's
 // robust centre and spread (median +- 1.4826 MAD) and at least one robust
-// training scale wide. The scorer measures from the 1% and 99% training
+// training scale wide. The scorer measures from the 5% and 95% training
 // quantiles, which lie inside that, so what is extreme here is extreme to
 // the scorer too. The history's own centre and spread are in it so that a
 // history in other units than the training's (1000 times its scale,

@@ -27,8 +27,8 @@ const maxNormalised = 1e8
 // which a value is extreme.
 type extreme struct{ lo, hi []float64 }
 
-// extremeBounds puts the bounds extremeSpan central ranges outside the 1%
-// and 99% quantiles of the normalised newest steps of the training
+// extremeBounds puts the bounds extremeSpan central ranges outside the 5%
+// and 95% quantiles of the normalised newest steps of the training
 // windows, the range being at least one robust scale. Quantiles rather
 // than the normaliser's median and MAD, so that a series of two levels
 // far apart in units of its noise, where the MAD sees one level only,
@@ -43,7 +43,9 @@ func extremeBounds(train Windows, f Features, norm timeseries.Normaliser) extrem
 			col[i] = (train.X[(i+1)*d-c+ch] - norm.Loc[ch]) / norm.Scale[ch]
 		}
 		slices.Sort(col)
-		lo, hi := col[len(col)/100], col[len(col)-1-len(col)/100]
+		// 5% and 95%: glitches in up to one step in twenty still lie
+		// outside the quantiles they are measured from.
+		lo, hi := col[len(col)/20], col[len(col)-1-len(col)/20]
 		span := extremeSpan * max(hi-lo, 1)
 		ex.lo[ch], ex.hi[ch] = lo-span, hi+span
 	}

@@ -78,6 +78,28 @@ func TestFitLeavesOutAGlitch(t *testing.T) {
 	}
 }
 
+// TestFitLeavesOutFrequentGlitches: glitches in one step of 38 (2.6%, more
+// than the 1% the bounds were once measured from) are still left out, so
+// the model's range is the series' own.
+func TestFitLeavesOutFrequentGlitches(t *testing.T) {
+	ss := mapValues(readNAB(t, smallNoise), func(i int, v float64) float64 {
+		if i%38 == 17 {
+			return 1e12
+		}
+		return v
+	})
+	m, err := scorer.Fit(context.Background(), [][]timeseries.Sample{ss},
+		scorer.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := m.Meta()
+	if r := meta.Range; r.Max[0] > 100 || r.Min[0] < 17 || meta.Data.Extreme == 0 {
+		t.Fatalf("training range %+v with %d windows left out, want the series' [18, 88]",
+			r, meta.Data.Extreme)
+	}
+}
+
 // TestFitRefusesUnrepresentableSpread: values alternating +-1.7e308 have
 // a median (0) and a MAD (1.7e308), but 1.4826 MAD, the scale, is beyond
 // float64; Fit says so instead of writing a scale of +Inf or NaN.
