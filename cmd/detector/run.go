@@ -31,8 +31,9 @@ import (
 )
 
 // modelPoll is how often the detector compares its models with the
-// registry, in case a notification was lost.
-const modelPoll = time.Minute
+// registry, in case a notification was lost, and reads the retrain queue
+// for its gauge (a job that fails sends no notification).
+const modelPoll = 15 * time.Second
 
 // runDetector starts the ingest and scoring stages and the HTTP listener,
 // and serves until ctx ends; then each stage finishes its batch in hand,
