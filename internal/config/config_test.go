@@ -91,6 +91,7 @@ func TestFileErrorsNameFileLineAndField(t *testing.T) {
 		{"syntax", "kafka:\n  batch: [1,\n", ":", ""},
 		{"duplicate key", "alpha: 0.1\nkafka:\n  batch: 1\nalpha: 0.2\n", ":4:", `"alpha"`},
 		{"flat dotted key", "kafka.batch: 3\n", ":1:", `"kafka.batch"`},
+		{"second document", "alpha: 0.1\n---\nkafka:\n  batch: 3\n", ":2:", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

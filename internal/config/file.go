@@ -1,7 +1,10 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -34,12 +37,27 @@ func loadFile(path string, v reflect.Value, lines map[string]int) error {
 	if err != nil {
 		return err
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file sets nothing
+		}
 		return &FileError{File: path, Line: yamlErrLine(err), Msg: yamlErrMsg(err)}
 	}
+	// A second document would be read by nobody: say so rather than
+	// drop its settings.
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		line := next.Line
+		if err != nil {
+			line = yamlErrLine(err)
+		}
+		return &FileError{File: path, Line: line,
+			Msg: "a second YAML document (after ---): settings belong in one"}
+	}
 	if len(doc.Content) == 0 {
-		return nil // an empty file sets nothing
+		return nil
 	}
 	return decodeNode(path, doc.Content[0], v, "", lines)
 }
