@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/flowguard/flowguard/internal/config"
@@ -53,7 +52,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	switch cmd {
 	case "demo", "migrate", "evaluate", "forecast":
 		// "detector run" logs this with the logger its settings choose.
-		warnUnknownEnv(slog.New(slog.NewTextHandler(stderr, nil)))
+		config.WarnUnknownEnv(slog.New(slog.NewTextHandler(stderr, nil)), environ())
 	}
 	switch cmd {
 	case "run":
@@ -80,15 +79,3 @@ func isHelp(arg string) bool {
 
 // environ lists the process's environment; tests replace it.
 var environ = os.Environ
-
-// warnUnknownEnv logs, once, the FLOWGUARD_ variables that name no setting
-// of the detector or the trainer: most likely misspelt, and ignored. A
-// warning rather than an error, because the two commands may share an
-// environment across versions: a setting new in the trainer must not stop
-// an older detector.
-func warnUnknownEnv(log *slog.Logger) {
-	if names := config.UnknownEnv(environ()); len(names) > 0 {
-		log.Warn("ignoring environment variables that name no setting of the detector or "+
-			"the trainer", "variables", strings.Join(names, ","))
-	}
-}

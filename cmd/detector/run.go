@@ -48,7 +48,7 @@ func runDetector(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	warnUnknownEnv(log)
+	config.WarnUnknownEnv(log, environ())
 	// newStages parses the groups again; a mistake in them is found here
 	// before anything starts.
 	if _, err := pipeline.ParseGroups(cfg.Scoring.Groups, cfg.Scoring.PerSeries,

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/flowguard/flowguard/internal/config"
@@ -62,7 +61,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 	switch cmd {
 	case "train", "models", "promote", "rollback":
 		// "trainer run" logs this with the logger its settings choose.
-		warnUnknownEnv(slog.New(slog.NewTextHandler(stderr, nil)))
+		config.WarnUnknownEnv(slog.New(slog.NewTextHandler(stderr, nil)), environ())
 	}
 	switch cmd {
 	case "run":
@@ -82,15 +81,3 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer,
 
 // environ lists the process's environment; tests replace it.
 var environ = os.Environ
-
-// warnUnknownEnv logs, once, the FLOWGUARD_ variables that name no setting
-// of the trainer or the detector: most likely misspelt, and ignored. A
-// warning rather than an error, because the two commands may share an
-// environment across versions: a setting new in the detector must not
-// stop an older trainer.
-func warnUnknownEnv(log *slog.Logger) {
-	if names := config.UnknownEnv(environ()); len(names) > 0 {
-		log.Warn("ignoring environment variables that name no setting of the trainer or "+
-			"the detector", "variables", strings.Join(names, ","))
-	}
-}

@@ -56,7 +56,7 @@ func TestUnknownEnvWarned(t *testing.T) {
 		t.Fatalf("promote g: %v", err)
 	}
 	want := "level=WARN msg=\"ignoring environment variables that name no setting of the " +
-		"trainer or the detector\" variables=FLOWGUARD_KAFKA_BROKER,FLOWGUARD_POL\n"
+		"detector or the trainer\" variables=FLOWGUARD_KAFKA_BROKER,FLOWGUARD_POL\n"
 	if got := stderr.String(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
 		t.Errorf("stderr %q, want one line ending %q", got, want)
 	}

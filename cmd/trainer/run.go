@@ -32,7 +32,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	warnUnknownEnv(log)
+	config.WarnUnknownEnv(log, environ())
 	if len(cfg.Kafka.Brokers) == 0 {
 		return errors.New("run: set kafka.brokers: the trainer replays training data " +
 			"from the detector's samples topic")

@@ -121,7 +121,7 @@ func TestRunChecksKafka(t *testing.T) {
 		"--kafka.samples_topic", "samples")
 	for _, want := range []string{
 		`"level":"WARN","msg":"ignoring environment variables that name no setting of the ` +
-			`trainer or the detector","variables":"FLOWGUARD_KAFKA_BROKER"}`,
+			`detector or the trainer","variables":"FLOWGUARD_KAFKA_BROKER"}`,
 		`"level":"WARN","msg":"the samples topic is not on the kafka brokers; retrain jobs ` +
 			`will find no data until a detector creates it","topic":"samples"`,
 	} {

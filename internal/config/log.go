@@ -22,3 +22,14 @@ func (l Log) Logger(w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("config: log.format %q: want text or json", l.Format)
 }
+
+// WarnUnknownEnv logs, once, the variables of environ that UnknownEnv
+// finds: most likely misspelt, and ignored. A warning rather than an
+// error, because the detector and the trainer may share an environment
+// across versions: a setting new in one must not stop an older other.
+func WarnUnknownEnv(log *slog.Logger, environ []string) {
+	if names := UnknownEnv(environ); len(names) > 0 {
+		log.Warn("ignoring environment variables that name no setting of the detector or "+
+			"the trainer", "variables", strings.Join(names, ","))
+	}
+}
