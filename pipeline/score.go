@@ -372,7 +372,8 @@ func (d *Detector) markReplays(ctx context.Context, gb *groupBatch) {
 	var ask []string
 	for i := range gb.pending {
 		k := gb.pending[i].key
-		if _, ok := d.durable[k]; !ok && !slices.Contains(ask, k) {
+		if _, ok := d.durable[k]; !ok {
+			d.durable[k] = time.Time{} // none until the read says otherwise
 			ask = append(ask, k)
 		}
 	}
@@ -382,8 +383,8 @@ func (d *Detector) markReplays(ctx context.Context, gb *groupBatch) {
 			d.logOnce("durable", "cannot read how far series were scored before; "+
 				"replayed points may be learned twice", "err", err)
 		}
-		for _, k := range ask {
-			d.durable[k] = last[k] // zero: none, or unknown
+		for k, t := range last {
+			d.durable[k] = t
 		}
 	}
 	b := &gb.batch
@@ -450,9 +451,8 @@ func (d *Detector) loadModel(ctx context.Context, g *groupState, force bool) {
 // resumeCalibration has l learn the live scores saved for its version,
 // if any. Detectors sharing a group each learn from their own partitions
 // and the newest save wins, so a restarted one resumes from whichever
-// saved last: scores of the same group's series either way. Points
-// replayed after a restart may be learned a second time; there are at
-// most a window's worth per series.
+// saved last: scores of the same group's series either way. The points
+// a restart replays are not learned again (markReplays).
 func (d *Detector) resumeCalibration(ctx context.Context, group string, l Learner) {
 	if d.cals == nil {
 		return
