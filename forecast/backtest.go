@@ -196,7 +196,7 @@ func Backtest(ctx context.Context, m *scorer.Model, h History,
 	}
 	var pending []pendingScore
 	flow, naive, wide := newAcc(hz), newAcc(hz), newAcc(hz)
-	ex := extremesOf(m.Meta(), &h)
+	ex := extremesOf(m.Meta(), historySpread(&h, m.Meta().Features.Channels))
 	var pointAbs float64
 	var pointN int
 	nv := SeasonalNaive{Season: opt.Season}
@@ -415,7 +415,7 @@ func heldOutScores(ctx context.Context, m *scorer.Model, h History,
 	}
 	sf := newSpreadFitter(hz, opt.Level)
 	sf.keep = opt.Recent
-	ex := extremesOf(m.Meta(), &h)
+	ex := extremesOf(m.Meta(), historySpread(&h, m.Meta().Features.Channels))
 	col := make([]float64, opt.Paths)
 	n := 0
 	for o := opt.CalibFrom; o+hz <= opt.First; o += opt.CalibStride {

@@ -7,16 +7,15 @@ import (
 	"time"
 
 	"github.com/flowguard/flowguard/scorer"
-	"github.com/flowguard/flowguard/timeseries"
 )
 
 // extremeSpan is the scorer's rule for a value no sensor of the series
-// produced (scorer/extreme.go): beyond 1000 central ranges of the training
+// produced (scorer.ExtremeSpan): beyond 1000 central ranges of the training
 // data outside them. The scorer leaves windows holding one out of its fits,
 // so the flow has never seen one, and a forecast conditioned on it is an
 // extrapolation of an extrapolation: on art_daily_small_noise, a 1e300 in
 // the window gave 5%, 50% and 95% quantiles all equal to 1e298.
-const extremeSpan = 1e3
+const extremeSpan = scorer.ExtremeSpan
 
 // ErrExtremeHistory is returned (wrapped) by Sample when a value of the
 // steps a forecast starts from (the newest W-1) is extreme: more than
@@ -43,21 +42,13 @@ type extremes struct{ lo, hi []float64 }
 // which FarFromTraining warns about) is not one glitch from end to end,
 // while a glitch, one value, moves neither. A format 1 model, without a
 // range, measures from the normaliser's centre.
-func extremesOf(meta scorer.Meta, h *History) extremes {
+func extremesOf(meta scorer.Meta, hs spread) extremes {
 	c := meta.Features.Channels
 	ex := extremes{lo: make([]float64, c), hi: make([]float64, c)}
-	col := make([]float64, 0, len(h.Times))
 	for ch := range c {
-		lo, hi := meta.Norm.Loc[ch], meta.Norm.Loc[ch]
-		if r := meta.Range; len(r.Min) == c && len(r.Max) == c {
-			lo, hi = r.Min[ch], r.Max[ch]
-		}
-		col = col[:0]
-		for i := ch; i < len(h.Values); i += c {
-			col = append(col, h.Values[i])
-		}
-		if med, s, ok := medianMAD(col); ok {
-			lo, hi = min(lo, med-s), max(hi, med+s)
+		lo, hi := trainingRange(meta, ch)
+		if med, s := hs.Loc, hs.Scale; hs.ok && finite(med[ch]) && finite(s[ch]) {
+			lo, hi = min(lo, med[ch]-s[ch]), max(hi, med[ch]+s[ch])
 		}
 		// Raw units, so that normalising cannot overflow; a bound past
 		// the float64 range is infinite and bounds nothing, rightly.
@@ -67,18 +58,16 @@ func extremesOf(meta scorer.Meta, h *History) extremes {
 	return ex
 }
 
-// medianMAD returns v's median and robust spread (1.4826 MAD), as
-// timeseries.FitNormaliser fits them for a model; not ok when v is empty
-// or either is not finite.
-func medianMAD(v []float64) (med, s float64, ok bool) {
-	n, err := timeseries.FitNormaliser(v, 1, timeseries.NormConfig{})
-	if err != nil {
-		return 0, 0, false
+// trainingRange is the range of channel ch's training values, or the
+// normaliser's centre for a format 1 model, which records none.
+func trainingRange(meta scorer.Meta, ch int) (lo, hi float64) {
+	if r := meta.Range; len(r.Min) == meta.Features.Channels {
+		return r.Min[ch], r.Max[ch]
 	}
-	med, s = n.Loc[0], n.Scale[0]
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-	return med, s, finite(med) && finite(s)
+	return meta.Norm.Loc[ch], meta.Norm.Loc[ch]
 }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // is reports whether v, a raw value of channel ch, is extreme (NaN is).
 func (ex extremes) is(ch int, v float64) bool { return !(v >= ex.lo[ch] && v <= ex.hi[ch]) }
@@ -106,10 +95,7 @@ func checkExtreme(h *History, ex extremes, need int, step time.Duration,
 		return nil
 	}
 	row, ch := from+i/c, i%c
-	lo, hi := meta.Norm.Loc[ch], meta.Norm.Loc[ch]
-	if r := meta.Range; len(r.Min) == c {
-		lo, hi = r.Min[ch], r.Max[ch]
-	}
+	lo, hi := trainingRange(meta, ch)
 	return fmt.Errorf("%w: %v at %s (channel %d) lies more than %g ranges outside the "+
 		"model's training values [%.6g, %.6g] and the history's own (below %.6g or above "+
 		"%.6g): "+

@@ -163,7 +163,8 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	if err := checkHistory(&h, feat.Step, w, c); err != nil {
 		return nil, err
 	}
-	ex := extremesOf(meta, &h)
+	hs := historySpread(&h, c)
+	ex := extremesOf(meta, hs)
 	if err := checkExtreme(&h, ex, max(w-1, 1), feat.Step, meta); err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func Sample(m *scorer.Model, h History, opt Options) (*Forecast, error) {
 	lastRaw := h.Values[len(h.Values)-c:]
 
 	fc := &Forecast{Origin: last, Channels: c, NumPaths: n,
-		Levels: slices.Clone(opt.Levels), Warnings: FarFromTraining(h, meta.Norm)}
+		Levels: slices.Clone(opt.Levels), Warnings: farFromTraining(hs, meta.Norm)}
 	lo, hi := bounds(h.Values, c, opt.Bound, meta.Norm.Apply, ex)
 	for k := range hz {
 		t := last.Add(time.Duration(k+1) * feat.Step)
@@ -289,7 +290,7 @@ func checkHistory(h *History, step time.Duration, w, c int) error {
 	}
 	for i := len(h.Times) - need + 1; i < len(h.Times); i++ {
 		if h.Times[i].Sub(h.Times[i-1]) != step {
-			if typical := medianGap(h.Times); typical > step {
+			if typical := scorer.MedianGap(h.Times); typical > step {
 				return fmt.Errorf("%w: the history's steps are %v apart (median), the "+
 					"model's grid step is %v, so the newest %d steps are not contiguous: "+
 					"give history sampled every %v, or use a model fitted at %v",
@@ -300,20 +301,6 @@ func checkHistory(h *History, step time.Duration, w, c int) error {
 		}
 	}
 	return nil
-}
-
-// medianGap is the median time between consecutive steps of times; 0 when
-// there are fewer than two.
-func medianGap(times []time.Time) time.Duration {
-	if len(times) < 2 {
-		return 0
-	}
-	gaps := make([]time.Duration, 0, len(times)-1)
-	for i := 1; i < len(times); i++ {
-		gaps = append(gaps, times[i].Sub(times[i-1]))
-	}
-	slices.Sort(gaps)
-	return gaps[len(gaps)/2]
 }
 
 // Thresholds of FarFromTraining, in the model's robust units: a model's
@@ -335,18 +322,32 @@ const (
 // extrapolation, often a band far too narrow or wide, while the bound
 // (Forecast.Clamped) may not move a single value.
 func FarFromTraining(h History, norm timeseries.Normaliser) []string {
-	c := norm.Channels()
+	return farFromTraining(historySpread(&h, norm.Channels()), norm)
+}
+
+// spread is a history's own robust centre and spread per channel, by the
+// rule the training's were fitted with; ok is false when there is none
+// (no history, or a non-finite value, which Sample refuses).
+type spread struct {
+	timeseries.Normaliser
+	ok bool
+}
+
+func historySpread(h *History, c int) spread {
 	if c == 0 || len(h.Times) == 0 || len(h.Values) != len(h.Times)*c {
+		return spread{}
+	}
+	hn, err := timeseries.FitNormaliser(h.Values, c, timeseries.NormConfig{})
+	return spread{hn, err == nil}
+}
+
+// farFromTraining is FarFromTraining with the history's spread fitted.
+func farFromTraining(hn spread, norm timeseries.Normaliser) []string {
+	if !hn.ok {
 		return nil
 	}
-	// The history's own robust centre and spread, by the rule the
-	// training's were fitted with.
-	hn, err := timeseries.FitNormaliser(h.Values, c, timeseries.NormConfig{})
-	if err != nil {
-		return nil // a non-finite value: Forecast refuses the history itself
-	}
 	var out []string
-	for ch := range c {
+	for ch := range norm.Channels() {
 		med, spread := hn.Loc[ch], hn.Scale[ch]
 		loc, scale := norm.Loc[ch], norm.Scale[ch]
 		z, ratio := (med-loc)/scale, spread/scale

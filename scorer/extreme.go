@@ -8,12 +8,12 @@ import (
 	"github.com/flowguard/flowguard/timeseries"
 )
 
-// extremeSpan sets how far outside the bulk of the training data a value
-// is extreme: beyond extremeSpan central ranges of its channel (see
+// ExtremeSpan sets how far outside the bulk of the training data a value
+// is extreme: beyond ExtremeSpan central ranges of its channel (see
 // extremeBounds). NAB's files reach 560 robust z-scores with central
 // ranges of 2 to 8, far inside; a glitch such as 1e154 in a series of
 // tens is 1e152 beyond.
-const extremeSpan = 1e3
+const ExtremeSpan = 1e3
 
 // maxNormalised bounds the normalised values Score hands the flow. Far
 // beyond it the flow's sums and squares overflow to NaN scores, which
@@ -27,7 +27,7 @@ const maxNormalised = 1e8
 // which a value is extreme.
 type extreme struct{ lo, hi []float64 }
 
-// extremeBounds puts the bounds extremeSpan central ranges outside the 5%
+// extremeBounds puts the bounds ExtremeSpan central ranges outside the 5%
 // and 95% quantiles of the normalised newest steps of the training
 // windows, the range being at least one robust scale. Quantiles rather
 // than the normaliser's median and MAD, so that a series of two levels
@@ -46,7 +46,7 @@ func extremeBounds(train Windows, f Features, norm timeseries.Normaliser) extrem
 		// 5% and 95%: glitches in up to one step in twenty still lie
 		// outside the quantiles they are measured from.
 		lo, hi := col[len(col)/20], col[len(col)-1-len(col)/20]
-		span := extremeSpan * max(hi-lo, 1)
+		span := ExtremeSpan * max(hi-lo, 1)
 		ex.lo[ch], ex.hi[ch] = lo-span, hi+span
 	}
 	return ex

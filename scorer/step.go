@@ -66,9 +66,18 @@ func inferStep(series [][]timeseries.Sample) (time.Duration, error) {
 // consecutive samples of ss (one series, in time order), the step the
 // series was recorded at. It is zero when no two samples differ in time.
 func MedianSpacing(ss []timeseries.Sample) time.Duration {
+	return medianSpacing(len(ss), func(i int) time.Time { return ss[i].Time })
+}
+
+// MedianGap is MedianSpacing for the times of a series' steps.
+func MedianGap(times []time.Time) time.Duration {
+	return medianSpacing(len(times), func(i int) time.Time { return times[i] })
+}
+
+func medianSpacing(n int, at func(int) time.Time) time.Duration {
 	var d []time.Duration
-	for i := 1; i < len(ss); i++ {
-		if dt := ss[i].Time.Sub(ss[i-1].Time); dt > 0 {
+	for i := 1; i < n; i++ {
+		if dt := at(i).Sub(at(i - 1)); dt > 0 {
 			d = append(d, dt)
 		}
 	}
