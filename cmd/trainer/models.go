@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/flowguard/flowguard/internal/config"
 	"github.com/flowguard/flowguard/store"
 	"github.com/flowguard/flowguard/training"
 )
@@ -14,7 +15,9 @@ import (
 // data it was trained on and how it compared with the champion of the time.
 func runModels(ctx context.Context, args []string, stdout io.Writer,
 	getenv func(string) string) error {
-	s, _, err := openStore(ctx, "trainer models", args, stdout, getenv, noArgs("trainer models"))
+	s, _, err := openStore(ctx, "trainer models", args, stdout, getenv, func(rest []string) error {
+		return config.NoArgs("trainer models", rest)
+	})
 	if err != nil {
 		return err
 	}
@@ -53,17 +56,4 @@ func describe(m store.ModelInfo) string {
 	}
 	return fmt.Sprintf("%s\t%d\t%d\t%.4f\t%s\t%s", data, met.Data.Samples,
 		met.Data.Excluded, met.Report.CalibScore, held, m.Note)
-}
-
-// noArgs refuses positional arguments as config.LoadNoArgs does: a stray
-// word (a mistyped flag without its dashes, say) is an error rather than
-// silently ignored.
-func noArgs(name string) func(rest []string) error {
-	return func(rest []string) error {
-		if len(rest) > 0 {
-			return fmt.Errorf("%s: unexpected argument %q (settings are flags: --key value)",
-				name, rest[0])
-		}
-		return nil
-	}
 }

@@ -174,6 +174,13 @@ func LoadNoArgs(name string, cfg any, args []string, env func(string) string,
 	if err != nil {
 		return err
 	}
+	return NoArgs(name, rest)
+}
+
+// NoArgs refuses the positional arguments rest of command name: a stray
+// word (a mistyped flag without its dashes, say) is an error rather than
+// silently ignored.
+func NoArgs(name string, rest []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("%s: unexpected argument %q (settings are flags: --key value)",
 			name, rest[0])
